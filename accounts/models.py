@@ -1,0 +1,97 @@
+"""Users, their roles, and personal API tokens.
+
+A user signs in with an email address. Everything else that leaves the account layer (audit
+entries, consent records, logs) refers to a user by ``pseudonym``: a random id that says nothing
+about the person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+
+
+class Role(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    CLINICIAN = "clinician", "Clinician"
+    AUDITOR = "auditor", "Auditor"
+    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+
+
+# Roles whose pages hold other people's data or the clinic's configuration: MFA is mandatory.
+MFA_REQUIRED_ROLES = frozenset({Role.CLINICIAN, Role.AUDITOR, Role.CLINIC_ADMIN})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("role", Role.CLINIC_ADMIN)
+        return self.create_user(email, password, **extra)
+
+
+def new_pseudonym() -> str:
+    return "u-" + uuid.uuid4().hex[:20]
+
+
+class User(AbstractUser):
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField("email address", unique=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
+    pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym, editable=False)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+    @property
+    def needs_mfa(self) -> bool:
+        return self.role in MFA_REQUIRED_ROLES
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random strings, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its hash is stored; the token itself is shown once."""
+
+    PREFIX = "sgw_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def issue(cls, user: User, name: str) -> tuple[ApiToken, str]:
+        """Create a token and return it with its clear value, which is never stored."""
+        clear = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, token_hash=hash_token(clear), hint=clear[:10])
+        return token, clear

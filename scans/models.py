@@ -1,0 +1,121 @@
+"""A scan (one study a patient uploaded), its files, its images and its status history.
+
+Nothing identifying is stored here in the clear: file contents live in the vault (encrypted),
+original file names are not kept at all, and error messages are written for the patient without
+quoting anything from their files.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from scans.vault.models import VaultKey
+
+__all__ = ["Scan", "ScanFile", "ScanImage", "ScanTransition", "Status", "VaultKey"]
+
+
+class Status(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Waiting for de-identification"
+    DEIDENTIFYING = "deidentifying", "De-identifying"
+    READY_FOR_REVIEW = "ready_for_review", "Ready for your review"
+    QUARANTINED = "quarantined", "Quarantined"
+    FAILED = "failed", "Failed"
+    CONSENTED = "consented", "Consent given"
+    SENDING = "sending", "Sending"
+    ANSWERED = "answered", "Answered"
+    SEND_FAILED = "send_failed", "Sending failed"
+    DELETED = "deleted", "Deleted"
+
+
+class Scan(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scans")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error_message = models.CharField(max_length=300, blank=True)
+    # How often the sweeper had to re-enqueue this scan; a poison scan stops being retried.
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "status_changed_at"])]
+
+    def __str__(self) -> str:
+        return f"scan {self.id} ({self.status})"
+
+    @property
+    def file_count(self) -> int:
+        return self.files.count()
+
+
+class ScanTransition(models.Model):
+    """One status change of a scan, recorded by ``scans.pipeline.transition`` and nowhere else."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20, choices=Status.choices)
+    to_status = models.CharField(max_length=20, choices=Status.choices)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class FileKind(models.TextChoices):
+    DICOM = "dicom", "DICOM"
+    ZIP = "zip", "ZIP archive"
+    JPEG = "jpeg", "JPEG photo"
+    PNG = "png", "PNG image"
+
+
+class ScanFile(models.Model):
+    """One uploaded file, as sealed in the vault. Its original name is deliberately not kept."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="files")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=FileKind.choices)
+    size = models.BigIntegerField()
+    vault_object = models.UUIDField(null=True, blank=True)
+    image_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["scan", "position"], name="unique_file_position")]
+
+
+class Outcome(models.TextChoices):
+    CLEAN = "clean", "Clean"
+    QUARANTINED = "quarantined", "Quarantined"
+    REJECTED = "rejected", "Rejected"
+
+
+class ScanImage(models.Model):
+    """One image found in the scan's files (a ZIP holds many), with its de-identification outcome."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="images")
+    source = models.ForeignKey(ScanFile, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=10, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    sanitized_object = models.UUIDField(null=True, blank=True)
+    sanitized_sha256 = models.CharField(max_length=64, blank=True)
+    sanitized_size = models.BigIntegerField(default=0)
+    preview_object = models.UUIDField(null=True, blank=True)
+    original_preview_object = models.UUIDField(null=True, blank=True)
+    attestation = models.CharField(max_length=64, blank=True)
+    # The report holds categories, attribute names, actions and regions, never original values.
+    report = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["scan", "position"], name="unique_image_position")]
