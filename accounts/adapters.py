@@ -2,6 +2,15 @@
 
 from allauth.account.adapter import DefaultAccountAdapter
 
+from accounts.models import Role
+
 
 class GatewayAccountAdapter(DefaultAccountAdapter):
-    pass
+    def save_user(self, request, user, form, commit=True):
+        """Everyone who signs up on the public page is a patient; other roles are given by admins."""
+        from accounts.roles import assign_role
+
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            assign_role(user, Role.PATIENT)
+        return user

@@ -1,8 +1,19 @@
-"""Role pages require MFA: a clinician, auditor or admin without TOTP is sent to set it up."""
+"""MFA is mandatory for clinicians, auditors and clinic admins before they open their pages.
+
+A signed-in user of those roles without TOTP is sent to set it up; only the account and MFA
+pages themselves (and sign-out) stay reachable until then.
+"""
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+
+from accounts.roles import has_mfa
+
+# Paths a user who still has to set up MFA may open.
+OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz")
 
 
 class RoleMFAMiddleware:
@@ -10,4 +21,21 @@ class RoleMFAMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and user.needs_mfa
+            and not request.path.startswith(OPEN_PREFIXES)
+            and not has_mfa(user)
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": "Set up two-factor authentication before using this account."},
+                    status=403,
+                )
+            messages.warning(
+                request, "Your role needs two-factor authentication. Set up an authenticator app first."
+            )
+            return redirect("mfa_activate_totp")
         return self.get_response(request)

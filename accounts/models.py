@@ -61,6 +61,14 @@ class User(AbstractUser):
 
     objects = UserManager()
 
+    class Meta:
+        permissions = [
+            ("upload_scans", "Can upload scans and send them for a second opinion"),
+            ("view_clinic_cases", "Can open the clinician pages"),
+            ("view_audit_log", "Can read and export the audit log"),
+            ("manage_clinic", "Can manage users, endpoints and retention"),
+        ]
+
     def __str__(self) -> str:
         return self.pseudonym
 

@@ -92,8 +92,11 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "ninja",
     "accounts",
     "scans",
+    "scans.audit",
+    "scans.forwarding",
 ]
 
 MIDDLEWARE = [
@@ -226,10 +229,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "scans.tasks.process_scan": {"queue": "deid"},
+    "scans.tasks.send_consent": {"queue": "send"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
 SWEEP_STUCK_AFTER_SECONDS = env_int("SWEEP_STUCK_AFTER_SECONDS", 900)
+SWEEP_MAX_ATTEMPTS = env_int("SWEEP_MAX_ATTEMPTS", 5)
+DEID_LEASE_SECONDS = env_int("DEID_LEASE_SECONDS", 300)
+
+# --- De-identification
+DEID_KEY_PATH = Path(env("DEID_KEY_PATH", str(KEYS_DIR / "deid.key"))).resolve()
+ATTESTATION_KEY_PATH = Path(env("ATTESTATION_KEY_PATH", str(KEYS_DIR / "attestation.key"))).resolve()
+DEID_RETAIN_DATES = env_bool("DEID_RETAIN_DATES", False)
+DEID_CLEAN_DESCRIPTORS = env_bool("DEID_CLEAN_DESCRIPTORS", False)
+DEID_EXEMPT_MODALITIES = frozenset(m.upper() for m in env_list("DEID_EXEMPT_MODALITIES"))
+
+# --- Audit log
+AUDIT_SIGNING_KEY_PATH = Path(
+    env("AUDIT_SIGNING_KEY_PATH", str(KEYS_DIR / "audit-signing.pem"))
+).resolve()
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-scans": {"task": "scans.tasks.sweep_stuck_scans", "schedule": SWEEP_INTERVAL_SECONDS},
 }
@@ -254,7 +272,7 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Scan gateway] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
-LOGIN_REDIRECT_URL = "/scans/"
+LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 
 EMAIL_BACKEND = env(

@@ -1,7 +1,26 @@
 from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from accounts import views as account_views
+from accounts.urls import role_patterns
+from scans.api import api
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and compose health checks: the process answers."""
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("", account_views.home, name="home"),
+    path("healthz", healthz),
     path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("", include(role_patterns)),
+    path("scans/", include("scans.urls")),
+    path("", include("scans.consent_urls")),
+    path("audit/", include("scans.audit.urls")),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
 ]

@@ -42,6 +42,10 @@ class Scan(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     # How often the sweeper had to re-enqueue this scan; a poison scan stops being retried.
     attempts = models.PositiveIntegerField(default=0)
+    # The worker processing this scan holds a lease it renews per image; a dead worker's lease
+    # runs out and the sweeper hands the scan to another.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,13 +1,210 @@
-from django.core.files.uploadhandler import FileUploadHandler
+"""Uploads go straight into the vault, encrypted chunk by chunk as they arrive.
+
+Django's stock upload handlers keep small files in memory and write larger ones to a plaintext
+temporary file. This module replaces them (``FILE_UPLOAD_HANDLERS``) for every request: a file
+is only ever held as one chunk in memory and otherwise exists only as ciphertext.
+
+Two guards keep the vault from holding anything it should not:
+
+* the handler seals files only for a signed-in patient posting to an upload route; for anyone
+  else it stops reading the body;
+* ``UploadGuardMiddleware`` refuses oversized bodies before a byte is read, and after every
+  request shreds whatever was sealed but not claimed by a scan (a rejected upload, an error,
+  a dropped connection), so "nothing stored on rejection" holds however the request ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, StopUpload
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
+
+from scans.vault import ObjectInfo, get_vault
+
+log = logging.getLogger(__name__)
+
+# Routes (by URL name) that accept scan uploads. Every other route gets no file sealed at all.
+UPLOAD_ROUTES = frozenset({"scans:upload", "api-1:scans"})
+
+
+@dataclass
+class Rejection:
+    status: int
+    message: str
+
+
+class SealedUpload(UploadedFile):
+    """A file that has been sealed into the vault. It carries no name: names can identify."""
+
+    def __init__(self, info: ObjectInfo, position: int) -> None:
+        super().__init__(file=None, name=f"file-{position}", size=info.size)
+        self.info = info
+        self.position = position
+        self.claimed = False
+
+    def open(self, mode: str | None = None):  # pragma: no cover - guard against misuse
+        raise RuntimeError("read sealed uploads through the vault, by info.object_id")
+
+
+def sealed_uploads(request: HttpRequest) -> list[SealedUpload]:
+    """Every file sealed during this request, in arrival order."""
+    if not hasattr(request, "_sealed_uploads"):
+        request._sealed_uploads = []
+    return request._sealed_uploads
+
+
+def upload_rejection(request: HttpRequest) -> Rejection | None:
+    return getattr(request, "_upload_rejection", None)
+
+
+def _reject(request: HttpRequest, status: int, message: str) -> None:
+    if upload_rejection(request) is None:
+        request._upload_rejection = Rejection(status, message)
+
+
+def uploader_for(request: HttpRequest):
+    """The patient on whose behalf files may be sealed, or None.
+
+    Session users come from the authentication middleware; API clients from their bearer token.
+    """
+    from accounts.models import Role
+    from accounts.tokens import user_for_bearer
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        user = user_for_bearer(request.headers.get("Authorization", ""))
+    if user is None or not user.is_active or user.role != Role.PATIENT:
+        return None
+    return user
+
+
+def is_upload_route(request: HttpRequest) -> bool:
+    if request.method != "POST":
+        return False
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return match.view_name in UPLOAD_ROUTES
 
 
 class EncryptingUploadHandler(FileUploadHandler):
-    pass
+    """Seals each uploaded file into the vault as its chunks arrive."""
+
+    chunk_size = 1024 * 1024
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.accepting = False
+        self.writer = None
+        self.total_bytes = 0
+        self.file_count = 0
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        request = self.request
+        if not is_upload_route(request):
+            _reject(request, 400, "This page does not accept files.")
+        elif uploader_for(request) is None:
+            _reject(request, 401, "Sign in as a patient to upload scans.")
+        else:
+            self.accepting = True
+        return None
+
+    def new_file(self, field_name, file_name, content_type, content_length, charset=None,
+                 content_type_extra=None):
+        # The file name is deliberately dropped here: it is identifying and never stored.
+        super().new_file(field_name, "upload", content_type, content_length, charset,
+                         content_type_extra)
+        if not self.accepting:
+            raise StopUpload(connection_reset=True)
+        if field_name != "files":
+            _reject(self.request, 400, "Send scan files in the form field named 'files'.")
+            raise StopUpload(connection_reset=True)
+        self.file_count += 1
+        if self.file_count > settings.UPLOAD_MAX_FILES:
+            _reject(
+                self.request, 413,
+                f"Too many files: at most {settings.UPLOAD_MAX_FILES} files per scan. "
+                "Put a large series in a ZIP archive.",
+            )
+            raise StopUpload(connection_reset=True)
+        self.writer = get_vault().create()
+        raise StopFutureHandlers()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.total_bytes += len(raw_data)
+        if self.total_bytes > settings.UPLOAD_MAX_BYTES:
+            self._abort_current()
+            _reject(self.request, 413, too_large_message())
+            raise StopUpload(connection_reset=True)
+        self.writer.write(raw_data)
+        return None
+
+    def file_complete(self, file_size: int) -> SealedUpload | None:
+        if self.writer is None:
+            return None
+        info = self.writer.close()
+        self.writer = None
+        upload = SealedUpload(info, position=self.file_count)
+        sealed_uploads(self.request).append(upload)
+        return upload
+
+    def upload_interrupted(self) -> None:
+        self._abort_current()
+
+    def _abort_current(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+
+
+def too_large_message() -> str:
+    limit_mib = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
+    return f"The upload is larger than the limit of {limit_mib} MiB; nothing was stored."
+
+
+def rejection_response(request: HttpRequest, status: int, message: str) -> HttpResponse:
+    """A JSON error for API clients, a plain page for browsers."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    html = render_to_string("scans/upload_refused.html", {"message": message}, request=request)
+    return HttpResponse(html, status=status)
+
+
+def shred_unclaimed(request: HttpRequest) -> int:
+    """Crypto-shred every file sealed in this request that no scan claimed. Returns the count."""
+    uploads = getattr(request, "_sealed_uploads", [])
+    shredded = 0
+    for upload in uploads:
+        if not upload.claimed:
+            get_vault().shred(upload.info.object_id)
+            shredded += 1
+    if shredded:
+        log.info("shredded %d unclaimed upload(s)", shredded)
+    return shredded
 
 
 class UploadGuardMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
-        return self.get_response(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            declared_bytes = int(declared)
+        except ValueError:
+            return rejection_response(request, 400, "The request's Content-Length is not valid.")
+        # A little room for the multipart envelope around the files themselves.
+        if declared_bytes > settings.UPLOAD_MAX_BYTES + 1024 * 1024:
+            return rejection_response(request, 413, too_large_message())
+        try:
+            return self.get_response(request)
+        finally:
+            shred_unclaimed(request)

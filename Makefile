@@ -1,0 +1,56 @@
+# The only commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+DEMO_PORT ?= 8765
+
+.PHONY: run test lint bench soak setup install browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Keys (mode 0600, under var/keys, never tracked), database, static files, queue folders.
+setup: $(STAMP)
+	mkdir -p var/celery/queue var/celery/processed
+	$(BIN)/python manage.py init_keys
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DEMO_ENDPOINT_URL=http://127.0.0.1:$(DEMO_PORT) $(BIN)/python manage.py setup_demo_endpoint
+
+run: setup
+	@echo
+	@echo "  Scan gateway: http://127.0.0.1:$(PORT)/"
+	@echo "  First account: sign up in the browser (the confirmation email is written to var/mail/),"
+	@echo "  or: .venv/bin/python manage.py create_account you@example.org --role patient"
+	@echo "  A clinic admin: .venv/bin/python manage.py create_account admin@example.org --role clinic_admin"
+	@echo "  Ctrl-C stops everything."
+	@echo
+	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho start -f Procfile
+
+# Debian's Chromium drives the browser tests (installed once, if missing).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/vault_bench.py
+	$(BIN)/python bench/upload_bench.py
+	$(BIN)/python bench/deid_bench.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

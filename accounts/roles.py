@@ -1,0 +1,67 @@
+"""Roles as groups with permissions, and the one function that changes a user's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from accounts.models import Role, User
+
+# The permissions (on accounts.User, see its Meta) each role's group holds.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.PATIENT: ["upload_scans"],
+    Role.CLINICIAN: ["view_clinic_cases"],
+    Role.AUDITOR: ["view_audit_log"],
+    Role.CLINIC_ADMIN: ["manage_clinic", "view_audit_log"],
+}
+
+
+def group_name(role: str) -> str:
+    return f"role:{role}"
+
+
+def assign_role(user: User, role: str, *, actor: str = "system") -> None:
+    """Give ``user`` exactly one role: the field that pages check and the matching group."""
+    from scans.audit.log import append as audit
+
+    if role not in Role.values:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    with transaction.atomic():
+        previous = user.role if user.pk else ""
+        audit("role.changed", actor=actor, object_type="user", object_id=user.pseudonym,
+              details={"from": previous or None, "to": role})
+        user.role = role
+        user.save(update_fields=["role"])
+        user.groups.remove(*Group.objects.filter(name__startswith="role:"))
+        user.groups.add(Group.objects.get(name=group_name(role)))
+
+
+def has_mfa(user: User) -> bool:
+    from allauth.mfa.models import Authenticator
+
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+def role_required(*roles: str) -> Callable:
+    """Let only signed-in users with one of ``roles`` through; MFA is checked by middleware."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect(f"/accounts/login/?next={request.path}")
+            if user.role not in roles:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        wrapped.required_roles = roles
+        return wrapped
+
+    return decorator

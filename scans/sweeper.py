@@ -1,0 +1,61 @@
+"""Finding scans that a lost message or a dead worker left behind, and handing them back.
+
+A scan in ``uploaded`` never reached the broker (it was down); one in ``queued`` or
+``deidentifying`` for longer than ``SWEEP_STUCK_AFTER_SECONDS`` lost its message or its worker.
+Re-enqueueing is safe because processing is idempotent. After ``SWEEP_MAX_ATTEMPTS`` a scan is
+marked failed instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from scans import pipeline
+from scans.models import Scan, Status
+
+log = logging.getLogger(__name__)
+
+
+def stuck_scans() -> list[Scan]:
+    now = timezone.now()
+    stuck_after = timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    never_queued = Scan.objects.filter(
+        status=Status.UPLOADED, status_changed_at__lt=now - timedelta(seconds=30)
+    )
+    stalled = Scan.objects.filter(
+        status__in=[Status.QUEUED, Status.DEIDENTIFYING], status_changed_at__lt=now - stuck_after
+    )
+    return list(never_queued.union(stalled))
+
+
+def sweep() -> int:
+    """Re-enqueue every stuck scan; returns how many were handed back."""
+    from scans.tasks import process_scan
+
+    handed_back = 0
+    for scan in stuck_scans():
+        if scan.attempts >= settings.SWEEP_MAX_ATTEMPTS:
+            pipeline.transition(
+                scan.pk, Status.FAILED, expected={scan.status},
+                error_message="Processing failed repeatedly. Please delete this scan and try again.",
+            )
+            continue
+        try:
+            process_scan.delay(str(scan.pk))
+        except Exception:
+            log.warning("sweeper: broker unreachable, will retry", exc_info=True)
+            return handed_back
+        # Touch the status time so the scan is not swept again before the new message runs.
+        Scan.objects.filter(pk=scan.pk, status=scan.status).update(
+            status_changed_at=timezone.now(), attempts=F("attempts") + 1
+        )
+        if scan.status == Status.UPLOADED:
+            pipeline.transition(scan.pk, Status.QUEUED, expected={Status.UPLOADED})
+        handed_back += 1
+        log.info("sweeper: scan %s handed back (was %s)", scan.pk, scan.status)
+    return handed_back

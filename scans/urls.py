@@ -1,0 +1,15 @@
+from django.urls import path
+
+from scans import views
+
+app_name = "scans"
+
+urlpatterns = [
+    path("", views.scan_list, name="list"),
+    path("upload/", views.upload, name="upload"),
+    path("<uuid:scan_id>/", views.scan_detail, name="detail"),
+    path("<uuid:scan_id>/status.json", views.scan_status, name="status"),
+    path("<uuid:scan_id>/delete/", views.scan_delete, name="delete"),
+    path("<uuid:scan_id>/images/<uuid:image_id>/preview.png", views.preview, name="preview"),
+    path("<uuid:scan_id>/images/<uuid:image_id>/original.png", views.original_preview, name="original"),
+]

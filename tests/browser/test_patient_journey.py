@@ -1,0 +1,128 @@
+"""A patient's journey in a real headless Chromium: sign up, verify, TOTP, upload, watch, delete.
+
+Every request the pages make must go to the gateway itself, and the Content-Security-Policy must
+not have to block anything (a violation means a page tried to load something it should not).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from django.core import mail
+
+from scans.models import Scan, Status
+from scans.vault.models import VaultKey
+from tests import builders
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def watched_page(page, live_server):
+    """A page that records every request's origin and every CSP complaint on the console."""
+    origins: set[str] = set()
+    violations: list[str] = []
+    page.on("request", lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None)
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.watched = (origins, violations)
+    return page
+
+
+def totp_now(secret: str) -> str:
+    return format_hotp_value(hotp_value(secret, next(iter(yield_hotp_counters_from_time()))))
+
+
+def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
+    watched_page, live_server, tmp_path, settings
+):
+    page = watched_page
+    base = live_server.url
+    email = "journey@example.org"
+
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    shot(page, "01-signup")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
+
+    link = re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
+    page.goto(base + link)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/scans/")
+    shot(page, "02-my-scans")
+
+    page.goto(f"{base}/accounts/2fa/totp/activate/")
+    page.wait_for_url(re.compile(r"/accounts/reauthenticate/"))
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
+    secret = page.input_value("#authenticator_secret")
+    page.fill("input[name=code]", totp_now(secret))
+    shot(page, "03-totp")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/2fa/"))
+    page.goto(f"{base}/account/")
+    assert "Two-factor authentication: on" in page.inner_text("main")
+
+    study = tmp_path / "study.zip"
+    study.write_bytes(builders.make_zip({
+        "DICOM/S1/IM1": builders.make_dicom_bytes(),
+        "DICOM/S1/IM2": builders.make_dicom_bytes(),
+    }))
+    photo = tmp_path / "film.jpg"
+    photo.write_bytes(builders.make_jpeg(120, 90))
+    page.goto(f"{base}/scans/")
+    page.set_input_files("#id_files", [str(study), str(photo)])
+    page.click("text=Upload and encrypt")
+    page.wait_for_url(re.compile(r"/scans/[0-9a-f-]{36}/$"))
+    scan = Scan.objects.get()
+    assert scan.status in {Status.QUEUED, Status.DEIDENTIFYING, Status.READY_FOR_REVIEW}
+    status_text = page.inner_text("[data-field=status_label]")
+    assert status_text in {"Waiting for de-identification", "De-identifying", "Ready for your review"}
+    shot(page, "04-scan-detail")
+
+    page.click("text=Delete scan")
+    page.wait_for_url(f"{base}/scans/")
+    assert "deleted" in page.inner_text(".messages")
+    scan.refresh_from_db()
+    assert scan.status == Status.DELETED
+    assert VaultKey.objects.count() == 0
+    shot(page, "05-deleted")
+
+    origins, violations = page.watched
+    assert origins == {urlparse(base).netloc}
+    assert violations == []
+
+
+def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(watched_page, live_server, tmp_path):
+    from tests.conftest import make_user
+
+    make_user("hostile@example.org")
+    page = watched_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", "hostile@example.org")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/scans/")
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(builders.make_zip_with_member_name('../x.dcm'))
+    page.set_input_files("#id_files", [str(bad)])
+    page.click("text=Upload and encrypt")
+    assert "File 1" in page.inner_text("[role=alert]")
+    shot(page, "06-refused")
+    assert Scan.objects.count() == 0
+    assert VaultKey.objects.count() == 0
