@@ -334,5 +334,7 @@ LOGGING = {
     "loggers": {
         # Django's request logger prints the path of failed requests; ids in paths are random UUIDs.
         "django.request": {"level": "ERROR"},
+        # pydicom's warnings can quote header values; keep only errors.
+        "pydicom": {"level": "ERROR"},
     },
 }

@@ -109,7 +109,7 @@ def iter_file_images(file: ScanFile) -> Iterator[bytes]:
         yield vault.read_bytes(file.vault_object)
         return
     with vault.open(file.vault_object) as sealed:
-        for _index, _kind, opener in iter_zip_members(sealed, intake_limits()):
+        for _index, _kind, opener in iter_zip_members(sealed, intake_limits(), position=file.position):
             with opener() as member:
                 yield member.read()
 

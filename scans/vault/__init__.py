@@ -1,0 +1,99 @@
+"""The vault: encrypted envelope storage for every file the gateway keeps.
+
+``get_vault()`` is the entry point; everything else callers need is exported here. Importing this
+package is cheap and does not need the Django app registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from scans.vault.envelope import DEFAULT_SEGMENT_SIZE, ObjectInfo, Vault, VaultWriter
+from scans.vault.errors import KeyNotFoundError, TamperedError, UnknownObjectError, VaultError
+from scans.vault.keyring import Keyring, add_master_key, generate_keyring_file
+from scans.vault.storage import BlobStore, LocalBlobStore
+
+__all__ = [
+    "BlobStore",
+    "KeyNotFoundError",
+    "Keyring",
+    "LocalBlobStore",
+    "ObjectInfo",
+    "TamperedError",
+    "UnknownObjectError",
+    "Vault",
+    "VaultError",
+    "VaultWriter",
+    "add_master_key",
+    "generate_keyring_file",
+    "get_vault",
+    "load_keyring",
+]
+
+_lock = threading.Lock()
+_cached: tuple[tuple[object, ...], Vault] | None = None
+
+
+def _keyring_source() -> tuple[str, Path | None]:
+    """The keyring JSON from VAULT_KEYRING if set, else the path of VAULT_KEYRING_PATH."""
+    text = getattr(settings, "VAULT_KEYRING", "") or ""
+    if text.strip():
+        return text, None
+    path = getattr(settings, "VAULT_KEYRING_PATH", None)
+    if not path:
+        raise ImproperlyConfigured("Set VAULT_KEYRING or VAULT_KEYRING_PATH for the vault.")
+    return "", Path(path)
+
+
+def load_keyring() -> Keyring:
+    """The keyring the settings name: VAULT_KEYRING (JSON text) wins over VAULT_KEYRING_PATH."""
+    text, path = _keyring_source()
+    return Keyring.from_json(text) if path is None else Keyring.from_file(path)
+
+
+def _settings_fingerprint() -> tuple[object, ...]:
+    text, path = _keyring_source()
+    file_state: tuple[int, int, int] | None = None
+    if path is not None:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            file_state = None
+        else:
+            # A rotation in another process rewrites the file: pick up the new primary.
+            file_state = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return (
+        getattr(settings, "VAULT_BACKEND", "local"),
+        str(settings.VAULT_BLOB_DIR),
+        text,
+        str(path),
+        file_state,
+        int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
+    )
+
+
+def get_vault() -> Vault:
+    """The process's vault, built from settings and rebuilt whenever they (or the keyring file)
+    change. Raises ImproperlyConfigured for an unknown VAULT_BACKEND and VaultError for a
+    missing, unsafe or malformed keyring."""
+    global _cached
+    fingerprint = _settings_fingerprint()
+    with _lock:
+        if _cached is not None and _cached[0] == fingerprint:
+            return _cached[1]
+        backend = fingerprint[0]
+        if backend != "local":
+            raise ImproperlyConfigured(
+                f"VAULT_BACKEND {backend!r} is not supported (only 'local')."
+            )
+        vault = Vault(
+            LocalBlobStore(Path(settings.VAULT_BLOB_DIR)),
+            load_keyring(),
+            int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
+        )
+        _cached = (fingerprint, vault)
+        return vault
