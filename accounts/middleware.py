@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from accounts.roles import has_mfa
 
 # Paths a user who still has to set up MFA may open.
-OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz")
+OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/audit/public-key.pem")
 
 
 class RoleMFAMiddleware:

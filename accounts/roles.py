@@ -26,6 +26,20 @@ def group_name(role: str) -> str:
     return f"role:{role}"
 
 
+def role_group(role: str) -> Group:
+    """The role's group with its permissions (created if a database was emptied, e.g. in tests)."""
+    from django.contrib.auth.models import Permission
+
+    group, created = Group.objects.get_or_create(name=group_name(role))
+    if created:
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]
+            )
+        )
+    return group
+
+
 def assign_role(user: User, role: str, *, actor: str = "system") -> None:
     """Give ``user`` exactly one role: the field that pages check and the matching group."""
     from scans.audit.log import append as audit
@@ -39,7 +53,7 @@ def assign_role(user: User, role: str, *, actor: str = "system") -> None:
         user.role = role
         user.save(update_fields=["role"])
         user.groups.remove(*Group.objects.filter(name__startswith="role:"))
-        user.groups.add(Group.objects.get(name=group_name(role)))
+        user.groups.add(role_group(role))
 
 
 def has_mfa(user: User) -> bool:

@@ -4,13 +4,13 @@ from accounts import views
 
 urlpatterns = [
     path("account/", views.account, name="account"),
+    path("account/delete/", views.delete_account, name="account_delete"),
     path("account/tokens/", views.create_token, name="account_token_create"),
     path("account/tokens/<int:token_id>/delete/", views.delete_token, name="account_token_delete"),
 ]
 
 role_patterns = (
     [
-        path("clinic/", views.clinic, name="clinic"),
         path("clinician/", views.clinician, name="clinician"),
     ],
     "roles",

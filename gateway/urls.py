@@ -21,6 +21,7 @@ urlpatterns = [
     path("scans/", include("scans.urls")),
     path("", include("scans.consent_urls")),
     path("audit/", include("scans.audit.urls")),
+    path("clinic/", include("scans.clinic.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

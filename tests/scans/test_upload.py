@@ -16,7 +16,8 @@ from scans.vault import get_vault
 from scans.vault.models import VaultKey
 from tests import builders
 
-pytestmark = pytest.mark.django_db
+# Real commits: shredded blobs are removed once the key deletion has committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 MARKER = b"MRKPLAINTEXT7Q2"
 
@@ -58,15 +59,13 @@ def big_dicom_with_marker() -> bytes:
     )
 
 
-def test_a_patient_uploads_a_zip_of_dicom_files_and_a_photo(patient_client, blob_dir,
-                                                            django_capture_on_commit_callbacks):
+def test_a_patient_uploads_a_zip_of_dicom_files_and_a_photo(patient_client, blob_dir):
     archive = builders.make_zip({
         "study/series1/IM0001": builders.make_dicom_bytes(),
         "study/series1/IM0002.dcm": builders.make_dicom_bytes(),
         "study/series2/x/IM0003": builders.make_dicom_without_preamble(),
     })
-    with django_capture_on_commit_callbacks(execute=True):
-        response = upload(patient_client, ("study.zip", archive), ("film.jpg", builders.make_jpeg(64, 48)))
+    response = upload(patient_client, ("study.zip", archive), ("film.jpg", builders.make_jpeg(64, 48)))
     scan = Scan.objects.get()
     assert response.status_code == 302
     assert response.headers["Location"] == f"/scans/{scan.id}/"
@@ -106,7 +105,7 @@ def test_the_uploaded_plaintext_appears_nowhere_on_disk(patient_client, blob_dir
         ("broken.dcm", builders.make_truncated_dicom, 400, "not a readable DICOM"),
         ("bomb.png", builders.make_png_bomb, 413, "pixels"),
         ("bomb.zip", builders.make_zip_bomb, 413, "zip bomb"),
-        ("lying.zip", builders.make_zip_bomb_with_lying_sizes, 413, "zip bomb"),
+        ("lying.zip", builders.make_zip_bomb_with_lying_sizes, 400, "could not be read"),
         ("many.zip", lambda: builders.make_zip_with_many_members(60), 413, "entries"),
         ("traversal.zip", lambda: builders.make_zip_with_member_name("../../x.dcm"), 400, "unsafe name"),
         ("absolute.zip", lambda: builders.make_zip_with_member_name("/etc/x.dcm"), 400, "unsafe name"),
