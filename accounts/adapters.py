@@ -7,7 +7,7 @@ from accounts.models import Role
 
 class GatewayAccountAdapter(DefaultAccountAdapter):
     def save_user(self, request, user, form, commit=True):
-        """Everyone who signs up on the public page is a patient; other roles are given by admins."""
+        """Whoever signs up on the public page is a patient; admins give the other roles."""
         from accounts.roles import assign_role
 
         user = super().save_user(request, user, form, commit=commit)

@@ -87,9 +87,10 @@ def erase_account(user: User) -> int:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         scans = list(Scan.objects.select_for_update().filter(owner=user))
-        sending = any(scan.status == Status.SENDING for scan in scans) or Consent.objects.filter(
-            scan__owner=user, state=ConsentState.SENDING
-        ).exists()
+        sending = (
+            any(scan.status == Status.SENDING for scan in scans)
+            or Consent.objects.filter(scan__owner=user, state=ConsentState.SENDING).exists()
+        )
         if sending:
             raise ErasureRefused(
                 "One of your scans is being sent right now. Try again in a minute, once it ends."
@@ -119,8 +120,13 @@ def erase_account(user: User) -> int:
         user.save()
         user.groups.clear()
         user.user_permissions.clear()
-        audit("account.erased", actor=user.pseudonym, object_type="user", object_id=user.pseudonym,
-              details={"scans": len(scans), "shredded": len(objects)})
+        audit(
+            "account.erased",
+            actor=user.pseudonym,
+            object_type="user",
+            object_id=user.pseudonym,
+            details={"scans": len(scans), "shredded": len(objects)},
+        )
     end_sessions(user)
     log.info("account %s erased, %d object(s) shredded", user.pseudonym, len(objects))
     return len(objects)

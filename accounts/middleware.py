@@ -35,7 +35,8 @@ class RoleMFAMiddleware:
                     status=403,
                 )
             messages.warning(
-                request, "Your role needs two-factor authentication. Set up an authenticator app first."
+                request,
+                "Your role needs two-factor authentication. Set up an authenticator app first.",
             )
             return redirect("mfa_activate_totp")
         return self.get_response(request)

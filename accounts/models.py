@@ -101,5 +101,7 @@ class ApiToken(models.Model):
     def issue(cls, user: User, name: str) -> tuple[ApiToken, str]:
         """Create a token and return it with its clear value, which is never stored."""
         clear = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, token_hash=hash_token(clear), hint=clear[:10])
+        token = cls.objects.create(
+            user=user, name=name, token_hash=hash_token(clear), hint=clear[:10]
+        )
         return token, clear

@@ -48,8 +48,13 @@ def assign_role(user: User, role: str, *, actor: str = "system") -> None:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     with transaction.atomic():
         previous = user.role if user.pk else ""
-        audit("role.changed", actor=actor, object_type="user", object_id=user.pseudonym,
-              details={"from": previous or None, "to": role})
+        audit(
+            "role.changed",
+            actor=actor,
+            object_type="user",
+            object_id=user.pseudonym,
+            details={"from": previous or None, "to": role},
+        )
         user.role = role
         user.save(update_fields=["role"])
         user.groups.remove(*Group.objects.filter(name__startswith="role:"))

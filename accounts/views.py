@@ -31,11 +31,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     new_token = request.session.pop("new_api_token", None)
-    return render(request, "accounts/account.html", {
-        "tokens": request.user.api_tokens.order_by("-created_at"),
-        "new_token": new_token,
-        "has_mfa": has_mfa(request.user),
-    })
+    return render(
+        request,
+        "accounts/account.html",
+        {
+            "tokens": request.user.api_tokens.order_by("-created_at"),
+            "new_token": new_token,
+            "has_mfa": has_mfa(request.user),
+        },
+    )
 
 
 @require_POST

@@ -73,7 +73,7 @@ if not SECRET_KEY:
     _local_secret = KEYS_DIR / "django-secret.key"
     SECRET_KEY = _local_secret.read_text().strip() if _local_secret.exists() else ""
     if not SECRET_KEY:
-        SECRET_KEY = "embedded-setup-only-" + "x" * 40  # noqa: S105 - replaced by init_keys
+        SECRET_KEY = "embedded-setup-only-" + "x" * 40
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("change", "embedded"))):
     raise ImproperlyConfigured("SECRET_KEY looks like a placeholder; set a long random value.")
 
@@ -135,7 +135,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker) share one SQLite file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {
@@ -149,7 +151,9 @@ AUTH_USER_MODEL = "accounts.User"
 
 CACHE_URL = env("CACHE_URL", "")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
 else:
     # File-based, so the login rate limits hold across the web server's processes.
     CACHES = {
@@ -161,7 +165,10 @@ else:
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -217,7 +224,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # acks_late on Redis: a message must stay invisible longer than the longest task runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)
+    }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -240,7 +249,9 @@ DEID_LEASE_SECONDS = env_int("DEID_LEASE_SECONDS", 300)
 
 # --- De-identification
 DEID_KEY_PATH = Path(env("DEID_KEY_PATH", str(KEYS_DIR / "deid.key"))).resolve()
-ATTESTATION_KEY_PATH = Path(env("ATTESTATION_KEY_PATH", str(KEYS_DIR / "attestation.key"))).resolve()
+ATTESTATION_KEY_PATH = Path(
+    env("ATTESTATION_KEY_PATH", str(KEYS_DIR / "attestation.key"))
+).resolve()
 DEID_RETAIN_DATES = env_bool("DEID_RETAIN_DATES", False)
 DEID_CLEAN_DESCRIPTORS = env_bool("DEID_CLEAN_DESCRIPTORS", False)
 DEID_EXEMPT_MODALITIES = frozenset(m.upper() for m in env_list("DEID_EXEMPT_MODALITIES"))
@@ -250,7 +261,10 @@ AUDIT_SIGNING_KEY_PATH = Path(
     env("AUDIT_SIGNING_KEY_PATH", str(KEYS_DIR / "audit-signing.pem"))
 ).resolve()
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-scans": {"task": "scans.tasks.sweep_stuck_scans", "schedule": SWEEP_INTERVAL_SECONDS},
+    "sweep-stuck-scans": {
+        "task": "scans.tasks.sweep_stuck_scans",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+    },
 }
 
 # --- Accounts (django-allauth)

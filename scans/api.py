@@ -96,14 +96,19 @@ def scan_out(scan: Scan) -> dict:
 def on_unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
     return api.create_response(
         request,
-        {"detail": "Authentication required: send a personal API token as 'Authorization: Bearer <token>'."},
+        {
+            "detail": "Authentication required: send a personal API token as "
+            "'Authorization: Bearer <token>'."
+        },
         status=401,
     )
 
 
 @api.exception_handler(ValidationError)
 def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    fields = sorted({".".join(str(p) for p in err.get("loc", [])[1:]) or "body" for err in exc.errors})
+    fields = sorted(
+        {".".join(str(p) for p in err.get("loc", [])[1:]) or "body" for err in exc.errors}
+    )
     return api.create_response(
         request, {"detail": f"The request is not valid; check: {', '.join(fields)}."}, status=400
     )
@@ -147,23 +152,34 @@ def get_scan(request: HttpRequest, scan_id: uuid.UUID):
     return scan_out(queries.scan_of(patient_of(request), scan_id))
 
 
-@api.delete("/scans/{scan_id}", response={204: None, 404: Error, 409: Error},
-            summary="Delete a scan and crypto-shred everything it holds")
+@api.delete(
+    "/scans/{scan_id}",
+    response={204: None, 404: Error, 409: Error},
+    summary="Delete a scan and crypto-shred everything it holds",
+)
 def remove_scan(request: HttpRequest, scan_id: uuid.UUID):
     scan = queries.scan_of(patient_of(request), scan_id)
     if not delete_scan(scan, actor=scan.owner.pseudonym):
-        return Status(409, {"detail": "This scan is being sent right now; delete it once sending ends."})
+        return Status(
+            409, {"detail": "This scan is being sent right now; delete it once sending ends."}
+        )
     return Status(204, None)
 
 
-@api.get("/scans/{scan_id}/report", response={200: dict, 404: Error},
-         summary="What de-identification removed and redacted (no original values)")
+@api.get(
+    "/scans/{scan_id}/report",
+    response={200: dict, 404: Error},
+    summary="What de-identification removed and redacted (no original values)",
+)
 def get_report(request: HttpRequest, scan_id: uuid.UUID):
     return reports.scan_report(queries.scan_of(patient_of(request), scan_id))
 
 
-@api.get("/scans/{scan_id}/images/{image_id}/preview", response={200: None, 404: Error},
-         summary="PNG preview of a sanitized image")
+@api.get(
+    "/scans/{scan_id}/images/{image_id}/preview",
+    response={200: None, 404: Error},
+    summary="PNG preview of a sanitized image",
+)
 def get_preview(request: HttpRequest, scan_id: uuid.UUID, image_id: uuid.UUID):
     scan = queries.scan_of(patient_of(request), scan_id)
     return queries.preview_response(scan, image_id, original=False)

@@ -32,7 +32,7 @@ def read_key(path: Path) -> bytes:
 
 
 def write_secret_file(path: Path, data: bytes) -> bool:
-    """Create ``path`` with ``data`` and mode 0600, atomically. Never overwrites: False if present."""
+    """Create ``path`` mode 0600, atomically. Never overwrites (False if present)."""
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

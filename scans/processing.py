@@ -109,7 +109,9 @@ def iter_file_images(file: ScanFile) -> Iterator[bytes]:
         yield vault.read_bytes(file.vault_object)
         return
     with vault.open(file.vault_object) as sealed:
-        for _index, _kind, opener in iter_zip_members(sealed, intake_limits(), position=file.position):
+        for _index, _kind, opener in iter_zip_members(
+            sealed, intake_limits(), position=file.position
+        ):
             with opener() as member:
                 yield member.read()
 
@@ -128,37 +130,63 @@ def process_scan(scan_id: str) -> None:
     except Exception:
         log.exception("scan %s: de-identification failed", scan_id)
         discard_outputs(lease.scan_id)
-        if _finish(lease, Status.FAILED, "Something went wrong while de-identifying this scan. "
-                   "Nothing was sent anywhere. Please delete it and upload it again."):
-            audit("scan.deidentified", actor="worker", object_type="scan",
-                  object_id=str(lease.scan_id), details={"outcome": "failed"})
+        if _finish(
+            lease,
+            Status.FAILED,
+            "Something went wrong while de-identifying this scan. "
+            "Nothing was sent anywhere. Please delete it and upload it again.",
+        ):
+            audit(
+                "scan.deidentified",
+                actor="worker",
+                object_type="scan",
+                object_id=str(lease.scan_id),
+                details={"outcome": "failed"},
+            )
         return
     clean = outcomes.count(Outcome.CLEAN)
     if clean:
         finished = _finish(lease, Status.READY_FOR_REVIEW, "")
     else:
-        finished = _finish(lease, Status.QUARANTINED,
-                           "No image could be made safe to share, so none can be sent. "
-                           "See each image's reason below.")
+        finished = _finish(
+            lease,
+            Status.QUARANTINED,
+            "No image could be made safe to share, so none can be sent. "
+            "See each image's reason below.",
+        )
     if finished:
-        audit("scan.deidentified", actor="worker", object_type="scan", object_id=str(lease.scan_id),
-              details={"outcome": "ready_for_review" if clean else "quarantined", "clean": clean,
-                       "quarantined": outcomes.count(Outcome.QUARANTINED),
-                       "rejected": outcomes.count(Outcome.REJECTED)})
+        audit(
+            "scan.deidentified",
+            actor="worker",
+            object_type="scan",
+            object_id=str(lease.scan_id),
+            details={
+                "outcome": "ready_for_review" if clean else "quarantined",
+                "clean": clean,
+                "quarantined": outcomes.count(Outcome.QUARANTINED),
+                "rejected": outcomes.count(Outcome.REJECTED),
+            },
+        )
     log.info("scan %s: %d clean of %d image(s)", scan_id, clean, len(outcomes))
 
 
 def _finish(lease: Lease, status: str, message: str) -> bool:
     """Record the run's outcome, if this run still holds the scan. Returns whether it did."""
     with transaction.atomic():
-        held = Scan.objects.select_for_update().filter(
-            pk=lease.scan_id, lease_token=lease.token, status=Status.DEIDENTIFYING
-        ).exists()
+        held = (
+            Scan.objects.select_for_update()
+            .filter(pk=lease.scan_id, lease_token=lease.token, status=Status.DEIDENTIFYING)
+            .exists()
+        )
         if not held:
             return False
         return pipeline.transition(
-            lease.scan_id, status, expected={Status.DEIDENTIFYING},
-            error_message=message, lease_token=None, lease_expires_at=None,
+            lease.scan_id,
+            status,
+            expected={Status.DEIDENTIFYING},
+            error_message=message,
+            lease_token=None,
+            lease_expires_at=None,
         )
 
 
@@ -180,15 +208,21 @@ def _process_images(lease: Lease) -> list[str]:
     return outcomes
 
 
-def _store_image(scan: Scan, file: ScanFile, position: int, original: bytes,
-                 result: FileResult) -> None:
+def _store_image(
+    scan: Scan, file: ScanFile, position: int, original: bytes, result: FileResult
+) -> None:
     """Seal one image's outputs and record it. Only clean images get a sanitized copy."""
     vault = get_vault()
     sealed: list[uuid.UUID] = []
     try:
         image = ScanImage(
-            scan=scan, source=file, position=position, outcome=result.outcome,
-            reason=result.reason[:300], kind=result.kind, modality=result.modality[:16],
+            scan=scan,
+            source=file,
+            position=position,
+            outcome=result.outcome,
+            reason=result.reason[:300],
+            kind=result.kind,
+            modality=result.modality[:16],
             report=result.report,
         )
         regions = result.report.get("regions", [])

@@ -37,8 +37,13 @@ def preview_response(scan: Scan, image_id: uuid.UUID, *, original: bool) -> Http
     object_id = image.original_preview_object if original else image.preview_object
     if object_id is None:
         raise Http404("This image has no preview.")
-    audit("preview.viewed", actor=scan.owner.pseudonym, object_type="image", object_id=str(image.pk),
-          details={"scan": str(scan.pk), "original": original})
+    audit(
+        "preview.viewed",
+        actor=scan.owner.pseudonym,
+        object_type="image",
+        object_id=str(image.pk),
+        details={"scan": str(scan.pk), "original": original},
+    )
     response = HttpResponse(get_vault().read_bytes(object_id), content_type="image/png")
     response["Cache-Control"] = "no-store, private"
     return response

@@ -33,14 +33,19 @@ def image_rows(scan: Scan) -> list[dict]:
     rows = []
     for image in scan.images.all():
         report = image.report or {}
-        rows.append({
-            "image": image,
-            "changes": [
-                {"name": change.get("keyword") or change.get("tag", ""), "action": change.get("action", "")}
-                for change in report.get("changes", [])
-            ],
-            "regions": len(report.get("regions", [])),
-        })
+        rows.append(
+            {
+                "image": image,
+                "changes": [
+                    {
+                        "name": change.get("keyword") or change.get("tag", ""),
+                        "action": change.get("action", ""),
+                    }
+                    for change in report.get("changes", [])
+                ],
+                "regions": len(report.get("regions", [])),
+            }
+        )
     return rows
 
 
@@ -87,14 +92,20 @@ def plain_summary(scan: Scan) -> str:
     sentences = []
     if named or removed_total:
         shown = named[:3]
-        others = max(removed_total - sum(categories[c] for c in CATEGORY_WORDS if CATEGORY_WORDS[c] in shown), 0)
+        others = max(
+            removed_total
+            - sum(categories[c] for c in CATEGORY_WORDS if CATEGORY_WORDS[c] in shown),
+            0,
+        )
         parts = shown + ([f"{others} other detail{'s' if others != 1 else ''}"] if others else [])
         sentences.append(_join(parts).capitalize() + " were removed or replaced")
     if redactions:
         total = sum(n for _, n in redactions)
         where = _join([f"image {pos}" for pos, _ in redactions[:5]])
         more = f" and {len(redactions) - 5} more" if len(redactions) > 5 else ""
-        sentences.append(f"{total} text area{'s' if total != 1 else ''} blacked out on {where}{more}")
+        sentences.append(
+            f"{total} text area{'s' if total != 1 else ''} blacked out on {where}{more}"
+        )
     quarantined = sum(1 for image in images if image.outcome != Outcome.CLEAN)
     if quarantined:
         sentences.append(

@@ -70,9 +70,17 @@ def submit_scan(owner: User, uploads: Sequence[SealedUpload]) -> Scan:
         )
         for upload in uploads:
             upload.claimed = True
-        audit("scan.uploaded", actor=owner.pseudonym, object_type="scan", object_id=str(scan.pk),
-              details={"files": len(uploads), "bytes": sum(u.size for u in uploads),
-                       "images": sum(result.image_count for _, result in checked)})
+        audit(
+            "scan.uploaded",
+            actor=owner.pseudonym,
+            object_type="scan",
+            object_id=str(scan.pk),
+            details={
+                "files": len(uploads),
+                "bytes": sum(u.size for u in uploads),
+                "images": sum(result.image_count for _, result in checked),
+            },
+        )
         transaction.on_commit(lambda: enqueue_processing(scan.pk), robust=True)
     log.info("scan %s created with %d file(s)", scan.pk, len(uploads))
     scan.refresh_from_db()
@@ -128,7 +136,12 @@ def delete_scan(scan: Scan, *, actor: str) -> bool:
         scan.images.all().delete()
         scan.files.all().delete()
         Scan.objects.filter(pk=scan.pk).update(progress_done=0, progress_total=0, error_message="")
-        audit("scan.deleted", actor=actor, object_type="scan", object_id=str(scan.pk),
-              details={"shredded": len(objects)})
+        audit(
+            "scan.deleted",
+            actor=actor,
+            object_type="scan",
+            object_id=str(scan.pk),
+            details={"shredded": len(objects)},
+        )
     log.info("scan %s deleted and shredded", scan.pk)
     return True

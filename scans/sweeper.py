@@ -20,6 +20,8 @@ from scans.models import Scan, Status
 
 log = logging.getLogger(__name__)
 
+GAVE_UP = "Processing failed repeatedly. Please delete this scan and try again."
+
 
 def stuck_scans() -> list[Scan]:
     now = timezone.now()
@@ -41,8 +43,10 @@ def sweep() -> int:
     for scan in stuck_scans():
         if scan.attempts >= settings.SWEEP_MAX_ATTEMPTS:
             pipeline.transition(
-                scan.pk, Status.FAILED, expected={scan.status},
-                error_message="Processing failed repeatedly. Please delete this scan and try again.",
+                scan.pk,
+                Status.FAILED,
+                expected={scan.status},
+                error_message=GAVE_UP,
             )
             continue
         try:

@@ -23,7 +23,7 @@ def process_scan(scan_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_stuck_scans() -> int:
-    """Re-enqueue scans left waiting or half-done past the timeout (a lost message, a dead worker)."""
+    """Re-enqueue scans left waiting or half-done past the timeout (lost message, dead worker)."""
     return sweeper.sweep()
 
 

@@ -117,11 +117,19 @@ class EncryptingUploadHandler(FileUploadHandler):
             self.accepting = True
         return None
 
-    def new_file(self, field_name, file_name, content_type, content_length, charset=None,
-                 content_type_extra=None):
+    def new_file(
+        self,
+        field_name,
+        file_name,
+        content_type,
+        content_length,
+        charset=None,
+        content_type_extra=None,
+    ):
         # The file name is deliberately dropped here: it is identifying and never stored.
-        super().new_file(field_name, "upload", content_type, content_length, charset,
-                         content_type_extra)
+        super().new_file(
+            field_name, "upload", content_type, content_length, charset, content_type_extra
+        )
         if not self.accepting:
             raise StopUpload(connection_reset=True)
         if field_name != "files":
@@ -130,7 +138,8 @@ class EncryptingUploadHandler(FileUploadHandler):
         self.file_count += 1
         if self.file_count > settings.UPLOAD_MAX_FILES:
             _reject(
-                self.request, 413,
+                self.request,
+                413,
                 f"Too many files: at most {settings.UPLOAD_MAX_FILES} files per scan. "
                 "Put a large series in a ZIP archive.",
             )

@@ -11,5 +11,9 @@ urlpatterns = [
     path("<uuid:scan_id>/status.json", views.scan_status, name="status"),
     path("<uuid:scan_id>/delete/", views.scan_delete, name="delete"),
     path("<uuid:scan_id>/images/<uuid:image_id>/preview.png", views.preview, name="preview"),
-    path("<uuid:scan_id>/images/<uuid:image_id>/original.png", views.original_preview, name="original"),
+    path(
+        "<uuid:scan_id>/images/<uuid:image_id>/original.png",
+        views.original_preview,
+        name="original",
+    ),
 ]

@@ -56,23 +56,29 @@ def upload(request: HttpRequest) -> HttpResponse:
 @patient_only
 def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
     scan = queries.scan_of(request.user, scan_id)
-    return render(request, "scans/detail.html", {
-        "scan": scan,
-        "images": reports.image_rows(scan),
-        "summary": reports.plain_summary(scan),
-    })
+    return render(
+        request,
+        "scans/detail.html",
+        {
+            "scan": scan,
+            "images": reports.image_rows(scan),
+            "summary": reports.plain_summary(scan),
+        },
+    )
 
 
 @require_GET
 @patient_only
 def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
     scan = queries.scan_of(request.user, scan_id)
-    return JsonResponse({
-        "status": scan.status,
-        "status_label": scan.get_status_display(),
-        "progress": {"done": scan.progress_done, "total": scan.progress_total},
-        "error_message": scan.error_message,
-    })
+    return JsonResponse(
+        {
+            "status": scan.status,
+            "status_label": scan.get_status_display(),
+            "progress": {"done": scan.progress_done, "total": scan.progress_total},
+            "error_message": scan.error_message,
+        }
+    )
 
 
 @require_POST

@@ -20,7 +20,9 @@ from accounts.models import Role, User
 PASSWORD = "correct horse battery staple 42"
 ROOT = Path(__file__).resolve().parent.parent
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+os.environ.setdefault(
+    "DJANGO_ALLOW_ASYNC_UNSAFE", "true"
+)  # Playwright's sync API runs an event loop
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -115,10 +117,25 @@ class Worker:
     def start(self) -> Worker:
         celery = shutil.which("celery", path=str(Path(sys.executable).parent))
         self.process = subprocess.Popen(
-            [celery, "-A", "gateway", "worker", "--pool=solo", "--queues", self.queues,
-             "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--hostname",
-             f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                celery,
+                "-A",
+                "gateway",
+                "worker",
+                "--pool=solo",
+                "--queues",
+                self.queues,
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@localhost",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         return self

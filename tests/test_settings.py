@@ -10,11 +10,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("SECRET_KEY", "VAULT_", "DJANGO_SETTINGS", "GATEWAY_", "DATA_DIR"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SECRET_KEY", "VAULT_", "DJANGO_SETTINGS", "GATEWAY_", "DATA_DIR"))
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "gateway.settings", **env}, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "gateway.settings", **env},
+        timeout=120,
     )
 
 

@@ -4,7 +4,11 @@ import re
 
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from django.core import mail
 from django.core.management import CommandError, call_command
 
@@ -20,7 +24,9 @@ def totp_now(secret: str) -> str:
 
 
 def sign_up(client, email: str = "new@example.org"):
-    return client.post("/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+    return client.post(
+        "/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}
+    )
 
 
 def test_a_new_account_is_a_patient_that_must_verify_its_email_before_signing_in(client):
@@ -33,7 +39,9 @@ def test_a_new_account_is_a_patient_that_must_verify_its_email_before_signing_in
     # Not signed in until the address is confirmed.
     assert client.get("/scans/").status_code == 302
 
-    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1)
+    link = re.search(
+        r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body
+    ).group(1)
     client.post(link)
     assert client.get("/scans/").status_code == 200
 
@@ -49,7 +57,9 @@ def test_an_unverified_account_cannot_sign_in(client):
 def test_password_reset_sends_a_link_that_sets_a_new_password(client):
     make_user("forgot@example.org")
     client.post("/accounts/password/reset/", {"email": "forgot@example.org"})
-    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/[^\s]+/)", mail.outbox[-1].body).group(1)
+    link = re.search(
+        r"https?://[^/\s]+(/accounts/password/reset/key/[^\s]+/)", mail.outbox[-1].body
+    ).group(1)
     form_url = client.get(link).headers["Location"]
     new = "an entirely new passphrase 77"
     response = client.post(form_url, {"password1": new, "password2": new})
@@ -57,8 +67,10 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client):
     assert User.objects.get(email="forgot@example.org").check_password(new)
 
 
-@pytest.mark.parametrize("role,page", [(Role.CLINICIAN, "/clinician/"), (Role.AUDITOR, "/audit/"),
-                                       (Role.CLINIC_ADMIN, "/clinic/")])
+@pytest.mark.parametrize(
+    "role,page",
+    [(Role.CLINICIAN, "/clinician/"), (Role.AUDITOR, "/audit/"), (Role.CLINIC_ADMIN, "/clinic/")],
+)
 def test_staff_roles_must_set_up_totp_before_opening_their_pages(client, role, page):
     make_user("staff@example.org", role)
     client.post("/accounts/login/", {"login": "staff@example.org", "password": PASSWORD})
@@ -67,7 +79,11 @@ def test_staff_roles_must_set_up_totp_before_opening_their_pages(client, role, p
     assert response.headers["Location"] == "/accounts/2fa/totp/activate/"
 
     # allauth asks for the password again before a second factor is added.
-    assert client.get("/accounts/2fa/totp/activate/").headers["Location"].startswith("/accounts/reauthenticate/")
+    assert (
+        client.get("/accounts/2fa/totp/activate/")
+        .headers["Location"]
+        .startswith("/accounts/reauthenticate/")
+    )
     client.post("/accounts/reauthenticate/", {"password": PASSWORD})
     client.get("/accounts/2fa/totp/activate/")
     secret = client.session["mfa.totp.secret"]
@@ -99,13 +115,17 @@ def test_signing_in_with_totp_asks_for_the_code(client):
 def test_repeated_failed_sign_ins_are_rate_limited(client):
     make_user("target@example.org")
     pages = [
-        client.post("/accounts/login/", {"login": "target@example.org", "password": "wrong guess 123"})
+        client.post(
+            "/accounts/login/", {"login": "target@example.org", "password": "wrong guess 123"}
+        )
         for _ in range(6)
     ]
     assert "Too many failed login attempts" not in pages[0].content.decode()
     assert "Too many failed login attempts" in pages[-1].content.decode()
     # Even the right password is refused while the limit holds.
-    response = client.post("/accounts/login/", {"login": "target@example.org", "password": PASSWORD})
+    response = client.post(
+        "/accounts/login/", {"login": "target@example.org", "password": PASSWORD}
+    )
     assert "Too many failed login attempts" in response.content.decode()
     assert client.get("/scans/").status_code == 302
 
@@ -113,8 +133,14 @@ def test_repeated_failed_sign_ins_are_rate_limited(client):
 def test_create_account_bootstraps_a_verified_account_with_a_role(tmp_path, capsys):
     password_file = tmp_path / "pw"
     password_file.write_text(PASSWORD + "\n")
-    call_command("create_account", "Admin@Example.org", "--role", "clinic_admin",
-                 "--password-file", str(password_file))
+    call_command(
+        "create_account",
+        "Admin@Example.org",
+        "--role",
+        "clinic_admin",
+        "--password-file",
+        str(password_file),
+    )
     user = User.objects.get(email="admin@example.org")
     assert user.role == Role.CLINIC_ADMIN
     assert user.check_password(PASSWORD)
@@ -127,13 +153,17 @@ def test_create_account_refuses_a_weak_password_and_a_duplicate(tmp_path):
     weak = tmp_path / "weak"
     weak.write_text("123\n")
     with pytest.raises(CommandError):
-        call_command("create_account", "x@example.org", "--role", "patient", "--password-file", str(weak))
+        call_command(
+            "create_account", "x@example.org", "--role", "patient", "--password-file", str(weak)
+        )
     assert not User.objects.filter(email="x@example.org").exists()
     make_user("dup@example.org")
     strong = tmp_path / "strong"
     strong.write_text(PASSWORD)
     with pytest.raises(CommandError, match="already exists"):
-        call_command("create_account", "dup@example.org", "--role", "patient", "--password-file", str(strong))
+        call_command(
+            "create_account", "dup@example.org", "--role", "patient", "--password-file", str(strong)
+        )
 
 
 def test_api_tokens_are_stored_only_as_hashes(client, capsys):
@@ -143,5 +173,10 @@ def test_api_tokens_are_stored_only_as_hashes(client, capsys):
     stored = user.api_tokens.get()
     assert token.startswith("sgw_")
     assert token not in (stored.token_hash, stored.hint)
-    assert client.get("/api/v1/scans", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    assert client.get("/api/v1/scans", headers={"Authorization": "Bearer sgw_wrong"}).status_code == 401
+    assert (
+        client.get("/api/v1/scans", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )
+    assert (
+        client.get("/api/v1/scans", headers={"Authorization": "Bearer sgw_wrong"}).status_code
+        == 401
+    )

@@ -11,7 +11,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from django.core import mail
 
 from scans.models import Scan, Status
@@ -34,8 +38,14 @@ def watched_page(page, live_server):
     """A page that records every request's origin and every CSP complaint on the console."""
     origins: set[str] = set()
     violations: list[str] = []
-    page.on("request", lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None)
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on(
+        "request",
+        lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None,
+    )
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.watched = (origins, violations)
     return page
 
@@ -79,10 +89,14 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
     assert "Two-factor authentication: on" in page.inner_text("main")
 
     study = tmp_path / "study.zip"
-    study.write_bytes(builders.make_zip({
-        "DICOM/S1/IM1": builders.make_dicom_bytes(),
-        "DICOM/S1/IM2": builders.make_dicom_bytes(),
-    }))
+    study.write_bytes(
+        builders.make_zip(
+            {
+                "DICOM/S1/IM1": builders.make_dicom_bytes(),
+                "DICOM/S1/IM2": builders.make_dicom_bytes(),
+            }
+        )
+    )
     photo = tmp_path / "film.jpg"
     photo.write_bytes(builders.make_jpeg(120, 90))
     page.goto(f"{base}/scans/")
@@ -92,7 +106,11 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
     scan = Scan.objects.get()
     assert scan.status in {Status.QUEUED, Status.DEIDENTIFYING, Status.READY_FOR_REVIEW}
     status_text = page.inner_text("[data-field=status_label]")
-    assert status_text in {"Waiting for de-identification", "De-identifying", "Ready for your review"}
+    assert status_text in {
+        "Waiting for de-identification",
+        "De-identifying",
+        "Ready for your review",
+    }
     shot(page, "04-scan-detail")
 
     page.click("text=Delete scan")
@@ -108,7 +126,9 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
     assert violations == []
 
 
-def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(watched_page, live_server, tmp_path):
+def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(
+    watched_page, live_server, tmp_path
+):
     from tests.conftest import make_user
 
     make_user("hostile@example.org")
@@ -119,7 +139,7 @@ def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(watched_pa
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live_server.url}/scans/")
     bad = tmp_path / "bad.zip"
-    bad.write_bytes(builders.make_zip_with_member_name('../x.dcm'))
+    bad.write_bytes(builders.make_zip_with_member_name("../x.dcm"))
     page.set_input_files("#id_files", [str(bad)])
     page.click("text=Upload and encrypt")
     assert "File 1" in page.inner_text("[role=alert]")

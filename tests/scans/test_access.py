@@ -1,4 +1,4 @@
-"""A patient sees only their own scans: every other scan id is a 404, on every page and API route."""
+"""A patient sees only their own scans: any other scan id is a 404, on every page and API route."""
 
 from __future__ import annotations
 
@@ -19,11 +19,20 @@ def first_scan(patient, blob_dir):
     """A scan of the first patient with one file and one processed image with previews."""
     vault = get_vault()
     scan = Scan.objects.create(owner=patient, status=Status.READY_FOR_REVIEW)
-    file = ScanFile.objects.create(scan=scan, position=1, kind="dicom", size=10,
-                                   vault_object=vault.put_bytes(builders.make_dicom_bytes()).object_id)
+    file = ScanFile.objects.create(
+        scan=scan,
+        position=1,
+        kind="dicom",
+        size=10,
+        vault_object=vault.put_bytes(builders.make_dicom_bytes()).object_id,
+    )
     png = builders.make_png(8, 8)
     ScanImage.objects.create(
-        scan=scan, source=file, position=1, outcome=Outcome.CLEAN, kind="dicom",
+        scan=scan,
+        source=file,
+        position=1,
+        outcome=Outcome.CLEAN,
+        kind="dicom",
         preview_object=vault.put_bytes(png).object_id,
         original_preview_object=vault.put_bytes(png).object_id,
     )
@@ -60,7 +69,9 @@ def test_the_owner_can_open_every_route(client, patient, first_scan):
         assert getattr(client, method)(url, headers=headers).status_code == 200, url
 
 
-def test_another_patient_gets_404_on_every_page_of_the_first_patients_scan(client, other_patient, first_scan):
+def test_another_patient_gets_404_on_every_page_of_the_first_patients_scan(
+    client, other_patient, first_scan
+):
     client.force_login(other_patient)
     for method, url in page_routes(first_scan):
         assert getattr(client, method)(url).status_code == 404, url
@@ -68,7 +79,9 @@ def test_another_patient_gets_404_on_every_page_of_the_first_patients_scan(clien
     assert first_scan.status == Status.READY_FOR_REVIEW
 
 
-def test_another_patient_gets_404_on_every_api_route_of_the_first_patients_scan(client, other_patient, first_scan):
+def test_another_patient_gets_404_on_every_api_route_of_the_first_patients_scan(
+    client, other_patient, first_scan
+):
     headers = bearer(other_patient)
     for method, url in api_routes(first_scan):
         response = getattr(client, method)(url, headers=headers)

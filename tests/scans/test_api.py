@@ -25,8 +25,12 @@ def post_files(client, auth, *files: tuple[str, bytes]):
 
 
 def test_upload_list_show_and_delete_a_scan(client, auth, blob_dir):
-    response = post_files(client, auth, ("a.dcm", builders.make_dicom_bytes()),
-                          ("b", builders.make_dicom_without_preamble()))
+    response = post_files(
+        client,
+        auth,
+        ("a.dcm", builders.make_dicom_bytes()),
+        ("b", builders.make_dicom_without_preamble()),
+    )
     assert response.status_code == 201
     created = response.json()
     assert set(created) == {"id", "status"}
@@ -51,13 +55,18 @@ def test_without_a_token_the_api_answers_401_with_instructions(client):
     response = client.get("/api/v1/scans")
     assert response.status_code == 401
     assert "Bearer" in response.json()["detail"]
-    response = client.post("/api/v1/scans", {"files": [SimpleUploadedFile("a", builders.make_dicom_bytes())]})
+    response = client.post(
+        "/api/v1/scans", {"files": [SimpleUploadedFile("a", builders.make_dicom_bytes())]}
+    )
     assert response.status_code == 401
     assert Scan.objects.count() == 0
 
 
 def test_a_revoked_or_made_up_token_is_refused(client, patient):
-    assert client.get("/api/v1/scans", headers={"Authorization": "Bearer sgw_made_up"}).status_code == 401
+    assert (
+        client.get("/api/v1/scans", headers={"Authorization": "Bearer sgw_made_up"}).status_code
+        == 401
+    )
     headers = bearer(patient)
     patient.api_tokens.all().delete()
     assert client.get("/api/v1/scans", headers=headers).status_code == 401
@@ -86,7 +95,7 @@ def test_a_too_large_upload_is_a_413(client, auth, settings, blob_dir):
 
 
 def test_a_hostile_zip_is_a_clear_json_error(client, auth, blob_dir):
-    response = post_files(client, auth, ("x.zip", builders.make_zip_with_member_name('../x.dcm')))
+    response = post_files(client, auth, ("x.zip", builders.make_zip_with_member_name("../x.dcm")))
     assert response.status_code == 400
     assert response.json()["detail"].startswith("File 1")
     assert VaultKey.objects.count() == 0

@@ -18,8 +18,14 @@ def test_a_new_scan_starts_uploaded(scan):
 
 
 def test_the_happy_path_is_allowed_and_every_step_recorded_with_its_time(scan):
-    path = [Status.QUEUED, Status.DEIDENTIFYING, Status.READY_FOR_REVIEW, Status.CONSENTED,
-            Status.SENDING, Status.ANSWERED]
+    path = [
+        Status.QUEUED,
+        Status.DEIDENTIFYING,
+        Status.READY_FOR_REVIEW,
+        Status.CONSENTED,
+        Status.SENDING,
+        Status.ANSWERED,
+    ]
     for target in path:
         assert pipeline.transition(scan.pk, target)
     recorded = list(scan.transitions.values_list("from_status", "to_status"))
@@ -29,8 +35,16 @@ def test_the_happy_path_is_allowed_and_every_step_recorded_with_its_time(scan):
     assert scan.status == Status.ANSWERED
 
 
-@pytest.mark.parametrize("target", [Status.CONSENTED, Status.SENDING, Status.ANSWERED,
-                                    Status.READY_FOR_REVIEW, Status.SEND_FAILED])
+@pytest.mark.parametrize(
+    "target",
+    [
+        Status.CONSENTED,
+        Status.SENDING,
+        Status.ANSWERED,
+        Status.READY_FOR_REVIEW,
+        Status.SEND_FAILED,
+    ],
+)
 def test_an_illegal_jump_changes_nothing(scan, target):
     assert not pipeline.transition(scan.pk, target)
     scan.refresh_from_db()
@@ -56,7 +70,12 @@ def test_a_deleted_scan_stays_deleted(scan):
 
 
 def test_a_scan_being_sent_cannot_be_deleted_until_sending_ends(scan):
-    for target in [Status.QUEUED, Status.DEIDENTIFYING, Status.READY_FOR_REVIEW,
-                   Status.CONSENTED, Status.SENDING]:
+    for target in [
+        Status.QUEUED,
+        Status.DEIDENTIFYING,
+        Status.READY_FOR_REVIEW,
+        Status.CONSENTED,
+        Status.SENDING,
+    ]:
         pipeline.transition(scan.pk, target)
     assert not pipeline.transition(scan.pk, Status.DELETED)

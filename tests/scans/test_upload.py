@@ -54,23 +54,33 @@ def big_dicom_with_marker() -> bytes:
     rows, columns = 1024, 1536
     pixels = (MARKER * (rows * columns * 2 // len(MARKER) + 1))[: rows * columns * 2]
     return builders.make_dicom_bytes(
-        PatientName=MARKER.decode(), ImageComments=MARKER.decode() * 4,
-        Rows=rows, Columns=columns, PixelData=pixels,
+        PatientName=MARKER.decode(),
+        ImageComments=MARKER.decode() * 4,
+        Rows=rows,
+        Columns=columns,
+        PixelData=pixels,
     )
 
 
 def test_a_patient_uploads_a_zip_of_dicom_files_and_a_photo(patient_client, blob_dir):
-    archive = builders.make_zip({
-        "study/series1/IM0001": builders.make_dicom_bytes(),
-        "study/series1/IM0002.dcm": builders.make_dicom_bytes(),
-        "study/series2/x/IM0003": builders.make_dicom_without_preamble(),
-    })
-    response = upload(patient_client, ("study.zip", archive), ("film.jpg", builders.make_jpeg(64, 48)))
+    archive = builders.make_zip(
+        {
+            "study/series1/IM0001": builders.make_dicom_bytes(),
+            "study/series1/IM0002.dcm": builders.make_dicom_bytes(),
+            "study/series2/x/IM0003": builders.make_dicom_without_preamble(),
+        }
+    )
+    response = upload(
+        patient_client, ("study.zip", archive), ("film.jpg", builders.make_jpeg(64, 48))
+    )
     scan = Scan.objects.get()
     assert response.status_code == 302
     assert response.headers["Location"] == f"/scans/{scan.id}/"
     assert scan.status == Status.QUEUED  # handed to the broker after commit
-    assert [(f.kind, f.image_count) for f in scan.files.all()] == [(FileKind.ZIP, 3), (FileKind.JPEG, 1)]
+    assert [(f.kind, f.image_count) for f in scan.files.all()] == [
+        (FileKind.ZIP, 3),
+        (FileKind.JPEG, 1),
+    ]
     assert scan.progress_total == 4
     assert [t.to_status for t in scan.transitions.all()] == [Status.QUEUED]
     # The stored bytes decrypt to exactly what was uploaded.
@@ -107,8 +117,18 @@ def test_the_uploaded_plaintext_appears_nowhere_on_disk(patient_client, blob_dir
         ("bomb.zip", builders.make_zip_bomb, 413, "zip bomb"),
         ("lying.zip", builders.make_zip_bomb_with_lying_sizes, 400, "could not be read"),
         ("many.zip", lambda: builders.make_zip_with_many_members(60), 413, "entries"),
-        ("traversal.zip", lambda: builders.make_zip_with_member_name("../../x.dcm"), 400, "unsafe name"),
-        ("absolute.zip", lambda: builders.make_zip_with_member_name("/etc/x.dcm"), 400, "unsafe name"),
+        (
+            "traversal.zip",
+            lambda: builders.make_zip_with_member_name("../../x.dcm"),
+            400,
+            "unsafe name",
+        ),
+        (
+            "absolute.zip",
+            lambda: builders.make_zip_with_member_name("/etc/x.dcm"),
+            400,
+            "unsafe name",
+        ),
         ("drive.zip", lambda: builders.make_zip_with_member_name("C:\\x.dcm"), 400, "unsafe name"),
         ("link.zip", builders.make_zip_with_symlink, 400, "symbolic link"),
         ("nested.zip", builders.make_nested_zip, 415, "itself a ZIP archive"),
@@ -128,7 +148,9 @@ def test_hostile_and_non_scan_files_are_refused_and_nothing_is_kept(
     assert_nothing_stored(blob_dir)
 
 
-def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(patient_client, blob_dir, settings):
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(
+    patient_client, blob_dir, settings
+):
     settings.UPLOAD_MAX_BYTES = 1000
     response = upload(patient_client, ("big.dcm", b"x" * (2 * 1024 * 1024)))
     assert response.status_code == 413
@@ -136,9 +158,15 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(patient_clie
     assert_nothing_stored(blob_dir)
 
 
-def test_an_upload_that_grows_past_the_limit_while_streaming_is_cut_off(patient_client, blob_dir, settings):
-    settings.UPLOAD_MAX_BYTES = 100_000  # the declared length fits the envelope slack; the files don't
-    response = upload(patient_client, ("a.dcm", builders.make_dicom_bytes()), ("b.bin", b"y" * 300_000))
+def test_an_upload_that_grows_past_the_limit_while_streaming_is_cut_off(
+    patient_client, blob_dir, settings
+):
+    settings.UPLOAD_MAX_BYTES = (
+        100_000  # the declared length fits the envelope slack; the files don't
+    )
+    response = upload(
+        patient_client, ("a.dcm", builders.make_dicom_bytes()), ("b.bin", b"y" * 300_000)
+    )
     assert response.status_code == 413
     assert_nothing_stored(blob_dir)
 
@@ -159,13 +187,17 @@ def test_a_signed_out_visitor_cannot_store_anything(client, blob_dir):
 
 
 def test_files_posted_to_any_other_page_are_never_stored(patient_client, blob_dir):
-    patient_client.post("/account/tokens/", {"name": "x", "files": [SimpleUploadedFile("a.dcm", b"DICM" * 100)]})
+    patient_client.post(
+        "/account/tokens/", {"name": "x", "files": [SimpleUploadedFile("a.dcm", b"DICM" * 100)]}
+    )
     assert VaultKey.objects.count() == 0
     assert stored_files(blob_dir) == []
 
 
 def test_deleting_a_scan_shreds_its_keys_and_blobs(patient_client, blob_dir):
-    upload(patient_client, ("a.dcm", builders.make_dicom_bytes()), ("b.png", builders.make_png(32, 32)))
+    upload(
+        patient_client, ("a.dcm", builders.make_dicom_bytes()), ("b.png", builders.make_png(32, 32))
+    )
     scan = Scan.objects.get()
     objects = list(scan.files.values_list("vault_object", flat=True))
     assert VaultKey.objects.filter(object_id__in=objects).count() == 2

@@ -36,23 +36,38 @@ def queue_is_empty() -> bool:
     return all(broker.llen(queue) == 0 for queue in ("deid", "send", "default"))
 
 
-def test_an_uploaded_study_is_processed_by_the_worker_to_ready_for_review(client, patient, celery_worker_process):
+def test_an_uploaded_study_is_processed_by_the_worker_to_ready_for_review(
+    client, patient, celery_worker_process
+):
     scan_id = upload_study(client, patient)
-    wait_until(lambda: status_of(scan_id) in DONE, timeout=180, what="the worker to finish the scan")
+    wait_until(
+        lambda: status_of(scan_id) in DONE, timeout=180, what="the worker to finish the scan"
+    )
     scan = Scan.objects.get(pk=scan_id)
     assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
     assert scan.progress_done == scan.progress_total == 3
     assert [t.to_status for t in scan.transitions.all()] == [
-        Status.QUEUED, Status.DEIDENTIFYING, Status.READY_FOR_REVIEW,
-    ] or [t.to_status for t in scan.transitions.all()] == [Status.DEIDENTIFYING, Status.READY_FOR_REVIEW]
+        Status.QUEUED,
+        Status.DEIDENTIFYING,
+        Status.READY_FOR_REVIEW,
+    ] or [t.to_status for t in scan.transitions.all()] == [
+        Status.DEIDENTIFYING,
+        Status.READY_FOR_REVIEW,
+    ]
     assert scan.images.filter(outcome="clean").count() == 3
 
 
-def test_running_the_task_twice_changes_nothing_the_second_time(client, patient, celery_worker_process):
+def test_running_the_task_twice_changes_nothing_the_second_time(
+    client, patient, celery_worker_process
+):
     scan_id = upload_study(client, patient, count=2)
     wait_until(lambda: status_of(scan_id) in DONE, timeout=180, what="the first run")
     before = (
-        list(ScanImage.objects.filter(scan_id=scan_id).values_list("id", "sanitized_object", "attestation")),
+        list(
+            ScanImage.objects.filter(scan_id=scan_id).values_list(
+                "id", "sanitized_object", "attestation"
+            )
+        ),
         Scan.objects.get(pk=scan_id).transitions.count(),
     )
     # A duplicate message (a redelivery) reaches the worker ...
@@ -63,13 +78,19 @@ def test_running_the_task_twice_changes_nothing_the_second_time(client, patient,
     # ... and the same task body runs once more here, synchronously.
     processing.process_scan(scan_id)
     after = (
-        list(ScanImage.objects.filter(scan_id=scan_id).values_list("id", "sanitized_object", "attestation")),
+        list(
+            ScanImage.objects.filter(scan_id=scan_id).values_list(
+                "id", "sanitized_object", "attestation"
+            )
+        ),
         Scan.objects.get(pk=scan_id).transitions.count(),
     )
     assert after == before
 
 
-def test_the_sweeper_hands_back_a_scan_whose_message_never_reached_the_broker(client, patient, settings):
+def test_the_sweeper_hands_back_a_scan_whose_message_never_reached_the_broker(
+    client, patient, settings
+):
     """GIVEN a scan left 'uploaded' (the broker was down at upload time)
     WHEN the sweeper runs and a worker is up
     THEN the scan is processed, nothing lost."""
@@ -101,8 +122,12 @@ def test_a_run_holding_a_live_lease_is_not_duplicated(patient):
 
 def test_the_sweeper_gives_up_on_a_scan_that_keeps_failing(patient, settings):
     settings.SWEEP_MAX_ATTEMPTS = 2
-    scan = Scan.objects.create(owner=patient, status=Status.QUEUED, attempts=2,
-                               status_changed_at=timezone.now() - timedelta(hours=2))
+    scan = Scan.objects.create(
+        owner=patient,
+        status=Status.QUEUED,
+        attempts=2,
+        status_changed_at=timezone.now() - timedelta(hours=2),
+    )
     Scan.objects.filter(pk=scan.pk).update(status_changed_at=timezone.now() - timedelta(hours=2))
     sweeper.sweep()
     scan.refresh_from_db()

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=Role.values)
-        parser.add_argument("--password-file", type=Path, help="File whose first line is the password.")
+        parser.add_argument(
+            "--password-file", type=Path, help="File whose first line is the password."
+        )
 
     def handle(self, *args, email: str, role: str, password_file: Path | None, **options) -> None:
         email = email.strip().lower()

@@ -15,7 +15,9 @@ from scans.vault import generate_keyring_file
 
 
 class Command(BaseCommand):
-    help = "Create missing local keys (vault keyring, de-identification, attestation, audit, Django)."
+    help = (
+        "Create missing local keys (vault keyring, de-identification, attestation, audit, Django)."
+    )
 
     def handle(self, *args, **options) -> None:
         made = []

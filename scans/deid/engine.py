@@ -1,0 +1,416 @@
+"""The de-identification engine: one upload's bytes in, a clean file or a refusal out.
+
+The steps run in order, each with one job: sniff -> parse -> collect identifiers -> pixels
+(detect and black out burned-in text) -> header keep-list -> write -> verify (an independent
+header check plus the pixel engine's own check). Any doubt ends in quarantine: an unexpected
+exception anywhere after parsing quarantines the file with the stage it happened in, and a file
+is only ever "clean" when both verifications returned no reason.
+
+Used by the Celery task (``deidentify_bytes``) and the ``deidentify`` management command
+(``deidentify_tree``). Never raises for bad input, never logs patient data.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from .header import (
+    DeidKeys,
+    HeaderError,
+    clean_header,
+    uid_digest,
+    unsupported_reason,
+    write_dataset,
+)
+from .identifiers import Identifiers, collect_identifiers
+from .report import tree_report
+from .verify import verify_output, verify_photo_output
+
+__all__ = [
+    "DeidKeys",
+    "DeidOptions",
+    "FileResult",
+    "deidentify_bytes",
+    "deidentify_tree",
+]
+
+Outcome = Literal["clean", "quarantined", "rejected"]
+Kind = Literal["dicom", "photo"]
+Stats = dict[str, float]
+
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# A zip member is read whole into memory; beyond this it is refused, not read.
+MAX_MEMBER_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class DeidOptions:
+    """What the operator chose (PS3.15 E.3 options) and how pixels are checked."""
+
+    retain_dates: bool = False
+    clean_descriptors: bool = False
+    exempt_modalities: frozenset[str] = frozenset()
+    detect_text: bool = True
+
+
+@dataclass
+class FileResult:
+    """The outcome for one file. ``output`` is set only when the outcome is clean.
+
+    ``report`` holds what was done (categories, tags and actions, redacted regions) and never
+    an original value; ``identifiers`` is for later checks in memory and is never serialised.
+    """
+
+    outcome: Outcome
+    reason: str
+    kind: Kind
+    output: bytes | None = None
+    output_suffix: str = ".dcm"
+    modality: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+    identifiers: Identifiers = field(default_factory=Identifiers, repr=False)
+    study_uid: str = ""
+    series_uid: str = ""
+
+
+# --- one file ------------------------------------------------------------------------------------
+
+
+def sniff(data: bytes) -> Kind | None:
+    """What the bytes are, by content only: a DICOM Part 10 file, a PNG or JPEG photo, or None."""
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return "dicom"
+    if data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff"):
+        return "photo"
+    return None
+
+
+def deidentify_bytes(
+    data: bytes,
+    *,
+    keys: DeidKeys,
+    options: DeidOptions,
+    extra_identifiers: Iterable[str] = (),
+    stats: Stats | None = None,
+) -> FileResult:
+    """De-identify one uploaded file. Never raises for bad input: it returns a rejected result.
+
+    ``extra_identifiers`` are values the uploader gave us (e.g. the patient's name from the
+    consent form); they are searched for like those found in the header. ``stats``, when given,
+    accumulates seconds per stage (parse, identifiers, pixels, header, write, verify ...).
+    """
+    kind = sniff(data)
+    if kind is None:
+        return FileResult("rejected", "not a DICOM Part 10 file, PNG or JPEG", "dicom")
+    if kind == "photo":
+        return _deidentify_photo(data, options, extra_identifiers, stats)
+    with _timed(stats, "parse"):
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data))
+        except Exception as exc:
+            return FileResult("rejected", f"unreadable DICOM ({type(exc).__name__})", "dicom")
+    with _timed(stats, "identifiers"):
+        try:
+            identifiers = collect_identifiers(ds).with_extra(extra_identifiers)
+            refusal = unsupported_reason(ds)
+            modality = str(ds.get("Modality", "") or "").strip().upper()
+            broken = _pixel_length_problem(ds) if refusal is None else None
+        except Exception as exc:
+            return FileResult(
+                "rejected", f"unreadable DICOM attribute values ({type(exc).__name__})", "dicom"
+            )
+    if broken is not None:
+        return FileResult("rejected", broken, "dicom", modality=modality)
+    if refusal is not None:
+        return FileResult("quarantined", refusal, "dicom", modality=modality,
+                          identifiers=identifiers)
+    stage = ["pixels"]
+    try:
+        return _deidentify_dicom(ds, identifiers, modality, keys, options, stats, stage)
+    except HeaderError as exc:
+        reason = str(exc)
+    except _pixel_error() as exc:
+        reason = f"pixels could not be checked: {exc}"
+    except Exception as exc:  # fail closed: whatever went wrong, nothing leaves
+        reason = f"unexpected error during {stage[0]} ({type(exc).__name__})"
+    return FileResult("quarantined", reason, "dicom", modality=modality, identifiers=identifiers)
+
+
+def _deidentify_dicom(
+    ds: Dataset,
+    identifiers: Identifiers,
+    modality: str,
+    keys: DeidKeys,
+    options: DeidOptions,
+    stats: Stats | None,
+    stage: list[str],
+) -> FileResult:
+    exempt = modality in {m.upper() for m in options.exempt_modalities}
+    pixels_report: dict[str, Any] = {"checked": False, "exempt": exempt, "changed": False,
+                                     "regions": [], "transfer_syntax_changed": False}
+    regions: list[tuple[int, int, int, int, int]] = []
+    new_syntax: str | None = None
+    detector = None
+    if options.detect_text:
+        from .pixels import get_detector, redact_dicom_pixels
+
+        with _timed(stats, "pixels"):
+            detector = get_detector()
+            outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt)
+        regions = list(outcome.regions)
+        new_syntax = outcome.transfer_syntax_changed_to
+        pixels_report.update(checked=not exempt, changed=outcome.changed,
+                             regions=[list(r) for r in regions],
+                             transfer_syntax_changed=new_syntax is not None)
+    elif str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+        raise HeaderError("image declares burned-in annotation and text detection is off")
+
+    stage[0] = "header"
+    with _timed(stats, "header"):
+        header = clean_header(
+            ds,
+            keys=keys,
+            identifiers=identifiers,
+            retain_dates=options.retain_dates,
+            clean_descriptors=options.clean_descriptors,
+            pixels_cleaned=options.detect_text and not exempt,
+            transfer_syntax=new_syntax,
+        )
+    stage[0] = "write"
+    with _timed(stats, "write"):
+        output = write_dataset(header.dataset)
+    stage[0] = "verification"
+    with _timed(stats, "verify"):
+        reasons = verify_output(output, identifiers, retain_dates=options.retain_dates)
+    if detector is not None and not reasons:
+        from .pixels import verify_exempt, verify_redacted
+
+        with _timed(stats, "pixel_verify"):
+            if exempt:
+                reasons = verify_exempt(output, sorted(identifiers.for_matching()),
+                                        detector=detector)
+            else:
+                reasons = verify_redacted(output, regions, detector)
+    report = {
+        "categories": dict(sorted(header.categories.items())),
+        "attributes": header.attribute_report(),
+        "method_codes": [code for code, _ in header.codes],
+        "pixels": pixels_report,
+    }
+    result = FileResult(
+        outcome="clean",
+        reason="",
+        kind="dicom",
+        modality=modality,
+        report=report,
+        identifiers=identifiers,
+        study_uid=str(header.dataset.get("StudyInstanceUID", "")),
+        series_uid=str(header.dataset.get("SeriesInstanceUID", "")),
+    )
+    if reasons:
+        result.outcome, result.reason = "quarantined", "; ".join(reasons)
+    else:
+        result.output = output
+    return result
+
+
+def _deidentify_photo(
+    data: bytes, options: DeidOptions, extra: Iterable[str], stats: Stats | None
+) -> FileResult:
+    identifiers = Identifiers().with_extra(extra)
+    try:
+        from .photos import clean_photo
+        from .text import get_detector
+
+        with _timed(stats, "pixels"):
+            outcome = clean_photo(data, detector=get_detector())
+        with _timed(stats, "verify"):
+            reasons = verify_photo_output(outcome.output, identifiers)
+    except _pixel_error() as exc:
+        return FileResult("quarantined", f"photo could not be cleaned: {exc}", "photo",
+                          identifiers=identifiers)
+    except Exception as exc:
+        return FileResult("quarantined", f"unexpected error cleaning a photo "
+                          f"({type(exc).__name__})", "photo", identifiers=identifiers)
+    regions = [list(r) for r in getattr(outcome, "regions", [])]
+    report = {"pixels": {"checked": True, "exempt": False, "changed": bool(regions),
+                         "regions": regions, "metadata_removed": True}}
+    if reasons:
+        return FileResult("quarantined", "; ".join(reasons), "photo", report=report,
+                          identifiers=identifiers)
+    return FileResult("clean", "", "photo", output=outcome.output,
+                      output_suffix=outcome.suffix, report=report, identifiers=identifiers)
+
+
+def _pixel_length_problem(ds: Dataset) -> str | None:
+    """A truncated or padded-out uncompressed image is broken input, not something to clean."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_compressed:
+        return None
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        bits = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * frames
+        expected = (bits * int(ds.BitsAllocated) + 7) // 8
+    except (AttributeError, TypeError, ValueError):
+        return "image size attributes are missing or malformed"
+    actual = len(ds.PixelData or b"")
+    if not expected <= actual <= expected + 1:
+        return "pixel data length does not match the image size (truncated or corrupt)"
+    return None
+
+
+def _pixel_error() -> type[Exception]:
+    try:
+        from .text import PixelError
+    except ImportError:  # pixel engine absent: nothing can raise it
+        return _NeverRaised
+    return PixelError
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+@contextmanager
+def _timed(stats: Stats | None, stage: str) -> Iterator[None]:
+    if stats is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        stats[stage] = stats.get(stage, 0.0) + time.perf_counter() - start
+
+
+# --- a file, folder or zip -----------------------------------------------------------------------
+
+
+def deidentify_tree(
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    keys: DeidKeys,
+    options: DeidOptions,
+    stats: Stats | None = None,
+) -> dict[str, Any]:
+    """De-identify a file, a folder (recursively) or a zip into ``output_dir``; return the report.
+
+    Output names carry nothing of the originals: ``study-<h>/series-<h>/image-0001.dcm`` with
+    ``<h>`` a digest of the already remapped UID, numbered in the sorted order of the inputs, so
+    the same inputs and key give the same names and bytes. Photos go to ``photos/``. Files that
+    are neither DICOM nor photos (and DICOMDIR indexes) are skipped with a note.
+
+    The report lists each input's relative path: it is the operator's own local report about
+    their own files, and without the path they could not find what was quarantined. It must
+    not travel with the cleaned files (it is written outside ``output_dir`` by the CLI).
+
+    Raises ValueError when ``output_dir`` exists and is not empty, or the input does not exist.
+    """
+    source, destination = Path(input_path), Path(output_dir)
+    if not source.exists():
+        raise ValueError("input does not exist")
+    if destination.exists() and any(destination.iterdir()):
+        raise ValueError("output directory is not empty")
+    destination.mkdir(parents=True, exist_ok=True)
+    counters: Counter[str] = Counter()
+    entries: list[dict[str, Any]] = []
+    for relative, load in _inputs(source):
+        entries.append(_one_entry(relative, load, destination, counters, keys, options, stats))
+    return tree_report(
+        entries,
+        {
+            "retain_dates": options.retain_dates,
+            "clean_descriptors": options.clean_descriptors,
+            "exempt_modalities": sorted(options.exempt_modalities),
+            "detect_text": options.detect_text,
+        },
+    )
+
+
+def _one_entry(
+    relative: str,
+    load: Callable[[], bytes],
+    destination: Path,
+    counters: Counter[str],
+    keys: DeidKeys,
+    options: DeidOptions,
+    stats: Stats | None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"input": relative, "output": None}
+    try:
+        data = load()
+    except Exception as exc:
+        return {**entry, "outcome": "rejected", "reason": f"could not be read ({exc})"}
+    kind = sniff(data)
+    if kind is None:
+        return {**entry, "outcome": "skipped", "reason": "not a DICOM file or photo"}
+    if kind == "dicom" and _is_dicomdir(data):
+        return {**entry, "outcome": "skipped", "reason": "DICOMDIR index, not an image"}
+    result = deidentify_bytes(data, keys=keys, options=options, stats=stats)
+    del data
+    entry.update(kind=result.kind, outcome=result.outcome, reason=result.reason,
+                 modality=result.modality, **result.report)
+    if result.output is not None:
+        if result.kind == "dicom":
+            folder = f"study-{uid_digest(result.study_uid)}/series-{uid_digest(result.series_uid)}"
+            name = "image"
+        else:
+            folder, name = "photos", "photo"
+        counters[folder] += 1
+        path = f"{folder}/{name}-{counters[folder]:04d}{result.output_suffix}"
+        target = destination / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _timed(stats, "save"):
+            target.write_bytes(result.output)
+        entry["output"] = path
+    return entry
+
+
+def _inputs(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(relative name, loader) for each input file, in sorted order; symlinks are not followed."""
+    if source.is_dir():
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
+            yield path.relative_to(source).as_posix(), path.read_bytes
+    elif zipfile.is_zipfile(source):
+        yield from _zip_inputs(source)
+    else:
+        yield source.name, source.read_bytes
+
+
+def _zip_inputs(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    with zipfile.ZipFile(source) as archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            if info.is_dir():
+                continue
+
+            def load(info: zipfile.ZipInfo = info) -> bytes:
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise ValueError("zip member too large")
+                with archive.open(info) as member:
+                    data = member.read(MAX_MEMBER_BYTES + 1)
+                if len(data) > MAX_MEMBER_BYTES:
+                    raise ValueError("zip member too large")
+                return data
+
+            yield info.filename, load
+
+
+def _is_dicomdir(data: bytes) -> bool:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=[])
+    except Exception:
+        return False
+    return str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS
+

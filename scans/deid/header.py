@@ -1,0 +1,527 @@
+"""Header de-identification: PS3.15 Annex E applied as a keep-list, at every depth.
+
+A new dataset is built from scratch: only attributes on the reviewed keep-list (keep_list.py)
+are copied over, each treated by its handling; everything else is left behind. Sequences are
+rebuilt item by item with the same rules, so a private tag or a name three levels down is
+dropped exactly like one at the top.
+
+Replacement values come from keyed HMAC-SHA256 so the same patient, study or image gets the same
+pseudonym, UID and date shift across uploads without the gateway storing any mapping.
+
+Raises ``HeaderError`` (a reason a person can read, never a patient value) when the object must
+be quarantined instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from pydicom import dcmwrite
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    UID_dictionary,
+)
+
+from .identifiers import Identifiers
+from .keep_list import KEEP_LIST, KeepRule
+from .profile import first_action, profile_entry
+
+# Our Implementation Class UID (PS3.7 D.3.3.2): a fixed 2.25 UUID-derived UID, never pydicom's,
+# so a file we wrote and uploaded again is not mistaken for one that kept its original UID.
+IMPLEMENTATION_CLASS_UID = "2.25.147690556246780528118345774621484855140"
+IMPLEMENTATION_VERSION_NAME = "SCANGW_DEID_1"
+PSEUDONYM_PREFIX = "PSN-"
+REDACTED = "***"
+
+# PS3.16 CID 7050 De-identification Method.
+CODE_BASIC_PROFILE = ("113100", "Basic Application Confidentiality Profile")
+CODE_CLEAN_PIXEL_DATA = ("113101", "Clean Pixel Data Option")
+CODE_CLEAN_DESCRIPTORS = ("113105", "Clean Descriptors Option")
+CODE_MODIFIED_DATES = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
+CODE_PATIENT_CHARACTERISTICS = ("113108", "Retain Patient Characteristics Option")
+
+# Date shift magnitude: at least a year, so a shifted date never sits next to the real one.
+_MIN_SHIFT_DAYS = 365
+_MAX_SHIFT_DAYS = 3650
+_CHARACTERISTICS = ("PatientSex", "PatientAge", "PatientSize", "PatientWeight")
+_NOT_IMAGES = ("Hardcopy", "DICOS", "Eddy Current")
+_CS_VALUE = re.compile(r"^[A-Z0-9 _]{0,16}$")
+_MAX_LENGTH = {"SH": 16, "LO": 64, "CS": 16, "AE": 16}
+
+
+class HeaderError(Exception):
+    """The header cannot be de-identified safely; the message is the quarantine reason."""
+
+
+@dataclass(frozen=True)
+class DeidKeys:
+    """One 32-byte secret; the sub-keys for pseudonyms, UIDs and date shifts derive from it."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != 32:
+            raise ValueError("the de-identification key must be exactly 32 bytes")
+
+    def __repr__(self) -> str:
+        return "DeidKeys(<secret>)"
+
+    def sub_key(self, label: str) -> bytes:
+        """A per-purpose key, so a pseudonym never reveals anything about a UID or a shift."""
+        return hmac.new(self.secret, b"scan-gateway/deid/v1/" + label.encode(), "sha256").digest()
+
+
+@dataclass
+class HeaderResult:
+    """The cleaned dataset (file meta included) and what was done, without original values."""
+
+    dataset: Dataset
+    actions: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)
+    codes: list[tuple[str, str]] = field(default_factory=list)
+
+    def attribute_report(self) -> list[dict[str, object]]:
+        """One row per (tag, action): tag, keyword, action and how often; never a value."""
+        return [
+            {"tag": f"({tag >> 16:04X},{tag & 0xFFFF:04X})", "keyword": keyword,
+             "action": action, "count": count}
+            for (tag, keyword, action), count in sorted(self.actions.items())
+        ]
+
+
+@dataclass
+class _Context:
+    keys: DeidKeys
+    identifiers: Identifiers
+    retain_dates: bool
+    clean_descriptors: bool
+    date_shift: timedelta
+    pseudonym: str
+    redactor: re.Pattern[str] | None
+    result: HeaderResult
+
+
+# --- keyed replacements -----------------------------------------------------------------------
+
+
+def patient_key(ds: Dataset) -> str:
+    """The value a pseudonym is derived from: PatientID, else name and birth date, else study.
+
+    Raises HeaderError when the object carries none of them (it is not a valid image then).
+    """
+    patient_id = str(ds.get("PatientID", "") or "").strip()
+    if patient_id:
+        return "id:" + patient_id
+    name = str(ds.get("PatientName", "") or "").strip()
+    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    if name or birth:
+        return f"name:{name}|{birth}"
+    study = str(ds.get("StudyInstanceUID", "") or "").strip()
+    if study:
+        return "study:" + study
+    raise HeaderError("no patient id, name, birth date or study UID to derive a pseudonym from")
+
+
+def pseudonym(keys: DeidKeys, key: str) -> str:
+    """PatientID/PatientName replacement: "PSN-" and 16 hex digits of a keyed HMAC."""
+    digest = hmac.new(keys.sub_key("pseudonym"), key.encode(), "sha256").hexdigest()
+    return PSEUDONYM_PREFIX + digest[:16]
+
+
+def remap_uid(keys: DeidKeys, uid: str) -> str:
+    """A UID replaced consistently (PS3.15 E.1-1 U): 2.25 and the first 128 HMAC bits.
+
+    Registered standard UIDs (SOP classes, transfer syntaxes, coding schemes) identify nobody
+    and are needed to read the file, so they are kept.
+    """
+    uid = uid.strip().rstrip("\x00")
+    if uid in UID_dictionary or uid == IMPLEMENTATION_CLASS_UID:
+        return uid
+    digest = hmac.new(keys.sub_key("uid"), uid.encode(), "sha256").digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+
+
+def date_shift(keys: DeidKeys, key: str) -> timedelta:
+    """One offset per patient (PS3.15 E.3.6, 113107): intervals between dates are preserved.
+
+    Between one and ten years, earlier or later, never zero.
+    """
+    digest = hmac.new(keys.sub_key("date-shift"), key.encode(), "sha256").digest()
+    number = int.from_bytes(digest[:8], "big")
+    span = _MAX_SHIFT_DAYS - _MIN_SHIFT_DAYS + 1
+    days = _MIN_SHIFT_DAYS + (number >> 1) % span
+    return timedelta(days=-days if number & 1 else days)
+
+
+def shift_date(value: str, shift: timedelta) -> str | None:
+    """Shift a DA value; None when it is not a full date (it is then removed)."""
+    value = value.strip()
+    if not re.fullmatch(r"\d{8}", value):
+        return None
+    try:
+        original = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+        return (original + shift).strftime("%Y%m%d")
+    except (ValueError, OverflowError):
+        return None
+
+
+def shift_datetime(value: str, shift: timedelta) -> str | None:
+    """Shift the date part of a DT value, keep its time of day, drop any UTC offset.
+
+    The UTC offset hints where the scan was made (Table E.1-1 removes Timezone Offset From UTC).
+    """
+    value = value.strip()
+    match = re.fullmatch(r"(\d{8})(\d{0,6}(?:\.\d{1,6})?)([+-]\d{4})?", value)
+    if match is None:
+        return None
+    shifted = shift_date(match.group(1), shift)
+    return None if shifted is None else shifted + match.group(2)
+
+
+def cap_age(value: str) -> str | None:
+    """PatientAge with ages over 89 written as 090Y (HIPAA safe harbor); None if malformed."""
+    match = re.fullmatch(r"(\d{3})([DWMY])", value.strip())
+    if match is None:
+        return None
+    number, unit = int(match.group(1)), match.group(2)
+    years = {"D": number / 365.25, "W": number / 52.18, "M": number / 12, "Y": number}[unit]
+    return "090Y" if years > 89 else value.strip()
+
+
+def build_redactor(identifiers: Identifiers) -> re.Pattern[str]:
+    """One pattern for everything descriptor cleaning removes from free text (113105).
+
+    Known values from the original header (names, ids, dates in several spellings, address
+    and institution words) plus generic shapes: e-mail addresses, UIDs, dates, phone numbers,
+    runs of five or more digits, and a word following a title such as "Dr".
+    """
+    known = sorted(identifiers.for_matching(), key=len, reverse=True)
+    generic = [
+        r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+        r"\d+(?:\.\d+){3,}",
+        r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}",
+        r"\+?\(?\d[\d ()-]{6,}\d",
+        r"\d{5,}",
+        r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[^\W\d_][\w'-]*",
+    ]
+    alternatives = generic + [re.escape(value) for value in known]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def redact_text(text: str, redactor: re.Pattern[str]) -> str:
+    """Free text with every identifying span replaced by ``***``."""
+    return redactor.sub(REDACTED, text)
+
+
+# --- support checks -----------------------------------------------------------------------------
+
+
+def unsupported_reason(ds: Dataset) -> str | None:
+    """Why this object is refused before cleaning, or None for an image we can handle.
+
+    Only image storage SOP classes pass. Structured reports, encapsulated documents and other
+    free-text objects are refused outright: they are free text by nature, and fail-closed is
+    the rule. Overlays stored in the unused bits of the pixel data are refused too, because
+    dropping the 60xx attributes would leave their bits in the pixels.
+    """
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+    if not sop_class:
+        return "no SOP Class UID"
+    entry = UID_dictionary.get(sop_class)
+    if entry is None or entry[1] != "SOP Class":
+        return "unknown SOP class (private or not in our dictionary)"
+    name = entry[0]
+    if "Image Storage" not in name or any(word in name for word in _NOT_IMAGES):
+        if "SR" in name.split() or "Report" in name:
+            return f"free-text report not supported: {name}"
+        return f"not an image: {name}"
+    if "PixelData" not in ds:
+        return "image without pixel data"
+    if not str(ds.get("SOPInstanceUID", "") or "").strip():
+        return "no SOP Instance UID"
+    for group in range(0x6000, 0x6100, 2):
+        bit_position = ds.get((group, 0x0102))
+        allocated = ds.get((group, 0x0100))
+        if bit_position is not None and (bit_position.value or 0) != 0:
+            return "overlay stored in the pixel data bits"
+        if allocated is not None and (allocated.value or 1) != 1:
+            return "overlay stored in the pixel data bits"
+    return None
+
+
+# --- the cleaner ---------------------------------------------------------------------------------
+
+
+def clean_header(
+    ds: Dataset,
+    *,
+    keys: DeidKeys,
+    identifiers: Identifiers,
+    retain_dates: bool = False,
+    clean_descriptors: bool = False,
+    pixels_cleaned: bool = False,
+    transfer_syntax: str | None = None,
+) -> HeaderResult:
+    """Build the de-identified dataset (file meta included) from the original ``ds``.
+
+    ``transfer_syntax`` is the pixel engine's new syntax when it re-encoded the pixels;
+    otherwise the original is kept, except that deflated files are written inflated so the
+    independent byte search in verify.py can see every value.
+    """
+    key = patient_key(ds)
+    result = HeaderResult(dataset=Dataset())
+    context = _Context(
+        keys=keys,
+        identifiers=identifiers,
+        retain_dates=retain_dates,
+        clean_descriptors=clean_descriptors,
+        date_shift=date_shift(keys, key),
+        pseudonym=pseudonym(keys, key),
+        redactor=build_redactor(identifiers) if clean_descriptors else None,
+        result=result,
+    )
+    out = _clean_dataset(ds, context)
+    _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
+    if getattr(ds, "file_meta", None) is not None:
+        for elem in ds.file_meta:
+            _record(context, int(elem.tag), elem.keyword, "rebuilt", "file meta rebuilt")
+    syntax = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    if not syntax:
+        raise HeaderError("no transfer syntax in the file meta information")
+    if syntax == DeflatedExplicitVRLittleEndian:
+        syntax = ExplicitVRLittleEndian
+    out.file_meta = _file_meta(out, syntax)
+    result.dataset = out
+    return result
+
+
+def write_dataset(ds: Dataset) -> bytes:
+    """Serialise a cleaned dataset as a DICOM Part 10 file with an all-zero preamble."""
+    ds.preamble = b"\x00" * 128
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = out.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(syntax)
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta
+
+
+def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
+    out = Dataset()
+    for elem in src:
+        tag = int(elem.tag)
+        rule = KEEP_LIST.get(tag)
+        if rule is None:
+            _record(context, tag, _keyword(elem), "removed", _removal_category(tag))
+            continue
+        if not _vr_matches(elem, rule):
+            _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
+            continue
+        _apply_rule(out, elem, rule, context)
+    return out
+
+
+def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
+    tag, keyword, handling = int(elem.tag), rule.keyword, rule.handling
+    if handling == "keep":
+        if _plausible_value(elem):
+            out.add(elem)
+            _record(context, tag, keyword, "kept", "kept")
+        else:
+            _record(context, tag, keyword, "removed", "removed: unexpected VR or value")
+    elif handling == "sequence":
+        items = [_clean_dataset(item, context) for item in elem.value]
+        out.add(DataElement(tag, "SQ", Sequence(items)))
+        _record(context, tag, keyword, "cleaned", "sequence cleaned")
+    elif handling == "uid":
+        values = [remap_uid(context.keys, str(v)) for v in _as_list(elem.value) if str(v).strip()]
+        out.add(DataElement(tag, "UI", _one_or_many(values)))
+        changed = any(str(v).strip() not in UID_dictionary for v in _as_list(elem.value))
+        action = "remapped" if changed else "kept"
+        _record(context, tag, keyword, action, "UID remapped" if changed else "kept")
+    elif handling == "pseudonym":
+        out.add(DataElement(tag, elem.VR, context.pseudonym))
+        _record(context, tag, keyword, "replaced", "replaced by pseudonym")
+    elif handling == "empty":
+        out.add(DataElement(tag, elem.VR, ""))
+        _record(context, tag, keyword, "emptied", "emptied")
+    elif handling == "age":
+        capped = cap_age(str(elem.value or ""))
+        if capped is None:
+            _record(context, tag, keyword, "removed", "removed: unexpected VR or value")
+        else:
+            out.add(DataElement(tag, "AS", capped))
+            action = "capped" if capped != str(elem.value).strip() else "kept"
+            _record(context, tag, keyword, action, "age capped" if action == "capped" else "kept")
+    elif handling == "date":
+        _apply_date(out, elem, rule, context)
+    elif handling == "descriptor":
+        _apply_descriptor(out, elem, rule, context)
+    else:  # "generated": written by _write_declarations, never copied from the input
+        _record(context, tag, keyword, "removed", "removed: rewritten by the gateway")
+
+
+def _apply_date(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
+    tag = int(elem.tag)
+    if not context.retain_dates:
+        _by_profile(out, elem, rule, context, "date removed")
+        return
+    if elem.VR == "TM":
+        # Time of day is kept with shifted dates: intervals inside a study (contrast phases,
+        # PET decay) depend on it, and a time without its real date identifies no one.
+        out.add(elem)
+        _record(context, tag, rule.keyword, "kept", "time kept with shifted dates")
+        return
+    shift = shift_date if elem.VR == "DA" else shift_datetime
+    shifted = [shift(str(v), context.date_shift) for v in _as_list(elem.value)]
+    if not shifted or any(v is None for v in shifted):
+        _record(context, tag, rule.keyword, "removed", "date removed: not a full date")
+        return
+    out.add(DataElement(tag, elem.VR, _one_or_many([v for v in shifted if v is not None])))
+    _record(context, tag, rule.keyword, "shifted", "date shifted")
+
+
+def _apply_descriptor(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
+    if context.redactor is None:
+        _by_profile(out, elem, rule, context, "free text removed")
+        return
+    cleaned = [redact_text(str(v), context.redactor) for v in _as_list(elem.value)]
+    out.add(DataElement(int(elem.tag), elem.VR, _one_or_many(cleaned)))
+    _record(context, int(elem.tag), rule.keyword, "cleaned", "free text cleaned")
+
+
+def _by_profile(
+    out: Dataset, elem: DataElement, rule: KeepRule, context: _Context, category: str
+) -> None:
+    """PS3.15 E.1-1: Z keeps the attribute with no value; X (and D, never faked) drops it."""
+    entry = profile_entry(int(elem.tag))
+    if entry is not None and first_action(entry.action) == "Z":
+        out.add(DataElement(int(elem.tag), elem.VR, ""))
+        _record(context, int(elem.tag), rule.keyword, "emptied", category)
+    else:
+        _record(context, int(elem.tag), rule.keyword, "removed", category)
+
+
+def _write_declarations(out: Dataset, context: _Context, *, pixels_cleaned: bool) -> None:
+    """PatientIdentityRemoved, the method codes (PS3.16 CID 7050) and the option flags."""
+    out.PatientName = context.pseudonym
+    out.PatientID = context.pseudonym
+    out.PatientIdentityRemoved = "YES"
+    # PS3.15 E.2: REMOVED unless a Retain Longitudinal Temporal Information option applies.
+    out.LongitudinalTemporalInformationModified = "MODIFIED" if context.retain_dates else "REMOVED"
+    codes = [CODE_BASIC_PROFILE]
+    if pixels_cleaned:
+        codes.append(CODE_CLEAN_PIXEL_DATA)
+        out.BurnedInAnnotation = "NO"  # PS3.15 E.3.1
+    if context.clean_descriptors:
+        codes.append(CODE_CLEAN_DESCRIPTORS)
+    if context.retain_dates:
+        codes.append(CODE_MODIFIED_DATES)
+    if any(str(out.get(keyword, "") or "").strip() for keyword in _CHARACTERISTICS):
+        codes.append(CODE_PATIENT_CHARACTERISTICS)
+    out.DeidentificationMethod = [meaning for _, meaning in codes]
+    items = []
+    for value, meaning in codes:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        items.append(item)
+    out.DeidentificationMethodCodeSequence = Sequence(items)
+    context.result.codes = codes
+    for keyword in ("PatientName", "PatientID"):
+        tag = int(out[keyword].tag)
+        if (tag, keyword, "replaced") not in context.result.actions:
+            _record(context, tag, keyword, "replaced", "replaced by pseudonym")
+
+
+def _record(context: _Context, tag: int, keyword: str, action: str, category: str) -> None:
+    context.result.actions[(tag, keyword, action)] += 1
+    context.result.categories[category] += 1
+
+
+def _keyword(elem: DataElement) -> str:
+    return "" if elem.tag.is_private else (elem.keyword or "")
+
+
+def _removal_category(tag: int) -> str:
+    group, element = tag >> 16, tag & 0xFFFF
+    if group & 1:
+        return "removed: private attribute"
+    if 0x5000 <= group <= 0x50FF:
+        return "removed: curve"
+    if 0x6000 <= group <= 0x60FF:
+        return "removed: overlay"
+    if element == 0:
+        return "removed: group length"
+    if profile_entry(tag) is not None:
+        return "removed: Table E.1-1"
+    return "removed: not on the keep-list"
+
+
+def _vr_matches(elem: DataElement, rule: KeepRule) -> bool:
+    """A kept attribute must carry the VR the data dictionary gives it (no smuggled free text)."""
+    expected = dictionary_VR(int(elem.tag))
+    if rule.handling == "sequence":
+        return elem.VR == "SQ"
+    if elem.VR == "SQ":
+        return False
+    return elem.VR in expected.split(" or ") or (expected == "OB or OW" and elem.VR in "OB OW")
+
+
+def _plausible_value(elem: DataElement) -> bool:
+    """Coded and short-string values kept verbatim must look like what the VR allows."""
+    if elem.VR in ("DS", "IS"):
+        try:
+            [float(str(value)) for value in _as_list(elem.value)]
+        except ValueError:
+            return False
+        return True
+    if elem.VR not in _MAX_LENGTH:
+        return True
+    for value in _as_list(elem.value):
+        text = str(value).strip()
+        if len(text) > _MAX_LENGTH[elem.VR]:
+            return False
+        if elem.VR == "CS" and not _CS_VALUE.match(text):
+            return False
+    return True
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return list(value)
+    return [value]
+
+
+def _one_or_many(values: list[str]) -> str | list[str]:
+    if len(values) == 1:
+        return values[0]
+    return values if values else ""
+
+
+def uid_digest(uid: str) -> str:
+    """A short name-safe digest of an already remapped UID (for output folder names)."""
+    return hashlib.sha256(uid.encode()).hexdigest()[:8]

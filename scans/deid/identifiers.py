@@ -1,0 +1,196 @@
+"""Every identifying value found in an ORIGINAL dataset, for checks that run after cleaning.
+
+Verification searches the cleaned bytes for these values; descriptor cleaning redacts them from
+free text; the pixel engine matches recognised text against them. They are held in memory only:
+never persisted, never logged (the repr hides them).
+
+Two tiers, because a check is only as good as its false-positive rate:
+
+* ``values``: whole identifying values (names and name components, ids, addresses,
+  institution/station names, private text values) and dates in several spellings. None of
+  these may occur in a cleaned file; a hit quarantines it.
+* ``tokens``: words taken from inside addresses and institution names ("MERCY", "ELM").
+  Good for redacting free text and matching burned-in text, too common to forbid outright
+  (a hospital named "... Medical Center" must not quarantine every GE MEDICAL SYSTEMS image).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import UID_dictionary
+
+from .keep_list import KEEP_LIST
+from .profile import BASIC_PROFILE
+
+# Shorter values match by chance ("M", "F", "DOE" occurs in random pixel bytes);
+# PS3.15 leaves that trade-off to us: 4 characters, and 8 inside pixel data (see verify.py).
+MIN_LENGTH = 4
+_GENERIC = frozenset(
+    {
+        "YES", "NONE", "NULL", "UNKNOWN", "ANONYMOUS", "ANON", "REMOVED", "ORIGINAL", "PRIMARY",
+        "SECONDARY", "DERIVED", "AXIAL", "OTHER", "TRUE", "FALSE", "TEST", "DEFAULT", "NORMAL",
+        "HEAD", "BODY", "CHEST",
+    }
+)
+_TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "CS", "AS"})
+_BULK_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "UN", "FL", "FD", "SL", "SS", "UL", "US"}
+)
+_WORD = re.compile(r"[^\W_]{5,}", re.UNICODE)
+_DS_LIKE = re.compile(r"^[+-]?\d{0,5}(\.\d*)?([eE][+-]?\d+)?$")
+# Attributes that hold the values of our own gateway or of the software, not of a person.
+_NOT_IDENTIFYING = frozenset({0x00020012, 0x00020013, 0x00020010, 0x00020002})
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """Identifying values of one original dataset (plus any given by the uploader)."""
+
+    values: frozenset[str] = field(default_factory=frozenset)
+    tokens: frozenset[str] = field(default_factory=frozenset)
+    dates: frozenset[str] = field(default_factory=frozenset)
+    uids: frozenset[str] = field(default_factory=frozenset)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:  # never show the values themselves
+        return (
+            f"Identifiers(<{len(self.values)} values, {len(self.tokens)} tokens, "
+            f"{len(self.dates)} dates, {len(self.uids)} uids>)"
+        )
+
+    def forbidden(self) -> frozenset[str]:
+        """Values that must never occur in a cleaned file (dates in every spelling included)."""
+        return self.values | self.dates
+
+    def for_matching(self) -> frozenset[str]:
+        """Everything useful to redact free text or match recognised burned-in text."""
+        return self.values | self.tokens | self.dates
+
+    def with_extra(self, extra: Iterable[str]) -> Identifiers:
+        """Add values the uploader told us about (e.g. the name typed in the consent form)."""
+        values = set(self.values)
+        sources = dict(self.sources)
+        for raw in extra:
+            for value in _name_variants(str(raw)) | {str(raw).strip()}:
+                if _usable(value):
+                    values.add(value)
+                    sources.setdefault(value, "given by uploader")
+        return Identifiers(frozenset(values), self.tokens, self.dates, self.uids, sources)
+
+
+def collect_identifiers(ds: Dataset) -> Identifiers:
+    """Gather identifying values from the original dataset at any depth, file meta included."""
+    values: dict[str, str] = {}
+    tokens: set[str] = set()
+    dates: dict[str, str] = {}
+    uids: set[str] = set()
+
+    def add(value: str, source: str) -> None:
+        value = value.strip().strip("\x00").strip()
+        if _usable(value):
+            values.setdefault(value, source)
+
+    def walk(dataset: Dataset) -> None:
+        for elem in dataset.iterall():
+            tag = int(elem.tag)
+            if tag in _NOT_IDENTIFYING or elem.VR == "SQ":
+                continue
+            if elem.VR in _BULK_VRS and not elem.tag.is_private:
+                continue  # pixel data, LUTs and other bulk data hold no text we could match
+            keyword = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
+            for text in _strings(elem.value):
+                if elem.VR == "UI":
+                    if text and text not in UID_dictionary:
+                        uids.add(text)
+                elif elem.VR in ("DA", "DT"):
+                    for spelling in _date_spellings(text):
+                        dates.setdefault(spelling, keyword)
+                elif elem.VR == "PN":
+                    add(text, keyword)
+                    for variant in _name_variants(text):
+                        add(variant, keyword)
+                elif elem.tag.is_private:
+                    if elem.tag.element >= 0x0100 and elem.VR in _TEXT_VRS | {"UN", "OB"}:
+                        for part in text.split("\\"):
+                            if not _DS_LIKE.match(part.strip()):
+                                add(part, "private attribute")
+                elif _is_identifying_attribute(tag) and elem.VR in _TEXT_VRS:
+                    add(text, keyword)
+                    tokens.update(w for w in _WORD.findall(text) if w.upper() not in _GENERIC)
+
+    walk(ds)
+    if getattr(ds, "file_meta", None) is not None:
+        walk(ds.file_meta)
+    tokens -= set(values)
+    return Identifiers(
+        values=frozenset(values),
+        tokens=frozenset(t for t in tokens if _usable(t)),
+        dates=frozenset(dates),
+        uids=frozenset(uids),
+        sources={**dates, **values},
+    )
+
+
+def _is_identifying_attribute(tag: int) -> bool:
+    """Table E.1-1 attributes other than those we keep verbatim or treat as descriptors.
+
+    Descriptors are excluded on purpose: with the Clean Descriptors option their cleaned text is
+    kept, and their identifying parts are the names, ids and dates collected elsewhere.
+    """
+    entry = BASIC_PROFILE.get(tag)
+    if entry is None or entry.clean_descriptors:
+        return False
+    rule = KEEP_LIST.get(tag)
+    return rule is None or rule.handling not in ("keep", "age")
+
+
+def _usable(value: str) -> bool:
+    return len(value) >= MIN_LENGTH and value.upper() not in _GENERIC and not value.isspace()
+
+
+def _strings(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, bytes):
+        text = value.decode("latin-1", errors="replace")
+        printable = "".join(c if c.isprintable() else "\x00" for c in text)
+        return [p for p in printable.split("\x00") if p]
+    return [str(value)]
+
+
+def _name_variants(name: str) -> set[str]:
+    """Components of a PN value and the common ways a name is written in free text."""
+    variants: set[str] = set()
+    for group in name.split("="):
+        parts = [p.strip() for p in group.split("^")]
+        words = [w for p in parts for w in re.split(r"[\s,]+", p) if w]
+        variants.update(words)
+        family, given = [*parts, "", ""][:2]
+        if family and given:
+            variants.update({f"{given} {family}", f"{family} {given}", f"{family}, {given}"})
+    return variants
+
+
+def _date_spellings(text: str) -> set[str]:
+    """A DA (or the date part of a DT) in the spellings people and burned-in text use."""
+    digits = text.strip()[:8]
+    if not re.fullmatch(r"\d{8}", digits):
+        return set()
+    y, m, d = digits[:4], digits[4:6], digits[6:8]
+    return {
+        digits,
+        f"{y}-{m}-{d}",
+        f"{y}/{m}/{d}",
+        f"{y}.{m}.{d}",
+        f"{d}/{m}/{y}",
+        f"{m}/{d}/{y}",
+        f"{d}.{m}.{y}",
+        f"{d}-{m}-{y}",
+    }

@@ -1,0 +1,143 @@
+"""Pictures of a scan for people and for AI endpoints.
+
+``render_*_preview`` make the PNG the patient reviews, optionally with the blacked-out regions
+outlined; the outlined picture is for display only and is never sent. ``scale_for_sending``
+makes the picture that is sent: plain pixels, scaled to the endpoint's limits, with the same
+bytes every time for the same input.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import pydicom
+from PIL import Image, ImageDraw
+from pydicom.dataset import Dataset
+
+from scans.deid.photos import open_pixels
+from scans.deid.pixels import Region, decode_frames, display_frame
+from scans.deid.text import PixelError
+
+OUTLINE_COLOUR = (255, 64, 160)
+_JPEG_QUALITIES = (90, 80, 70, 60, 50)
+_SHRINK_STEP = 0.75
+_MIN_SIDE = 64
+
+
+def _dataset(ds_or_bytes: Dataset | bytes) -> Dataset:
+    if isinstance(ds_or_bytes, Dataset):
+        return ds_or_bytes
+    try:
+        return pydicom.dcmread(io.BytesIO(ds_or_bytes), force=True)
+    except Exception as exc:
+        raise PixelError("the DICOM file could not be read") from exc
+
+
+def _fit(image: Image.Image, max_size: int) -> tuple[Image.Image, float]:
+    """Shrink so the long side is at most ``max_size``; never enlarge."""
+    scale = min(1.0, max_size / max(image.size))
+    if scale < 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image, scale
+
+
+def _outline(
+    image: Image.Image, boxes: Iterable[tuple[int, int, int, int]], scale: float
+) -> Image.Image:
+    image = image.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width = 2 if max(image.size) >= 256 else 1
+    for x, y, w, h in boxes:
+        x0, y0 = int(x * scale), int(y * scale)
+        x1, y1 = max(x0, int((x + w) * scale) - 1), max(y0, int((y + h) * scale) - 1)
+        draw.rectangle((x0, y0, x1, y1), outline=OUTLINE_COLOUR, width=width)
+    return image
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def dicom_image(ds_or_bytes: Dataset | bytes, frame: int | None = None) -> tuple[Image.Image, int]:
+    """One frame as a viewer would show it (middle frame by default), and its index."""
+    ds = _dataset(ds_or_bytes)
+    frames = decode_frames(ds)
+    index = frames.shape[0] // 2 if frame is None else frame
+    if not 0 <= index < frames.shape[0]:
+        raise PixelError(f"frame {index + 1} does not exist")
+    return Image.fromarray(display_frame(frames[index], ds)), index
+
+
+def render_dicom_preview(
+    ds_or_bytes: Dataset | bytes,
+    *,
+    frame: int | None = None,
+    max_size: int = 768,
+    regions: Iterable[Region] | None = None,
+    outline: bool = True,
+) -> bytes:
+    """PNG of one frame for the review page: the file's window (or a robust auto window),
+    MONOCHROME1 inverted, colour as RGB, scaled down to ``max_size``, redacted regions of
+    that frame outlined if asked."""
+    image, index = dicom_image(ds_or_bytes, frame)
+    image, scale = _fit(image, max_size)
+    boxes = [r[1:] for r in regions or [] if r[0] == index]
+    if outline and boxes:
+        image = _outline(image, boxes, scale)
+    return _png(image)
+
+
+def render_photo_preview(
+    data: bytes,
+    *,
+    max_size: int = 768,
+    regions: Iterable[Region] | None = None,
+    outline: bool = True,
+) -> bytes:
+    """PNG of a photo for the review page, upright, with redacted regions outlined if asked."""
+    pixels, _ = open_pixels(data)
+    image, scale = _fit(Image.fromarray(pixels), max_size)
+    if outline and regions:
+        image = _outline(image, [r[1:] for r in regions], scale)
+    return _png(image)
+
+
+def _is_dicom(data: bytes) -> bool:
+    return len(data) > 132 and data[128:132] == b"DICM"
+
+
+def scale_for_sending(
+    data: bytes | Dataset, *, max_side: int, max_bytes: int, frame: int | None = None
+) -> tuple[bytes, str]:
+    """The picture sent to an AI endpoint, and its media type ("image/png" or "image/jpeg").
+
+    PNG when it fits in ``max_bytes``, otherwise JPEG at falling quality, then smaller sizes.
+    Pixels only, no metadata; the same input gives the same bytes. Raises PixelError if even
+    the smallest version does not fit.
+    """
+    if isinstance(data, Dataset) or _is_dicom(data):
+        image, _ = dicom_image(data, frame)
+    else:
+        pixels, _ = open_pixels(data)
+        image = Image.fromarray(pixels)
+    image, _ = _fit(image, max_side)
+    while True:
+        encoded = _png(image)
+        if len(encoded) <= max_bytes:
+            return encoded, "image/png"
+        for quality in _JPEG_QUALITIES:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=quality)
+            if buffer.tell() <= max_bytes:
+                return buffer.getvalue(), "image/jpeg"
+        if max(image.size) <= _MIN_SIDE:
+            raise PixelError("the image cannot be made small enough for the endpoint")
+        smaller = (
+            max(1, round(image.width * _SHRINK_STEP)),
+            max(1, round(image.height * _SHRINK_STEP)),
+        )
+        image = image.resize(smaller, Image.Resampling.LANCZOS)

@@ -1,0 +1,542 @@
+"""PS3.15 Annex E Table E.1-1: the Basic Application Level Confidentiality Profile as data.
+
+Every attribute the table names is listed with its basic-profile action, as facts taken from
+the standard (tag, action, and the option columns we use). The header cleaner does not walk
+this table to decide what to keep: our keep-list (keep_list.py) decides that, and anything not
+on it is removed. The table tells, for the attributes we do keep, whether the standard wants
+them emptied (Z), given a dummy (D), removed (X) or their UIDs replaced (U), and it is the
+source of "identifying attributes" for identifiers.py.
+
+Actions (PS3.15 E.1.1): D dummy value, Z zero length or dummy, X remove, K keep, C clean,
+U replace UID consistently; "X/Z" etc. mean "X unless Z is needed for IOD conformance".
+U* means "U for the UIDs inside the sequence".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Option columns we implement or honour:
+#   d = Clean Descriptors Option (113105) may clean ("C") instead of removing,
+#   t = Retain Longitudinal Temporal Information with Modified Dates (113107) may modify ("C"),
+#   p = Retain Patient Characteristics Option (113108) may keep or clean.
+# Rows: tag (8 hex digits, "xx" for repeating groups), basic action, option flags.
+_TABLE_E_1_1 = """
+00080050 Z
+00184000 X d
+00400555 X/Z
+00080022 X/Z t
+0008002A X/Z/D t
+00181400 X/D d
+001811BB D d
+00189424 X d
+00080032 X/Z t
+00404035 X
+001021B0 X d
+0040A353 X
+00380010 X
+00380020 X t
+00081084 X d
+00081080 X d
+00380021 X t
+00001000 X
+00102110 X p d
+40000010 X
+0040A078 X
+22000005 X/Z
+300A00C3 X d
+300A00DD X d
+00101081 X
+0016004D X
+00181007 X
+00120060 Z
+00120082 X
+00120081 D
+00120020 D
+00120021 Z
+00120072 X d
+00120071 X
+00120030 Z
+00120031 Z
+00120010 D
+00120040 D
+00120042 D
+00120051 X d
+00120050 Z
+00400310 X d
+00400280 X d
+300A02EB X d
+00209161 U
+3010000F Z d
+30100017 Z d
+30100006 U
+00403001 X
+30100013 U
+0008009C Z
+0008009D X
+0050001B X
+0040051A X d
+00400512 D
+00700086 X
+00700084 Z/D
+00080023 Z/D t
+0040A730 D
+00080033 Z/D t
+00180010 Z/D d
+0018A003 X d
+00102150 X
+0040A307 X
+00380300 X
+50xxxxxx X
+00080025 X t
+00080035 X t
+0040A07C X
+FFFCFFFC X
+0018937F X d
+00082111 X d
+0018700A X/D
+3010001B Z
+00500020 X
+3010002D D
+00181000 X/Z/D
+0016004B X d
+00181002 U
+FFFAFFFA X
+04000100 U
+00209164 U
+00380040 X d
+4008011A X
+40080119 X
+300A0016 X d
+300A0013 U
+3010006E U
+00189517 X/D t
+30100037 X d
+30100035 D d
+30100038 D d
+30100036 X d
+300A0676 X d
+00102160 X p
+00404011 X t
+00080058 U
+0070031A U
+00402017 Z
+30080054 X/D t
+300A0196 X d
+00340002 D
+00340001 D
+3010007F Z d
+300A0072 X d
+00209158 X d
+00200052 U
+00340007 D t
+00181008 X
+00181005 X
+00160076 X
+00160075 X
+0016008C X
+0016008D X t
+00160088 X
+00160087 X
+0016008A X
+00160089 X
+00160084 X
+00160083 X
+00160086 X
+00160085 X
+0016008E X
+0016007B X
+00160081 X
+00160080 X
+00160072 X
+00160071 X
+00160074 X
+00160073 X
+00160082 X
+0016007A X
+0016008B X
+00160078 X
+0016007D X
+0016007C X
+00160079 X
+00160077 X
+0016007F X
+0016007E X
+00160070 X
+00700001 D
+00404037 X
+00404036 X
+00880200 X
+00084000 X d
+00204000 X d
+00284000 X
+00402400 X d
+003A0314 D t
+40080300 X d
+00080015 X t
+00080014 U
+04000600 X
+00080081 X
+00081040 X
+00081041 X
+00080082 X/Z/D
+00080080 X/Z/D
+00101050 X
+3010004D X/D t
+3010004C X/D t
+00401011 X
+300A0741 D t
+300A0742 D d
+300A0783 D d
+40080111 X
+4008010C X
+40080115 X d
+40080202 X
+40080102 X
+4008010B X d
+4008010A X
+00083010 U
+00380011 X
+00380014 X
+00100021 X
+00380061 X
+00380064 X
+00400513 Z
+00400562 Z
+22000002 X/Z d
+00281214 U
+001021D0 X t
+0016004F X
+00160050 X
+00160051 X
+0016004E X
+00500021 X d
+04000404 X
+0016002B X d
+0018100B U
+30100043 Z
+00020003 U
+00102000 X d
+00101090 X
+00101080 X
+04000550 X
+00203406 X
+00203401 X
+30080056 X/D t
+0018937B X d
+003A0310 U
+00081060 X
+00401010 X
+04000551 X
+04000552 X
+0040A192 X t
+0040A402 U
+0040A193 X t
+0040A171 U
+00102180 X d
+00081072 X/D
+00081070 X/Z/D
+00402010 X
+00402011 X
+00402008 X
+00402009 X
+04000561 X
+00101000 X
+00101002 X
+00101001 X
+60xx4000 X
+60xx3000 X
+00080024 X t
+00080034 X t
+300A0760 D t
+00281199 U
+0040A07A X
+00101040 X
+00101010 X p
+00100030 Z
+00101005 X
+00100032 X
+00380400 X
+00100050 X
+00101060 X
+00100010 Z
+00100101 X
+00100102 X
+001021F0 X
+00100040 Z p
+00102203 X/Z p
+00101020 X p
+00102155 X
+00102154 X
+00101030 X p
+00104000 X d
+00100020 Z
+300A0650 U
+00380500 X p d
+00401004 X
+00400243 X
+00400254 X d
+00400250 X t
+00404051 X t
+00400251 X t
+00400253 X
+00400244 X t
+00404050 X t
+00400245 X t
+00400241 X
+00404030 X
+00400242 X
+00404028 X
+00081050 X
+00081052 X
+00401102 X
+00401104 X
+00401103 X
+00401101 D
+0040A123 D
+00081048 X
+00081049 X
+00081062 X
+40080114 X
+00402016 Z
+00181004 X
+001021C0 X p
+00400012 X p
+300A000E X d
+3010007B Z d
+30100081 Z d
+00701101 U
+00701102 U
+30100061 X d
+00404052 X t
+00181030 X/D d
+300A0619 D d
+300A0623 D d
+300A067D Z d
+300A067C D d
+300C0113 X d
+0040100A X d
+00321030 X d
+3010005C Z d
+00402001 X d
+00401002 X d
+00321066 X d
+00321067 X d
+300A073A D t
+3010000B U
+04000402 X
+300A0083 U
+3010006F U
+30100031 U
+30060024 U
+00404023 U
+00081140 X/Z/U*
+0040A172 U
+00380004 X
+00101100 X
+00081120 X
+00081111 X/Z/D
+04000403 X
+00081155 U
+00041511 U
+00081110 X/Z
+00080092 X
+00080090 Z
+00080094 X
+00080096 X
+00102152 X
+300600C2 U
+00400275 X d
+00321070 X d
+00401400 X d
+00321060 X/Z d
+00401001 X
+00401005 X
+00189937 X d
+00001001 U
+00321032 X
+00321033 X
+00189185 X d
+00102299 X
+00102297 X
+40084000 X d
+40080118 X
+40080042 X
+300E0008 X/Z
+30060028 X d
+30060038 X d
+300600A6 Z
+30060026 Z d
+30060088 X d
+30060085 X d
+300A0615 Z
+300A0611 Z
+3010005A Z d
+300A0006 X/D t
+300A0004 X d
+300A0002 D d
+300A0003 X d
+300A0007 X/D t
+30100054 D d
+300A062A D d
+30100056 X/D d
+3010003B U
+00404034 X
+0038001E X
+00400006 X
+0040000B X
+00400007 X d
+00400004 X t
+00400005 X t
+00404008 X t
+00400009 X
+00400011 X
+00404010 X t
+00400002 X t
+00404005 X t
+00400003 X t
+00400001 X
+00404027 X
+00400010 X
+00404025 X
+00321020 X
+00321021 X
+00080021 X/D t
+0008103E X d
+0020000E U
+00080031 X/D t
+00380062 X d
+00380060 X
+300A01B2 X d
+300A01A6 X d
+004006FA X
+001021A0 X p
+00080018 U
+30100015 U
+0018936A D t
+00340005 D
+00082112 X/Z/U*
+300A0216 X
+30080105 X/Z
+00189369 D t
+00380050 X p
+0040050A X
+00400602 X d
+00400551 D
+00400610 Z
+00400600 X d
+00400554 U
+00189516 X/D t
+00081010 X/Z/D
+00880140 U
+30060008 Z t
+30060006 X d
+30060002 D d
+30060004 X d
+30060009 X/D t
+00324000 X d
+00080020 Z t
+00081030 X d
+00200010 Z
+00320012 X
+0020000D U
+00080030 Z t
+00200200 U
+00182042 U
+0040A354 X
+0040DB0D U
+0040DB0C U
+40004000 X
+20300020 X
+00080201 X t
+00880910 X
+00880912 X
+00880906 X
+00880904 X
+00620021 U
+00081195 U
+00185011 X
+30080250 X/D t
+300A00B2 X
+300A0608 D d
+300A0609 U
+300A0700 U
+30100077 D d
+3010007A Z d
+30080251 X/D t
+300A0736 D t
+300A0734 D d
+0018100A X
+0040A124 U
+00181009 X
+30100033 D d
+30100034 D d
+0040A352 X
+0040A358 X
+0040A088 Z
+0040A075 D
+0040A073 D
+0040A027 D
+00384000 X d
+00189371 D
+00189373 X
+00189367 D
+"""
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """One row of Table E.1-1: the basic-profile action and the option columns we use."""
+
+    action: str
+    clean_descriptors: bool = False
+    modified_dates: bool = False
+    patient_characteristics: bool = False
+
+
+def _parse_table(text: str) -> tuple[dict[int, ProfileEntry], dict[str, ProfileEntry]]:
+    fixed: dict[int, ProfileEntry] = {}
+    repeating: dict[str, ProfileEntry] = {}
+    for line in text.strip().splitlines():
+        tag, action, *flags = line.split()
+        entry = ProfileEntry(
+            action=action,
+            clean_descriptors="d" in flags,
+            modified_dates="t" in flags,
+            patient_characteristics="p" in flags,
+        )
+        if "x" in tag:
+            repeating[tag.upper()] = entry
+        else:
+            fixed[int(tag, 16)] = entry
+    return fixed, repeating
+
+
+BASIC_PROFILE, REPEATING_GROUP_PROFILE = _parse_table(_TABLE_E_1_1)
+
+# PS3.15 E.1-1: "Private attributes (gggg,eeee) where gggg is odd": X.
+PRIVATE_ACTION = "X"
+
+
+def profile_entry(tag: int) -> ProfileEntry | None:
+    """Return the Table E.1-1 row for a tag, including the 50xx/60xx repeating groups."""
+    entry = BASIC_PROFILE.get(tag)
+    if entry is not None:
+        return entry
+    group, element = tag >> 16, tag & 0xFFFF
+    if group & 1:
+        return ProfileEntry(action=PRIVATE_ACTION)
+    if 0x5000 <= group <= 0x50FF and group % 2 == 0:
+        return REPEATING_GROUP_PROFILE["50XXXXXX"]
+    if 0x6000 <= group <= 0x60FF and group % 2 == 0:
+        return REPEATING_GROUP_PROFILE.get(f"60XX{element:04X}")
+    return None
+
+
+def first_action(action: str) -> str:
+    """The least revealing action of a combination: "X/Z/D" -> "X", "Z/D" -> "Z".
+
+    PS3.15 E.1.1: a combined action lets the implementer pick the later ones only when the
+    earlier one would break IOD conformance; the keep-list says explicitly where we need that.
+    """
+    return action.split("/")[0].rstrip("*")
