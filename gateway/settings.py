@@ -257,6 +257,7 @@ DEID_CLEAN_DESCRIPTORS = env_bool("DEID_CLEAN_DESCRIPTORS", False)
 DEID_EXEMPT_MODALITIES = frozenset(m.upper() for m in env_list("DEID_EXEMPT_MODALITIES"))
 
 # --- Audit log
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
 AUDIT_SIGNING_KEY_PATH = Path(
     env("AUDIT_SIGNING_KEY_PATH", str(KEYS_DIR / "audit-signing.pem"))
 ).resolve()

@@ -285,3 +285,17 @@ def test_concurrent_appends_from_several_threads_form_one_gapless_chain(signing_
     assert seqs == list(range(workers * per_worker))
     sign_head()
     assert verify_log().ok
+
+
+@pytest.mark.django_db
+def test_the_periodic_anchor_signs_only_when_the_log_has_grown(signing_key):
+    from scans.audit.log import append, sign_head_if_grown
+    from scans.audit.models import SignedTreeHead
+
+    append("scan.uploaded", actor="system")
+    assert sign_head_if_grown() is not None
+    assert sign_head_if_grown() is None
+    append("scan.deleted", actor="system")
+    head = sign_head_if_grown()
+    assert head is not None and head.tree_size == 2
+    assert SignedTreeHead.objects.count() == 2

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             made.append("de-identification key")
         if write_secret_file(settings.ATTESTATION_KEY_PATH, new_key()):
             made.append("attestation key")
-        if not settings.AUDIT_SIGNING_KEY_PATH.exists():
+        if not settings.AUDIT_SIGNING_KEY and not settings.AUDIT_SIGNING_KEY_PATH.exists():
             generate_signing_key(settings.AUDIT_SIGNING_KEY_PATH)
             made.append("audit signing key")
         if made:
