@@ -24,6 +24,11 @@ class Command(BaseCommand):
         before = existing.config_version if existing is not None else None
         endpoint = ensure_demo_endpoint(url)
         if before != endpoint.config_version:
-            audit("endpoint.changed", actor="cli", object_type="endpoint", object_id=str(endpoint.pk),
-                  details={"config_version": endpoint.config_version})
+            audit(
+                "endpoint.changed",
+                actor="cli",
+                object_type="endpoint",
+                object_id=str(endpoint.pk),
+                details={"config_version": endpoint.config_version},
+            )
         self.stdout.write(f"Demo endpoint {endpoint.pk} at {url}")
