@@ -256,15 +256,48 @@ DEID_RETAIN_DATES = env_bool("DEID_RETAIN_DATES", False)
 DEID_CLEAN_DESCRIPTORS = env_bool("DEID_CLEAN_DESCRIPTORS", False)
 DEID_EXEMPT_MODALITIES = frozenset(m.upper() for m in env_list("DEID_EXEMPT_MODALITIES"))
 
+# --- Consent and sending
+CONSENT_TTL_SECONDS = env_int("CONSENT_TTL_SECONDS", 24 * 3600)
+# A consent still "sending" after this long lost its sender; it is settled as outcome_unknown.
+SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
+
 # --- Audit log
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
 AUDIT_SIGNING_KEY_PATH = Path(
     env("AUDIT_SIGNING_KEY_PATH", str(KEYS_DIR / "audit-signing.pem"))
 ).resolve()
+
+# --- Periodic jobs (Celery beat)
+AUDIT_SIGN_INTERVAL_SECONDS = env_int("AUDIT_SIGN_INTERVAL_SECONDS", 300)
+HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 60)
+RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 3600)
+AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-scans": {
         "task": "scans.tasks.sweep_stuck_scans",
         "schedule": SWEEP_INTERVAL_SECONDS,
+    },
+    "sign-audit-tree-head": {
+        "task": "scans.tasks.sign_audit_tree_head",
+        "schedule": AUDIT_SIGN_INTERVAL_SECONDS,
+    },
+    "apply-retention": {
+        "task": "scans.tasks.apply_retention",
+        "schedule": RETENTION_INTERVAL_SECONDS,
+    },
+    "verify-audit-chain": {
+        "task": "scans.tasks.verify_audit_chain",
+        "schedule": AUDIT_VERIFY_INTERVAL_SECONDS,
+    },
+    # One heartbeat per queue, taken by whichever worker serves it; unconsumed ones expire.
+    **{
+        f"heartbeat-{queue}": {
+            "task": "scans.tasks.record_heartbeat",
+            "schedule": HEARTBEAT_INTERVAL_SECONDS,
+            "args": [queue],
+            "options": {"queue": queue, "expires": HEARTBEAT_INTERVAL_SECONDS},
+        }
+        for queue in ("deid", "send", "default")
     },
 }
 

@@ -123,3 +123,136 @@ class ScanImage(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["scan", "position"], name="unique_image_position")]
+
+
+# --- Consent, sending and answers (written by scans.consent, scans.sending, scans.answers) ------
+#
+# A patient's consent is evidence: what exactly they agreed to send, where, and when. Its content
+# fields are written once; only the state fields change afterwards, and only by conditional
+# UPDATEs in scans.consent and scans.sending. Images, the question and the answer live in the
+# vault; rows hold object ids and hashes.
+
+
+class ConsentState(models.TextChoices):
+    ACTIVE = "active", "Waiting to be sent"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired unused"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent, answer received"
+    SEND_FAILED = "send_failed", "Sending failed"
+    REFUSED = "refused", "Refused by the gateway's checks"
+    OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown"
+
+
+class ConsentRequest(models.Model):
+    """What the patient is about to agree to: prepared images, sealed question, consent text.
+
+    ``prepared`` lists ``{image_id, object_id, sha256, mime, bytes}`` of each image exactly as it
+    would be sent; ``manifest`` is the canonical JSON the patient's consent commits to.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="consent_requests")
+    endpoint = models.ForeignKey(
+        "forwarding.Endpoint", on_delete=models.PROTECT, related_name="consent_requests"
+    )
+    endpoint_snapshot = models.JSONField()
+    question_object = models.UUIDField()
+    question_sha256 = models.CharField(max_length=64)
+    prepared = models.JSONField()
+    manifest = models.TextField()
+    manifest_sha256 = models.CharField(max_length=64)
+    consent_text = models.TextField()
+    consent_text_version = models.CharField(max_length=20)
+    consent_text_sha256 = models.CharField(max_length=64)
+    # Categories only ("name", "date"...), never the matched text.
+    question_warnings = models.JSONField(default=list)
+    warnings_confirmed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"consent request {self.id}"
+
+
+class ImmutableContentError(Exception):
+    """Raised when code tries to change what a patient consented to."""
+
+
+class Consent(models.Model):
+    """One patient's consent to ONE send of the images and question of a request."""
+
+    STATE_FIELDS = frozenset(
+        {"state", "state_changed_at", "claim_token", "attempts", "last_status", "failure_reason"}
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.OneToOneField(ConsentRequest, on_delete=models.PROTECT, related_name="consent")
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="consents")
+    patient_pseudonym = models.CharField(max_length=32)
+    endpoint = models.ForeignKey(
+        "forwarding.Endpoint", on_delete=models.PROTECT, related_name="consents"
+    )
+    endpoint_snapshot = models.JSONField()
+    consent_text = models.TextField()
+    consent_text_version = models.CharField(max_length=20)
+    consent_text_sha256 = models.CharField(max_length=64)
+    manifest = models.TextField()
+    manifest_sha256 = models.CharField(max_length=64)
+    question_object = models.UUIDField()
+    # {image_id: prepared vault object id}: where the manifest's bytes are kept.
+    prepared_objects = models.JSONField()
+    given_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # HMAC of the client's IP address and user agent: evidence without keeping either.
+    client_hash = models.CharField(max_length=64)
+
+    # State: changed only by conditional UPDATEs (see STATE_FIELDS).
+    state = models.CharField(
+        max_length=16, choices=ConsentState.choices, default=ConsentState.ACTIVE
+    )
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-given_at"]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"consent {self.id} ({self.state})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Insert once; afterwards only state fields may be written, never the content."""
+        update_fields = kwargs.get("update_fields")
+        if not self._state.adding and (
+            update_fields is None or not set(update_fields) <= self.STATE_FIELDS
+        ):
+            raise ImmutableContentError("a consent's content cannot be changed")
+        super().save(*args, **kwargs)
+
+
+class Answer(models.Model):
+    """The AI's answer to one consent, sealed in the vault until the patient deletes it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consent = models.OneToOneField(Consent, on_delete=models.PROTECT, related_name="answer")
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="answers")
+    answer_object = models.UUIDField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64)
+    endpoint_name = models.CharField(max_length=100)
+    model = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"answer {self.id}"

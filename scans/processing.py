@@ -225,7 +225,7 @@ def _store_image(
             modality=result.modality[:16],
             report=result.report,
         )
-        regions = result.report.get("regions", [])
+        regions = result.report.get("pixels", {}).get("regions", [])
         if result.outcome == Outcome.CLEAN and result.output is not None:
             info = vault.put_bytes(result.output)
             sealed.append(info.object_id)

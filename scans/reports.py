@@ -1,52 +1,64 @@
 """What de-identification did to a scan, told without original values.
 
-The per-image report comes from the engine (categories, attribute names, actions, redacted
-regions). Here it is turned into the API's JSON report, the review page's rows and one
-plain-language sentence for the patient.
+The engine reports, per image, each attribute's keyword and the action taken (removed,
+emptied, replaced, remapped, shifted, kept ...), counts per category, and the redacted regions.
+Here that becomes the API's JSON report, the review page's rows and one plain-language
+sentence for the patient.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable
 
-from scans.models import Outcome, Scan
+from scans.models import Outcome, Scan, ScanImage
 
-# How a category from the engine's report reads in the patient's summary, most personal first.
-CATEGORY_WORDS = {
-    "patient_name": "your name",
-    "patient_id": "your patient ID",
-    "birth_date": "your birth date",
-    "address": "your address",
-    "phone": "your phone number",
-    "institution": "the hospital's name",
-    "physician": "doctors' names",
-    "accession": "the accession number",
-    "dates": "dates",
-    "uids": "the study's unique identifiers",
-    "free_text": "free-text descriptions",
-    "private": "manufacturer-specific (private) data",
-    "other": "other details",
-}
+# Attributes a patient recognises, in the order the summary names them.
+PERSONAL_WORDS: list[tuple[str, frozenset[str]]] = [
+    ("your name", frozenset({"PatientName", "OtherPatientNames", "PatientBirthName",
+                             "PatientMotherBirthName"})),
+    ("your birth date", frozenset({"PatientBirthDate", "PatientBirthTime"})),
+    ("your patient ID", frozenset({"PatientID", "OtherPatientIDs", "OtherPatientIDsSequence",
+                                   "IssuerOfPatientID"})),
+    ("your address", frozenset({"PatientAddress"})),
+    ("your phone number", frozenset({"PatientTelephoneNumbers"})),
+    ("the hospital's name", frozenset({"InstitutionName", "InstitutionAddress",
+                                       "InstitutionalDepartmentName", "StationName"})),
+    ("doctors' and staff names", frozenset({"ReferringPhysicianName", "PerformingPhysicianName",
+                                            "NameOfPhysiciansReadingStudy", "OperatorsName",
+                                            "PhysiciansOfRecord", "RequestingPhysician"})),
+    ("the accession number", frozenset({"AccessionNumber"})),
+]
+# Actions that leave a value as it was, or only rebuild the file's technical preamble.
+UNCHANGED = frozenset({"kept", "rebuilt"})
+
+
+def changes_of(image: ScanImage) -> list[dict[str, str]]:
+    """The attributes de-identification changed in one image: keyword and action, no values."""
+    return [
+        {"name": row.get("keyword") or row.get("tag", ""), "action": row.get("action", "")}
+        for row in (image.report or {}).get("attributes", [])
+        if row.get("action") not in UNCHANGED
+    ]
+
+
+def regions_of(image: ScanImage) -> list:
+    return (image.report or {}).get("pixels", {}).get("regions", [])
+
+
+def exempted(image: ScanImage) -> bool:
+    return bool((image.report or {}).get("pixels", {}).get("exempt"))
 
 
 def image_rows(scan: Scan) -> list[dict]:
-    rows = []
-    for image in scan.images.all():
-        report = image.report or {}
-        rows.append(
-            {
-                "image": image,
-                "changes": [
-                    {
-                        "name": change.get("keyword") or change.get("tag", ""),
-                        "action": change.get("action", ""),
-                    }
-                    for change in report.get("changes", [])
-                ],
-                "regions": len(report.get("regions", [])),
-            }
-        )
-    return rows
+    return [
+        {
+            "image": image,
+            "changes": changes_of(image),
+            "regions": len(regions_of(image)),
+            "exempt": exempted(image),
+        }
+        for image in scan.images.all()
+    ]
 
 
 def scan_report(scan: Scan) -> dict:
@@ -71,51 +83,48 @@ def scan_report(scan: Scan) -> dict:
 
 
 def plain_summary(scan: Scan) -> str:
-    """E.g. "Your name, your birth date and 14 other details were removed; 3 text areas were
-    blacked out on image 2." Empty while nothing has been processed."""
+    """E.g. "Your name, your birth date, the hospital's name and 14 other details were removed
+    or replaced; 3 text areas were blacked out on image 2." Empty until images are processed."""
     images = list(scan.images.all())
     if not images:
         return ""
-    categories: Counter[str] = Counter()
-    removed_total = 0
-    redactions: list[tuple[int, int]] = []
-    for image in images:
-        report = image.report or {}
-        for category, count in (report.get("categories") or {}).items():
-            categories[category] += count
-        removed_total += len(report.get("changes", []))
-        regions = len(report.get("regions", []))
-        if regions:
-            redactions.append((image.position, regions))
-
-    named = [CATEGORY_WORDS[c] for c in CATEGORY_WORDS if categories.get(c) and c != "other"]
+    changed: set[str] = {row["name"] for image in images for row in changes_of(image)}
+    named = [words for words, keywords in PERSONAL_WORDS if changed & keywords]
+    covered = set().union(*(keywords for _, keywords in PERSONAL_WORDS))
+    others = len(changed - covered)
     sentences = []
-    if named or removed_total:
-        shown = named[:3]
-        others = max(
-            removed_total
-            - sum(categories[c] for c in CATEGORY_WORDS if CATEGORY_WORDS[c] in shown),
-            0,
-        )
-        parts = shown + ([f"{others} other detail{'s' if others != 1 else ''}"] if others else [])
-        sentences.append(_join(parts).capitalize() + " were removed or replaced")
-    if redactions:
-        total = sum(n for _, n in redactions)
-        where = _join([f"image {pos}" for pos, _ in redactions[:5]])
-        more = f" and {len(redactions) - 5} more" if len(redactions) > 5 else ""
+    if named or others:
+        parts = named + ([f"{others} other detail{'s' if others != 1 else ''}"] if others else [])
+        sentences.append(_capitalise(_join(parts)) + " were removed or replaced")
+    redacted = [(image.position, len(regions_of(image))) for image in images if regions_of(image)]
+    if redacted:
+        total = sum(count for _, count in redacted)
+        where = _join([f"image {position}" for position, _ in redacted[:5]])
+        more = f" and {len(redacted) - 5} more" if len(redacted) > 5 else ""
         sentences.append(
             f"{total} text area{'s' if total != 1 else ''} blacked out on {where}{more}"
         )
-    quarantined = sum(1 for image in images if image.outcome != Outcome.CLEAN)
-    if quarantined:
+    exempt = [image.position for image in images if exempted(image)]
+    if exempt:
         sentences.append(
-            f"{quarantined} image{'s' if quarantined != 1 else ''} held back because "
-            f"{'they' if quarantined != 1 else 'it'} could not be made safe"
+            f"{_join([f'image {p}' for p in exempt[:5]])} not redacted (the clinic exempts "
+            "this modality); its text was read and checked against your details instead"
+        )
+    held = sum(1 for image in images if image.outcome != Outcome.CLEAN)
+    if held:
+        sentences.append(
+            f"{held} image{'s' if held != 1 else ''} held back because "
+            f"{'they' if held != 1 else 'it'} could not be made safe"
         )
     return "; ".join(sentences) + "." if sentences else "Nothing identifying was found."
 
 
-def _join(parts: list[str]) -> str:
+def _join(parts: Iterable[str]) -> str:
+    parts = list(parts)
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]

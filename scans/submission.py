@@ -17,6 +17,7 @@ from django.db import transaction
 from accounts.models import User
 from scans import pipeline
 from scans.audit.log import append as audit
+from scans.consent import vault_objects_of_consents
 from scans.intake import IntakeLimits, IntakeRejected, check_file, check_total
 from scans.models import Scan, ScanFile, Status
 from scans.upload import SealedUpload
@@ -115,6 +116,7 @@ def vault_objects_of(scan: Scan) -> list[uuid.UUID]:
             for obj in (image.sanitized_object, image.preview_object, image.original_preview_object)
             if obj
         )
+    objects.extend(vault_objects_of_consents(scan))
     return objects
 
 

@@ -35,6 +35,28 @@ def stuck_scans() -> list[Scan]:
     return list(never_queued.union(stalled))
 
 
+def sweep_consents() -> dict[str, int]:
+    """Consents whose time ran out, whose message was lost, or whose sender died mid-request.
+
+    A consent still ``sending`` long after any live sender would have finished is settled as
+    ``outcome_unknown``: a request may have left, so it is never sent again.
+    """
+    from scans import consent, sending
+    from scans.models import Consent, ConsentState
+
+    cutoff = timezone.now() - timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
+    settled = sum(
+        sending.settle_unknown(stuck)
+        for stuck in Consent.objects.filter(state=ConsentState.SENDING, state_changed_at__lt=cutoff)
+    )
+    return {
+        "expired": consent.expire_stale_consents(),
+        "redelivered": consent.redeliver_lost_consents(),
+        "requests_discarded": consent.discard_expired_requests(),
+        "settled_unknown": settled,
+    }
+
+
 def sweep() -> int:
     """Re-enqueue every stuck scan; returns how many were handed back."""
     from scans.tasks import process_scan

@@ -1,0 +1,143 @@
+"""AI endpoints and the retention policy, managed from the clinic pages and audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from scans.audit.models import AuditEntry
+from scans.forwarding.endpoints import read_api_key
+from scans.forwarding.models import Endpoint
+from scans.models import Status
+from scans.retention import current_policy
+from tests.clinic.stored import stored_scan
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "sk-test-0123456789abcdefSECRET"
+
+
+def endpoint_form(**overrides) -> dict:
+    values = {
+        "name": "Vision model",
+        "protocol": "anthropic",
+        "base_url": "https://api.example.org",
+        "model": "vision-1",
+        "api_key": SECRET,
+        "timeout_seconds": 60,
+        "max_images": 4,
+        "max_image_side": 1568,
+        "max_image_bytes": 4194304,
+        "system_prompt": "Describe carefully.",
+        "data_use_note": "Kept for 30 days, never trained on.",
+    }
+    return values | overrides
+
+
+def audit(action: str) -> AuditEntry:
+    return AuditEntry.objects.filter(action=action).order_by("-seq").first()
+
+
+@pytest.fixture
+def created(admin_client, django_capture_on_commit_callbacks) -> Endpoint:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/clinic/endpoints/new/", endpoint_form())
+    assert response.status_code == 302, response.content
+    return Endpoint.objects.get(name="Vision model")
+
+
+def test_an_admin_creates_an_endpoint_with_a_sealed_key_and_it_is_audited(created, admin):
+    assert read_api_key(created) == SECRET
+    entry = audit("endpoint.created")
+    assert (entry.actor, entry.object_id) == (admin.pseudonym, str(created.pk))
+    assert entry.details == {"protocol": "anthropic", "is_local": False, "has_api_key": True,
+                             "config_version": 1}
+
+
+def test_the_endpoint_pages_never_render_the_api_key(admin_client, created):
+    for page in ("/clinic/endpoints/", f"/clinic/endpoints/{created.pk}/"):
+        content = admin_client.get(page).content.decode()
+        assert SECRET not in content
+    form = admin_client.get(f"/clinic/endpoints/{created.pk}/").content.decode()
+    assert 'type="password" name="api_key"' in form
+    assert 'name="api_key" value' not in form
+    # Nor when the form comes back with an error.
+    response = admin_client.post(f"/clinic/endpoints/{created.pk}/",
+                                 endpoint_form(base_url="http://insecure.example.org"))
+    assert response.status_code == 200
+    assert SECRET not in response.content.decode()
+
+
+def test_a_blank_key_field_keeps_the_key_and_only_changed_fields_are_audited(
+    admin_client, admin, created, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/clinic/endpoints/{created.pk}/",
+                          endpoint_form(api_key="", model="vision-2", enabled="on"))
+
+    created.refresh_from_db()
+    assert created.model == "vision-2"
+    assert read_api_key(created) == SECRET
+    entry = audit("endpoint.changed")
+    assert entry.actor == admin.pseudonym
+    assert entry.details == {"fields": ["model"], "config_version": 2}
+
+
+def test_a_new_key_replaces_the_old_one(admin_client, created, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/clinic/endpoints/{created.pk}/",
+                          endpoint_form(api_key="sk-new-key-000", enabled="on"))
+
+    created.refresh_from_db()
+    assert read_api_key(created) == "sk-new-key-000"
+    assert audit("endpoint.changed").details["fields"] == ["api_key"]
+
+
+def test_disabling_an_endpoint_is_audited(admin_client, admin, created):
+    admin_client.post(f"/clinic/endpoints/{created.pk}/disable/")
+
+    created.refresh_from_db()
+    assert not created.enabled
+    entry = audit("endpoint.disabled")
+    assert (entry.actor, entry.object_id) == (admin.pseudonym, str(created.pk))
+
+
+def test_a_refused_endpoint_shows_why_and_creates_nothing(admin_client):
+    response = admin_client.post("/clinic/endpoints/new/",
+                                 endpoint_form(base_url="http://plain.example.org"))
+
+    assert response.status_code == 200
+    assert b"only allowed for a local endpoint" in response.content
+    assert not Endpoint.objects.exists()
+    assert audit("endpoint.created") is None
+
+
+def test_the_retention_policy_is_changed_from_its_page_and_audited(admin_client, admin):
+    response = admin_client.post("/clinic/retention/", {
+        "originals_days": 3, "sanitized_days": 30, "answers_days": 180, "unconsented_days": 14,
+    })
+
+    assert response.status_code == 302
+    policy = current_policy()
+    assert (policy.originals_days, policy.answers_days) == (3, 180)
+    entry = audit("retention.changed")
+    assert entry.actor == admin.pseudonym
+    assert entry.details["fields"] == ["answers_days", "originals_days"]
+
+
+def test_the_retention_page_refuses_zero_days(admin_client):
+    response = admin_client.post("/clinic/retention/", {
+        "originals_days": 0, "sanitized_days": 30, "answers_days": 365, "unconsented_days": 14,
+    })
+
+    assert response.status_code == 200
+    assert current_policy().originals_days == 7
+    assert audit("retention.changed") is None
+
+
+def test_the_retention_page_shows_what_is_due(admin_client, patient):
+    stored_scan(patient, uploaded_days_ago=15, status=Status.FAILED)
+
+    page = admin_client.get("/clinic/retention/").content.decode()
+
+    assert "<td>unconsented</td>" in page
+    assert "<td>1</td><td>4</td>" in page

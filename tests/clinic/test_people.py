@@ -1,0 +1,171 @@
+"""Clinic admins manage accounts from the pages; every action lands in the audit log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from allauth.mfa.models import Authenticator
+from django.core import mail
+
+from accounts.models import ApiToken, Role, User
+from scans.audit.models import AuditEntry
+from tests.clinic.conftest import with_totp
+from tests.conftest import PASSWORD, bearer, make_user
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/clinic/", "/clinic/users/", "/clinic/users/invite/", "/clinic/endpoints/",
+         "/clinic/endpoints/new/", "/clinic/retention/", "/clinic/health/"]
+
+
+def audit(action: str) -> AuditEntry:
+    return AuditEntry.objects.filter(action=action).order_by("-seq").first()
+
+
+@pytest.fixture
+def clinician(db) -> User:
+    return with_totp(make_user("doc@example.org", Role.CLINICIAN))
+
+
+def test_every_clinic_page_opens_for_an_admin(admin_client):
+    for page in PAGES:
+        assert admin_client.get(page).status_code == 200, page
+
+
+@pytest.mark.parametrize("role", [Role.PATIENT, Role.CLINICIAN, Role.AUDITOR])
+def test_anyone_but_a_clinic_admin_gets_403_and_changes_nothing(client, role, clinician):
+    someone = with_totp(make_user(f"{role}@example.org", role))
+    client.force_login(someone)
+    for page in PAGES:
+        assert client.get(page).status_code == 403, page
+    target = clinician.pseudonym
+    for action in ("role", "disable", "reset-mfa"):
+        response = client.post(f"/clinic/users/{target}/{action}/", {"role": Role.PATIENT})
+        assert response.status_code == 403
+    clinician.refresh_from_db()
+    assert clinician.role == Role.CLINICIAN and clinician.is_active
+    assert Authenticator.objects.filter(user=clinician).exists()
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client, db):
+    response = client.get("/clinic/users/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/accounts/login/")
+
+
+def test_the_user_list_shows_pseudonym_role_and_mfa_but_no_email_address(
+    admin_client, clinician, patient
+):
+    page = admin_client.get("/clinic/users/").content.decode()
+
+    assert clinician.pseudonym in page and patient.pseudonym in page
+    assert "Clinician" in page and "Patient" in page
+    assert "doc@example.org" not in page and "pat@example.org" not in page
+
+
+def test_a_staff_accounts_page_shows_its_email_address_but_a_patients_does_not(
+    admin_client, clinician, patient
+):
+    assert b"doc@example.org" in admin_client.get(f"/clinic/users/{clinician.pseudonym}/").content
+    assert b"pat@example.org" not in admin_client.get(f"/clinic/users/{patient.pseudonym}/").content
+
+
+def test_an_account_is_found_by_its_exact_email_address(admin_client, patient):
+    response = admin_client.get("/clinic/users/", {"email": "PAT@example.org"})
+    assert response.headers["Location"] == f"/clinic/users/{patient.pseudonym}/"
+
+
+def test_an_invited_user_sets_a_password_from_the_emailed_link_and_the_invite_is_audited(
+    admin_client, admin, client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/clinic/users/invite/", {"email": "New.Doc@example.org", "role": Role.CLINICIAN}
+        )
+
+    invited = User.objects.get(email="new.doc@example.org")
+    assert response.headers["Location"] == f"/clinic/users/{invited.pseudonym}/"
+    assert invited.role == Role.CLINICIAN and not invited.has_usable_password()
+    entry = audit("user.invited")
+    assert (entry.actor, entry.object_id, entry.details) == (
+        admin.pseudonym, invited.pseudonym, {"role": "clinician"}
+    )
+    assert audit("role.changed").actor == admin.pseudonym
+    assert mail.outbox[-1].to == ["new.doc@example.org"]
+
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body)
+    form_url = client.get(link.group(1)).headers["Location"]
+    new = "a brand new passphrase 9"
+    assert client.post(form_url, {"password1": new, "password2": new}).status_code == 302
+    assert User.objects.get(pk=invited.pk).check_password(new)
+
+
+def test_inviting_an_address_that_already_has_an_account_is_refused(admin_client, patient):
+    response = admin_client.post("/clinic/users/invite/",
+                                 {"email": "pat@example.org", "role": Role.AUDITOR})
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    assert audit("user.invited") is None
+
+
+def test_changing_a_role_is_audited_with_the_admin_as_actor(admin_client, admin, patient):
+    admin_client.post(f"/clinic/users/{patient.pseudonym}/role/", {"role": Role.AUDITOR})
+
+    patient.refresh_from_db()
+    assert patient.role == Role.AUDITOR
+    assert patient.groups.filter(name="role:auditor").exists()
+    entry = audit("role.changed")
+    assert (entry.actor, entry.object_id, entry.details) == (
+        admin.pseudonym, patient.pseudonym, {"from": "patient", "to": "auditor"}
+    )
+
+
+def test_an_admin_cannot_demote_disable_or_reset_themselves(admin_client, admin):
+    admin_client.post(f"/clinic/users/{admin.pseudonym}/role/", {"role": Role.PATIENT})
+    admin_client.post(f"/clinic/users/{admin.pseudonym}/disable/")
+    admin_client.post(f"/clinic/users/{admin.pseudonym}/reset-mfa/")
+
+    admin.refresh_from_db()
+    assert admin.role == Role.CLINIC_ADMIN and admin.is_active
+    assert Authenticator.objects.filter(user=admin).exists()
+
+
+def test_a_disabled_user_loses_sessions_and_api_tokens_and_enabling_is_audited(
+    admin_client, admin, patient, client
+):
+    headers = bearer(patient)
+    client.force_login(patient)
+    assert client.get("/api/v1/scans", headers=headers).status_code == 200
+    assert client.get("/scans/").status_code == 200
+
+    admin_client.post(f"/clinic/users/{patient.pseudonym}/disable/")
+
+    assert client.get("/api/v1/scans", headers=headers).status_code == 401
+    assert client.get("/scans/").status_code == 302  # the session is gone
+    assert not ApiToken.objects.filter(user=patient).exists()
+    entry = audit("user.disabled")
+    assert (entry.actor, entry.object_id) == (admin.pseudonym, patient.pseudonym)
+    assert entry.details == {"sessions": 1, "tokens": 1}
+    assert not client.login(email="pat@example.org", password=PASSWORD)
+
+    admin_client.post(f"/clinic/users/{patient.pseudonym}/enable/")
+
+    assert User.objects.get(pk=patient.pk).is_active
+    assert audit("user.enabled").object_id == patient.pseudonym
+
+
+def test_resetting_mfa_forces_the_user_to_set_it_up_again(admin_client, admin, clinician, client):
+    client.force_login(clinician)
+    assert client.get("/clinician/").status_code == 200
+
+    admin_client.post(f"/clinic/users/{clinician.pseudonym}/reset-mfa/")
+
+    assert not Authenticator.objects.filter(user=clinician).exists()
+    assert client.get("/clinician/").status_code == 302  # signed out
+    client.force_login(clinician)
+    response = client.get("/clinician/")
+    assert response.headers["Location"] == "/accounts/2fa/totp/activate/"
+    entry = audit("mfa.reset")
+    assert (entry.actor, entry.object_id) == (admin.pseudonym, clinician.pseudonym)
+    assert entry.details["authenticators"] == 1

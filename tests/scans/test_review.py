@@ -1,0 +1,79 @@
+"""What the patient sees after de-identification: previews, changes, a plain summary, reasons."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from scans import processing
+from scans.models import Scan, Status
+from tests import builders
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NAME = "Zebulon^Quartermaine"
+BIRTH = "19610203"
+HOSPITAL = "Saint Quillon Infirmary"
+
+
+def processed_scan(client, *files: tuple[str, bytes]) -> Scan:
+    payload = [SimpleUploadedFile(name, data) for name, data in files]
+    assert client.post("/scans/upload/", {"files": payload}).status_code == 302
+    scan = Scan.objects.get()
+    processing.process_scan(str(scan.pk))
+    scan.refresh_from_db()
+    return scan
+
+
+def test_the_review_page_shows_previews_changes_and_a_plain_summary(patient_client):
+    dicom = builders.make_dicom_bytes(PatientName=NAME, PatientBirthDate=BIRTH, InstitutionName=HOSPITAL)
+    photo = builders.make_png(320, 200, text="ZEBULON QUARTERMAINE 1961")
+    scan = processed_scan(patient_client, ("a.dcm", dicom), ("film.png", photo))
+    assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
+
+    page = patient_client.get(f"/scans/{scan.id}/").content.decode()
+    summary = page[page.index('class="summary"') :].split("</p>")[0]
+    for words in ("Your name", "your birth date", "the hospital&#x27;s name"):
+        assert words in summary
+    assert "text area blacked out on image 2" in summary
+    assert "PatientName" in page and "replaced" in page
+    for image in scan.images.all():
+        assert f"/scans/{scan.id}/images/{image.id}/preview.png" in page
+        preview = patient_client.get(f"/scans/{scan.id}/images/{image.id}/preview.png")
+        assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG")
+        assert preview["Cache-Control"] == "no-store, private"
+    # Original values never appear in the page, not even for the owner.
+    for value in (NAME, "Zebulon", BIRTH, HOSPITAL):
+        assert value not in page
+
+
+def test_the_api_report_lists_outcomes_and_actions_without_original_values(patient_client, patient):
+    from tests.conftest import bearer
+
+    scan = processed_scan(
+        patient_client, ("a.dcm", builders.make_dicom_bytes(PatientName=NAME, InstitutionName=HOSPITAL))
+    )
+    report = patient_client.get(f"/api/v1/scans/{scan.id}/report", headers=bearer(patient)).json()
+    assert report["status"] == Status.READY_FOR_REVIEW
+    assert report["images"][0]["outcome"] == "clean"
+    actions = {row["keyword"]: row["action"] for row in report["images"][0]["report"]["attributes"]}
+    assert actions["PatientName"] == "replaced"
+    assert actions["InstitutionName"] == "removed"
+    assert NAME not in str(report) and HOSPITAL not in str(report)
+    detail = patient_client.get(f"/api/v1/scans/{scan.id}", headers=bearer(patient)).json()
+    assert [image["outcome"] for image in detail["images"]] == ["clean"]
+
+
+def test_an_unsafe_image_is_quarantined_with_its_reason_shown(patient_client):
+    from pydicom.uid import generate_uid
+
+    sr = builders.make_dicom_bytes(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", Modality="SR",
+                                   SOPInstanceUID=generate_uid())
+    scan = processed_scan(patient_client, ("report.dcm", sr))
+    assert scan.status == Status.QUARANTINED
+    image = scan.images.get()
+    assert image.outcome == "quarantined" and image.reason
+    assert image.sanitized_object is None
+    page = patient_client.get(f"/scans/{scan.id}/").content.decode()
+    assert image.reason in page.replace("&#x27;", "'")
+    assert "held back" in page
