@@ -210,6 +210,15 @@ VAULT_KEYRING_PATH = Path(
     os.environ.get("VAULT_KEYRING_FILE") or str(KEYS_DIR / "vault-keyring.json")
 ).resolve()
 VAULT_SEGMENT_SIZE = env_int("VAULT_SEGMENT_SIZE", 1024 * 1024)
+# VAULT_BACKEND=s3: any S3-compatible object store (AWS S3, MinIO, SeaweedFS, Ceph). Only
+# ciphertext is ever written there.
+VAULT_S3_ENDPOINT_URL = env("VAULT_S3_ENDPOINT_URL")  # empty: AWS
+VAULT_S3_BUCKET = env("VAULT_S3_BUCKET")
+VAULT_S3_ACCESS_KEY = env("VAULT_S3_ACCESS_KEY")  # empty: boto3's credential chain
+VAULT_S3_SECRET_KEY = env("VAULT_S3_SECRET_KEY")
+VAULT_S3_REGION = env("VAULT_S3_REGION", "us-east-1")
+VAULT_S3_PREFIX = env("VAULT_S3_PREFIX", "blobs/")
+VAULT_S3_VERIFY_TLS = env_bool("VAULT_S3_VERIFY_TLS", True)
 if PRODUCTION and not VAULT_KEYRING and not os.environ.get("VAULT_KEYRING_FILE"):
     raise ImproperlyConfigured("VAULT_KEYRING or VAULT_KEYRING_FILE must be set in production.")
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from scans.vault.envelope import DEFAULT_SEGMENT_SIZE, ObjectInfo, Vault, VaultWriter
 from scans.vault.errors import KeyNotFoundError, TamperedError, UnknownObjectError, VaultError
 from scans.vault.keyring import Keyring, add_master_key, generate_keyring_file
+from scans.vault.s3 import S3BlobStore, S3Config
 from scans.vault.storage import BlobStore, LocalBlobStore
 
 __all__ = [
@@ -23,15 +24,19 @@ __all__ = [
     "Keyring",
     "LocalBlobStore",
     "ObjectInfo",
+    "S3BlobStore",
+    "S3Config",
     "TamperedError",
     "UnknownObjectError",
     "Vault",
     "VaultError",
     "VaultWriter",
     "add_master_key",
+    "build_store",
     "generate_keyring_file",
     "get_vault",
     "load_keyring",
+    "s3_config",
 ]
 
 _lock = threading.Lock()
@@ -55,6 +60,31 @@ def load_keyring() -> Keyring:
     return Keyring.from_json(text) if path is None else Keyring.from_file(path)
 
 
+def s3_config() -> S3Config:
+    """The VAULT_S3_* settings, with defaults so this works before settings.py defines them."""
+    return S3Config(
+        endpoint_url=getattr(settings, "VAULT_S3_ENDPOINT_URL", "") or None,
+        bucket=getattr(settings, "VAULT_S3_BUCKET", ""),
+        access_key=getattr(settings, "VAULT_S3_ACCESS_KEY", "") or None,
+        secret_key=getattr(settings, "VAULT_S3_SECRET_KEY", "") or None,
+        region=getattr(settings, "VAULT_S3_REGION", "") or "us-east-1",
+        prefix=getattr(settings, "VAULT_S3_PREFIX", "blobs/"),
+        verify_tls=bool(getattr(settings, "VAULT_S3_VERIFY_TLS", True)),
+    )
+
+
+def build_store(backend: str) -> BlobStore:
+    """The blob store VAULT_BACKEND names; ImproperlyConfigured for anything else."""
+    if backend == "local":
+        return LocalBlobStore(Path(settings.VAULT_BLOB_DIR))
+    if backend == "s3":
+        config = s3_config()
+        if not config.bucket:
+            raise ImproperlyConfigured("VAULT_BACKEND=s3 needs VAULT_S3_BUCKET.")
+        return S3BlobStore.from_config(config)
+    raise ImproperlyConfigured(f"VAULT_BACKEND {backend!r} is not supported (use 'local' or 's3').")
+
+
 def _settings_fingerprint() -> tuple[object, ...]:
     text, path = _keyring_source()
     file_state: tuple[int, int, int] | None = None
@@ -73,6 +103,7 @@ def _settings_fingerprint() -> tuple[object, ...]:
         str(path),
         file_state,
         int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
+        s3_config() if getattr(settings, "VAULT_BACKEND", "local") == "s3" else None,
     )
 
 
@@ -85,13 +116,8 @@ def get_vault() -> Vault:
     with _lock:
         if _cached is not None and _cached[0] == fingerprint:
             return _cached[1]
-        backend = fingerprint[0]
-        if backend != "local":
-            raise ImproperlyConfigured(
-                f"VAULT_BACKEND {backend!r} is not supported (only 'local')."
-            )
         vault = Vault(
-            LocalBlobStore(Path(settings.VAULT_BLOB_DIR)),
+            build_store(str(fingerprint[0])),
             load_keyring(),
             int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
         )

@@ -137,7 +137,7 @@ def test_get_vault_is_cached_until_a_setting_or_the_keyring_file_changes(vault_s
 
 
 def test_an_unknown_backend_is_improperly_configured(vault_settings):
-    vault_settings.VAULT_BACKEND = "s3"
+    vault_settings.VAULT_BACKEND = "ftp"
 
     with pytest.raises(ImproperlyConfigured, match="VAULT_BACKEND"):
         get_vault()
