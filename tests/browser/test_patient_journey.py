@@ -83,8 +83,8 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
     secret = page.input_value("#authenticator_secret")
     page.fill("input[name=code]", totp_now(secret))
     shot(page, "03-totp")
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/accounts/2fa/"))
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
     page.goto(f"{base}/account/")
     assert "Two-factor authentication: on" in page.inner_text("main")
 

@@ -1,0 +1,141 @@
+"""The whole product in a real headless Chromium: sign up, upload, review, consent, answer.
+
+Real parts throughout: the live Django server, a real Celery worker process on Redis, the
+de-identification engine with its text detector, and the built-in demo endpoint (a separate
+process speaking the OpenAI-compatible protocol). Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from urllib.parse import urlparse
+
+import pytest
+from django.core import mail
+
+from scans.forwarding.endpoints import ensure_demo_endpoint
+from scans.models import Scan, Status
+from tests import builders
+from tests.browser.test_patient_journey import shot
+from tests.conftest import PASSWORD, ROOT, Worker, flush_broker, wait_until, worker_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PLANTED = "Quillfeather^Ambrosine"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def demo_is_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def demo_endpoint():
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "scans.forwarding.demo_server", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: demo_is_up(port), timeout=30, what="the demo endpoint to answer")
+        yield ensure_demo_endpoint(f"http://127.0.0.1:{port}/v1")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def worker():
+    flush_broker()
+    process = Worker(worker_env()).start()
+    yield process
+    process.stop()
+
+
+def test_from_sign_up_to_an_answer_from_the_demo_endpoint(
+    page, live_server, tmp_path, demo_endpoint, worker
+):
+    base = live_server.url
+    origins: set[str] = set()
+    violations: list[str] = []
+    page.on(
+        "request",
+        lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None,
+    )
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("input[name=email]", "second.opinion@example.org")
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
+    page.goto(base + re.search(r"(/accounts/confirm-email/[^\s]+/)", mail.outbox[-1].body).group(1))
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/scans/")
+
+    study = tmp_path / "study.zip"
+    study.write_bytes(
+        builders.make_zip(
+            {
+                f"CD/DICOM/IM{i}": builders.make_dicom_bytes(
+                    PatientName=PLANTED, InstitutionName="Marker Hospital"
+                )
+                for i in range(3)
+            }
+        )
+    )
+    photo = tmp_path / "film.png"
+    photo.write_bytes(builders.make_png(320, 200, text="QUILLFEATHER AMBROSINE"))
+    page.set_input_files("#id_files", [str(study), str(photo)])
+    page.click("text=Upload and encrypt")
+    page.wait_for_url(re.compile(r"/scans/[0-9a-f-]{36}/$"))
+    # The page polls and reloads itself when the status changes.
+    page.wait_for_selector("text=Ready for your review", timeout=180_000)
+    assert "were removed or replaced" in page.inner_text(".summary")
+    assert PLANTED not in page.content()
+    shot(page, "10-review")
+
+    page.click("a.button:has-text('Ask an AI about this scan')")
+    page.check("input[name=endpoint]")
+    page.fill("#question", "What does this image show?")
+    shot(page, "11-ask")
+    page.click("text=Review what would be sent")
+    page.wait_for_selector("text=Send to Demo")
+    shot(page, "12-consent")
+    send = page.locator("main button[type=submit]:has-text('Send to')")
+    assert not page.is_checked("input[name=agree]")  # consent is never pre-ticked
+    page.check("input[name=agree]")
+    send.click()
+    page.wait_for_selector("text=Read the answer", timeout=120_000)
+    shot(page, "13-sent")
+    page.click("text=Read the answer")
+    answer = page.inner_text("main")
+    assert "Demo endpoint" in answer and "not a medical opinion" in answer
+    assert (
+        "not a diagnosis" in page.inner_text(".disclaimer").lower() or "diagnosis" in answer.lower()
+    )
+    shot(page, "14-answer")
+
+    scan = Scan.objects.get()
+    assert scan.status == Status.ANSWERED
+    assert origins == {urlparse(base).netloc}
+    assert violations == []
