@@ -14,18 +14,38 @@ from scans.models import Outcome, Scan, ScanImage
 
 # Attributes a patient recognises, in the order the summary names them.
 PERSONAL_WORDS: list[tuple[str, frozenset[str]]] = [
-    ("your name", frozenset({"PatientName", "OtherPatientNames", "PatientBirthName",
-                             "PatientMotherBirthName"})),
+    (
+        "your name",
+        frozenset(
+            {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"}
+        ),
+    ),
     ("your birth date", frozenset({"PatientBirthDate", "PatientBirthTime"})),
-    ("your patient ID", frozenset({"PatientID", "OtherPatientIDs", "OtherPatientIDsSequence",
-                                   "IssuerOfPatientID"})),
+    (
+        "your patient ID",
+        frozenset({"PatientID", "OtherPatientIDs", "OtherPatientIDsSequence", "IssuerOfPatientID"}),
+    ),
     ("your address", frozenset({"PatientAddress"})),
     ("your phone number", frozenset({"PatientTelephoneNumbers"})),
-    ("the hospital's name", frozenset({"InstitutionName", "InstitutionAddress",
-                                       "InstitutionalDepartmentName", "StationName"})),
-    ("doctors' and staff names", frozenset({"ReferringPhysicianName", "PerformingPhysicianName",
-                                            "NameOfPhysiciansReadingStudy", "OperatorsName",
-                                            "PhysiciansOfRecord", "RequestingPhysician"})),
+    (
+        "the hospital's name",
+        frozenset(
+            {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName"}
+        ),
+    ),
+    (
+        "doctors' and staff names",
+        frozenset(
+            {
+                "ReferringPhysicianName",
+                "PerformingPhysicianName",
+                "NameOfPhysiciansReadingStudy",
+                "OperatorsName",
+                "PhysiciansOfRecord",
+                "RequestingPhysician",
+            }
+        ),
+    ),
     ("the accession number", frozenset({"AccessionNumber"})),
 ]
 # Actions that leave a value as it was, or only rebuild the file's technical preamble.

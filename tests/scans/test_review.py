@@ -26,7 +26,9 @@ def processed_scan(client, *files: tuple[str, bytes]) -> Scan:
 
 
 def test_the_review_page_shows_previews_changes_and_a_plain_summary(patient_client):
-    dicom = builders.make_dicom_bytes(PatientName=NAME, PatientBirthDate=BIRTH, InstitutionName=HOSPITAL)
+    dicom = builders.make_dicom_bytes(
+        PatientName=NAME, PatientBirthDate=BIRTH, InstitutionName=HOSPITAL
+    )
     photo = builders.make_png(320, 200, text="ZEBULON QUARTERMAINE 1961")
     scan = processed_scan(patient_client, ("a.dcm", dicom), ("film.png", photo))
     assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
@@ -51,7 +53,8 @@ def test_the_api_report_lists_outcomes_and_actions_without_original_values(patie
     from tests.conftest import bearer
 
     scan = processed_scan(
-        patient_client, ("a.dcm", builders.make_dicom_bytes(PatientName=NAME, InstitutionName=HOSPITAL))
+        patient_client,
+        ("a.dcm", builders.make_dicom_bytes(PatientName=NAME, InstitutionName=HOSPITAL)),
     )
     report = patient_client.get(f"/api/v1/scans/{scan.id}/report", headers=bearer(patient)).json()
     assert report["status"] == Status.READY_FOR_REVIEW
@@ -67,8 +70,9 @@ def test_the_api_report_lists_outcomes_and_actions_without_original_values(patie
 def test_an_unsafe_image_is_quarantined_with_its_reason_shown(patient_client):
     from pydicom.uid import generate_uid
 
-    sr = builders.make_dicom_bytes(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", Modality="SR",
-                                   SOPInstanceUID=generate_uid())
+    sr = builders.make_dicom_bytes(
+        SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", Modality="SR", SOPInstanceUID=generate_uid()
+    )
     scan = processed_scan(patient_client, ("report.dcm", sr))
     assert scan.status == Status.QUARANTINED
     image = scan.images.get()
