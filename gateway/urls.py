@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -11,6 +12,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers and compose health checks: the process answers."""
     return JsonResponse({"ok": True})
 
+
+# The admin's own sign-in form checks the password only; allauth's adds the second factor.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", account_views.home, name="home"),
