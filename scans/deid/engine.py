@@ -1,13 +1,17 @@
 """The de-identification engine: one upload's bytes in, a clean file or a refusal out.
 
-The steps run in order, each with one job: sniff -> parse -> collect identifiers -> pixels
-(detect and black out burned-in text) -> header keep-list -> write -> verify (an independent
-header check plus the pixel engine's own check). Any doubt ends in quarantine: an unexpected
-exception anywhere after parsing quarantines the file with the stage it happened in, and a file
-is only ever "clean" when both verifications returned no reason.
+The steps run in order, each with one job: sniff (the upload intake's own rule: Part 10 files,
+bare data sets, photos) -> parse -> collect identifiers -> pixels (detect burned-in text) ->
+header keep-list -> write (blacking out the text and clearing unused high bits in the written
+pixels) -> verify (an independent header check plus the pixel engine's own check). Any doubt
+ends in quarantine: an unexpected exception anywhere after parsing quarantines the file with the
+stage it happened in, and a file is only ever "clean" when both verifications returned no reason.
 
 Used by the Celery task (``deidentify_bytes``) and the ``deidentify`` management command
 (``deidentify_tree``). Never raises for bad input, never logs patient data.
+
+Memory: an uncompressed image's pixels exist once in the upload and once in the output; they
+are searched a frame at a time and edited in place in the output (see pixel_bytes.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
@@ -34,6 +39,8 @@ from .header import (
     write_dataset,
 )
 from .identifiers import Identifiers, collect_identifiers
+from .pixel_bytes import clear_unused_bits, native_layout
+from .reading import Kind, UnreadableError, read_dicom, sniff
 from .report import tree_report
 from .verify import verify_output, verify_photo_output
 
@@ -46,7 +53,6 @@ __all__ = [
 ]
 
 Outcome = Literal["clean", "quarantined", "rejected"]
-Kind = Literal["dicom", "photo"]
 Stats = dict[str, float]
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -87,15 +93,6 @@ class FileResult:
 # --- one file ------------------------------------------------------------------------------------
 
 
-def sniff(data: bytes) -> Kind | None:
-    """What the bytes are, by content only: a DICOM Part 10 file, a PNG or JPEG photo, or None."""
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return "dicom"
-    if data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff"):
-        return "photo"
-    return None
-
-
 def deidentify_bytes(
     data: bytes,
     *,
@@ -106,20 +103,22 @@ def deidentify_bytes(
 ) -> FileResult:
     """De-identify one uploaded file. Never raises for bad input: it returns a rejected result.
 
-    ``extra_identifiers`` are values the uploader gave us (e.g. the patient's name from the
-    consent form); they are searched for like those found in the header. ``stats``, when given,
-    accumulates seconds per stage (parse, identifiers, pixels, header, write, verify ...).
+    ``data`` is recognised by the upload intake's rule (``reading.sniff``): a DICOM Part 10
+    file, a bare DICOM data set, or a JPEG/PNG photo. ``extra_identifiers`` are values the
+    uploader gave us (e.g. the patient's name from the consent form); they are searched for
+    like those found in the header. ``stats``, when given, accumulates seconds per stage
+    (parse, identifiers, pixels, header, write, verify ...).
     """
     kind = sniff(data)
     if kind is None:
-        return FileResult("rejected", "not a DICOM Part 10 file, PNG or JPEG", "dicom")
+        return FileResult("rejected", "not a DICOM file or data set, PNG or JPEG", "dicom")
     if kind == "photo":
         return _deidentify_photo(data, options, extra_identifiers, stats)
     with _timed(stats, "parse"):
         try:
-            ds = pydicom.dcmread(io.BytesIO(data))
-        except Exception as exc:
-            return FileResult("rejected", f"unreadable DICOM ({type(exc).__name__})", "dicom")
+            ds = read_dicom(data)
+        except UnreadableError as exc:
+            return FileResult("rejected", str(exc), "dicom")
     with _timed(stats, "identifiers"):
         try:
             identifiers = collect_identifiers(ds).with_extra(extra_identifiers)
@@ -162,17 +161,20 @@ def _deidentify_dicom(
     regions: list[tuple[int, int, int, int, int]] = []
     new_syntax: str | None = None
     detector = None
+    pending: Callable[[np.ndarray], None] | None = None
     if options.detect_text:
         from .pixels import get_detector, redact_dicom_pixels
 
         with _timed(stats, "pixels"):
             detector = get_detector()
-            outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt)
+            outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt, deferred=True)
         regions = list(outcome.regions)
         new_syntax = outcome.transfer_syntax_changed_to
         pixels_report.update(checked=not exempt, changed=outcome.changed,
                              regions=[list(r) for r in regions],
                              transfer_syntax_changed=new_syntax is not None)
+        if outcome.pending:
+            pending = _painter(regions, outcome.fill, stats)
     elif str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
         raise HeaderError("image declares burned-in annotation and text detection is off")
 
@@ -189,7 +191,13 @@ def _deidentify_dicom(
         )
     stage[0] = "write"
     with _timed(stats, "write"):
-        output = write_dataset(header.dataset)
+        output = write_dataset(header.dataset,
+                               edit_pixels=_pixel_edits(header.dataset, ds, pending))
+    # The output now holds the only copy of the pixels this run made; drop the datasets'
+    # (a rewritten image's decoded pixels) so verification runs beside one copy, not two.
+    for dataset in (ds, header.dataset):
+        if "PixelData" in dataset:
+            del dataset.PixelData
     stage[0] = "verification"
     with _timed(stats, "verify"):
         reasons = verify_output(output, identifiers, retain_dates=options.retain_dates)
@@ -230,13 +238,18 @@ def _deidentify_photo(
 ) -> FileResult:
     identifiers = Identifiers().with_extra(extra)
     try:
-        from .photos import clean_photo
+        from .photos import clean_photo, verify_photo
         from .text import get_detector
 
+        detector = get_detector()
         with _timed(stats, "pixels"):
-            outcome = clean_photo(data, detector=get_detector())
+            outcome = clean_photo(data, detector=detector)
         with _timed(stats, "verify"):
             reasons = verify_photo_output(outcome.output, identifiers)
+        with _timed(stats, "pixel_verify"):
+            # The pixel side's own check: it walks the container itself (not through Pillow),
+            # re-decodes the pixels and runs a second detection over the blacked-out boxes.
+            reasons += verify_photo(outcome.output, list(outcome.regions), detector)
     except _pixel_error() as exc:
         return FileResult("quarantined", f"photo could not be cleaned: {exc}", "photo",
                           identifiers=identifiers)
@@ -268,6 +281,46 @@ def _pixel_length_problem(ds: Dataset) -> str | None:
     if not expected <= actual <= expected + 1:
         return "pixel data length does not match the image size (truncated or corrupt)"
     return None
+
+
+def _painter(
+    regions: list[tuple[int, int, int, int, int]], fill: int, stats: Stats | None
+) -> Callable[[np.ndarray], None]:
+    """Paints the pending redactions onto the written frames (timed as "redaction")."""
+    from .pixels import paint_regions
+
+    def paint(frames: np.ndarray) -> None:
+        with _timed(stats, "redaction"):
+            paint_regions(frames, regions, fill)
+
+    return paint
+
+
+def _pixel_edits(
+    out: Dataset, original: Dataset, paint: Callable[[np.ndarray], None] | None
+) -> Callable[[memoryview], None] | None:
+    """What to change in the written Pixel Data, in place: pending redactions, unused bits.
+
+    Bits above High Bit are cleared in every uncompressed image (with or without text
+    detection): old modalities kept overlays there, and a reader that ignores Bits Stored would
+    show them. Values as read through Bits Stored do not change. Raises HeaderError when
+    redactions are pending but the written pixels are not laid out like the ones searched.
+    """
+    layout = native_layout(out)
+    if paint is not None and (layout is None or layout != native_layout(original)):
+        raise HeaderError("redacted regions could not be applied to the written pixels")
+    if layout is None or (paint is None and layout.bits_stored == layout.bits_allocated):
+        return None
+
+    def edit(value: memoryview) -> None:
+        if len(value) < layout.total_bytes:
+            raise HeaderError("pixel data is shorter than the image size")
+        frames = layout.frames_view(value)
+        clear_unused_bits(frames, layout.bits_stored)
+        if paint is not None:
+            paint(frames)
+
+    return edit
 
 
 def _pixel_error() -> type[Exception]:

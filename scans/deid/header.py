@@ -19,8 +19,10 @@ import hmac
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from pydicom import dcmwrite
 from pydicom.datadict import dictionary_VR
@@ -60,6 +62,7 @@ _CHARACTERISTICS = ("PatientSex", "PatientAge", "PatientSize", "PatientWeight")
 _NOT_IMAGES = ("Hardcopy", "DICOS", "Eddy Current")
 _CS_VALUE = re.compile(r"^[A-Z0-9 _]{0,16}$")
 _MAX_LENGTH = {"SH": 16, "LO": 64, "CS": 16, "AE": 16}
+_PIXEL_DATA = 0x7FE00010
 
 
 class HeaderError(Exception):
@@ -252,13 +255,14 @@ def unsupported_reason(ds: Dataset) -> str | None:
         return "image without pixel data"
     if not str(ds.get("SOPInstanceUID", "") or "").strip():
         return "no SOP Instance UID"
-    for group in range(0x6000, 0x6100, 2):
-        bit_position = ds.get((group, 0x0102))
-        allocated = ds.get((group, 0x0100))
-        if bit_position is not None and (bit_position.value or 0) != 0:
-            return "overlay stored in the pixel data bits"
-        if allocated is not None and (allocated.value or 1) != 1:
-            return "overlay stored in the pixel data bits"
+    # Overlay Bit Position (60xx,0102) other than 0, or Overlay Bits Allocated (60xx,0100)
+    # other than 1: the overlay lives in the pixel data bits. One pass over the tags present.
+    for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements)
+        if 0x6000 <= tag.group <= 0x60FF and not tag.group & 1:
+            if tag.element == 0x0102 and (ds[tag].value or 0) != 0:
+                return "overlay stored in the pixel data bits"
+            if tag.element == 0x0100 and (ds[tag].value or 1) != 1:
+                return "overlay stored in the pixel data bits"
     return None
 
 
@@ -298,7 +302,7 @@ def clean_header(
     if getattr(ds, "file_meta", None) is not None:
         for elem in ds.file_meta:
             _record(context, int(elem.tag), elem.keyword, "rebuilt", "file meta rebuilt")
-    syntax = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     if not syntax:
         raise HeaderError("no transfer syntax in the file meta information")
     if syntax == DeflatedExplicitVRLittleEndian:
@@ -308,12 +312,83 @@ def clean_header(
     return result
 
 
-def write_dataset(ds: Dataset) -> bytes:
-    """Serialise a cleaned dataset as a DICOM Part 10 file with an all-zero preamble."""
+def write_dataset(
+    ds: Dataset, *, edit_pixels: Callable[[memoryview], None] | None = None
+) -> bytes:
+    """Serialise a cleaned dataset as a DICOM Part 10 file with an all-zero preamble.
+
+    ``edit_pixels`` receives a writable view of the Pixel Data value inside the written file
+    and may change it in place (pending redactions): the pixels then exist once, in the output,
+    instead of once in a writable copy and again in the output.
+    """
     ds.preamble = b"\x00" * 128
     buffer = io.BytesIO()
-    dcmwrite(buffer, ds, enforce_file_format=True)
+    pixels = ds.get(_PIXEL_DATA)  # a tag gives the element, not its value
+    streamed = pixels is not None and not pixels.is_undefined_length and isinstance(
+        pixels.value, bytes | bytearray | memoryview
+    )
+    if streamed:
+        # pydicom encodes each value into a scratch buffer before copying it to the file; a
+        # buffered value is copied in chunks instead, so the pixels are not held twice.
+        reader = io.BufferedReader(_ViewStream(memoryview(pixels.value)))
+        ds[_PIXEL_DATA] = DataElement(_PIXEL_DATA, pixels.VR, reader)
+    try:
+        dcmwrite(buffer, ds, enforce_file_format=True)
+    finally:
+        if streamed:
+            ds[_PIXEL_DATA] = pixels
+    if edit_pixels is not None:
+        _edit_written_pixels(buffer, ds, edit_pixels)
+    # No copy: the buffer is not shared, so BytesIO hands over its own bytes.
     return buffer.getvalue()
+
+
+class _ViewStream(io.RawIOBase):
+    """A read-only, seekable stream over a memoryview that never copies it whole."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        size = min(len(target), len(self._view) - self._position)
+        target[:size] = self._view[self._position : self._position + size]
+        self._position += size
+        return size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
+def _edit_written_pixels(
+    buffer: io.BytesIO, ds: Dataset, edit: Callable[[memoryview], None]
+) -> None:
+    """Find the Pixel Data value at the end of the written file and let ``edit`` change it."""
+    length = len(ds.PixelData)
+    padded = length + (length & 1)
+    with buffer.getbuffer() as view:
+        start = len(view) - padded
+        # Pixel Data is the last element we write; its 32-bit length sits just before it.
+        if start < 8 or int.from_bytes(view[start - 4 : start], "little") != padded:
+            raise HeaderError("the written pixel data could not be located")
+        if bytes(view[start - 12 : start - 8]) != b"\xe0\x7f\x10\x00" and bytes(
+            view[start - 8 : start - 4]
+        ) != b"\xe0\x7f\x10\x00":
+            raise HeaderError("the written pixel data could not be located")
+        with view[start : start + length] as value:
+            edit(value)
 
 
 def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
@@ -321,7 +396,7 @@ def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
     meta.MediaStorageSOPClassUID = out.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     meta.TransferSyntaxUID = UID(syntax)
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     return meta
 

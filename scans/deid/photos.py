@@ -50,7 +50,7 @@ def open_pixels(data: bytes, *, max_pixels: int = 80_000_000) -> tuple[np.ndarra
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             fmt = image.format or ""
             if fmt not in _ACCEPTED_FORMATS:
                 raise PixelError("the image format is not supported (JPEG or PNG only)")

@@ -9,15 +9,17 @@ compressed files stay compressed. If the pixels cannot be decoded or the detecto
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
+from scans.deid.pixel_bytes import native_layout
 from scans.deid.text import Box, PixelError, TextDetector, fuzzy_contains, get_detector
 
 Region = tuple[int, int, int, int, int]  # (frame, x, y, w, h); frame counts from 0
@@ -54,12 +56,18 @@ _CODEC_NAMES = {
 
 @dataclass
 class PixelOutcome:
-    """What redaction did to one file; ``regions`` are the blacked-out boxes, margin included."""
+    """What redaction did to one file; ``regions`` are the blacked-out boxes, margin included.
+
+    ``pending``: the regions are not painted yet; the caller paints them with ``fill`` onto
+    the written file (``paint_regions``). Only a ``deferred`` redaction returns this.
+    """
 
     changed: bool
     regions: list[Region] = field(default_factory=list)
     transfer_syntax_changed_to: str | None = None
     exempt: bool = False
+    pending: bool = False
+    fill: int = 0
 
 
 def _transfer_syntax(ds: Dataset) -> UID | None:
@@ -74,6 +82,43 @@ def decode_frames(ds: Dataset) -> np.ndarray:
     Colour is always returned as RGB (YBR is converted by pydicom). Raises PixelError with a
     reason a person understands when the pixels cannot be decoded.
     """
+    _check_decodable(ds)
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise _decode_error(ds) from exc
+    samples = int(ds.get("SamplesPerPixel", 1))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    single = arr.ndim == (3 if samples > 1 else 2)
+    if single:
+        arr = arr[np.newaxis, ...]
+    if arr.shape[0] != frames and not (single and frames == 1):
+        raise PixelError("pixel data could not be decoded (frame count does not match)")
+    return arr
+
+
+def iter_frames(ds: Dataset) -> Iterator[np.ndarray]:
+    """Each frame in turn, decoded exactly as ``decode_frames`` would, one frame in memory.
+
+    Raises PixelError like ``decode_frames``, including when fewer or more frames come out
+    than the header declares.
+    """
+    _check_decodable(ds)
+    expected = int(ds.get("NumberOfFrames", 1) or 1)
+    count = 0
+    try:
+        for frame in iter_pixels(ds):
+            count += 1
+            yield frame
+    except PixelError:
+        raise
+    except Exception as exc:
+        raise _decode_error(ds) from exc
+    if count != expected:
+        raise PixelError("pixel data could not be decoded (frame count does not match)")
+
+
+def _check_decodable(ds: Dataset) -> None:
     if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         raise PixelError("floating-point pixel data is not supported")
     if "PixelData" not in ds:
@@ -86,24 +131,16 @@ def decode_frames(ds: Dataset) -> np.ndarray:
         raise PixelError(
             f"photometric interpretation {photometric or '(missing)'} is not supported"
         )
+
+
+def _decode_error(ds: Dataset) -> PixelError:
     tsyntax = _transfer_syntax(ds)
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:
-        if tsyntax is None or not tsyntax.is_transfer_syntax:
-            raise PixelError("pixel data uses an unsupported transfer syntax") from exc
-        if tsyntax.is_compressed:
-            codec = _CODEC_NAMES.get(str(tsyntax), "unsupported compression")
-            raise PixelError(f"compressed pixel data could not be decoded ({codec})") from exc
-        raise PixelError("pixel data could not be decoded (truncated or inconsistent)") from exc
-    samples = int(ds.get("SamplesPerPixel", 1))
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    single = arr.ndim == (3 if samples > 1 else 2)
-    if single:
-        arr = arr[np.newaxis, ...]
-    if arr.shape[0] != frames and not (single and frames == 1):
-        raise PixelError("pixel data could not be decoded (frame count does not match)")
-    return arr
+    if tsyntax is None or not tsyntax.is_transfer_syntax:
+        return PixelError("pixel data uses an unsupported transfer syntax")
+    if tsyntax.is_compressed:
+        codec = _CODEC_NAMES.get(str(tsyntax), "unsupported compression")
+        return PixelError(f"compressed pixel data could not be decoded ({codec})")
+    return PixelError("pixel data could not be decoded (truncated or inconsistent)")
 
 
 def _is_monochrome(ds: Dataset) -> bool:
@@ -235,55 +272,75 @@ def _find_text(image: np.ndarray, detector: TextDetector, depth: int, max_line: 
     return found
 
 
-def _fill_value(arr: np.ndarray, ds: Dataset) -> int:
-    """The value shown as black: lowest stored value (highest for MONOCHROME1), 0 for colour."""
-    if not _is_monochrome(ds):
-        return 0
-    return int(arr.max()) if _is_inverted(ds) else int(arr.min())
-
-
 def redact_dicom_pixels(
     ds: Dataset,
     *,
     detector: TextDetector,
     exempt: bool = False,
     margin: int = DEFAULT_MARGIN,
+    deferred: bool = False,
 ) -> PixelOutcome:
     """Black out every text region the detector finds, on every frame, in place on ``ds``.
 
     Found text: Pixel Data is rewritten uncompressed (Explicit VR Little Endian if it was
     compressed) and YBR colour becomes RGB. Nothing found: ``ds`` is left untouched.
     ``exempt``: nothing is searched or changed; ``verify_exempt`` reads the text instead.
+    ``deferred``: for uncompressed monochrome or RGB pixels, frames are searched one at a time
+    and ``ds`` is not changed at all; the outcome is ``pending`` and the caller paints the
+    regions onto the written file (``paint_regions``), so a large cine never exists twice in
+    memory. Other encodings are rewritten as without ``deferred``.
     Raises PixelError if the pixels cannot be decoded or the detector cannot run.
     """
     if exempt:
         return PixelOutcome(changed=False, exempt=True)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         return PixelOutcome(changed=False)
-    original = decode_frames(ds)
     tsyntax = _transfer_syntax(ds)
+    if deferred and native_layout(ds) is not None:
+        regions, fill = _find_regions(iter_frames(ds), ds, detector, margin)
+        return PixelOutcome(changed=bool(regions), regions=regions, pending=bool(regions),
+                            fill=fill)
+    original = decode_frames(ds)
     if tsyntax is not None and not tsyntax.is_little_endian:
         raise PixelError("big-endian pixel data is not supported")
-    rows, columns = original.shape[1], original.shape[2]
-    fill = _fill_value(original, ds)
-    redacted: np.ndarray | None = None
+    regions, fill = _find_regions(original, ds, detector, margin)
+    if not regions:
+        return PixelOutcome(changed=False)
+    # The decoded array is ours to change: Pixel Data is replaced from it right below.
+    paint_regions(original, regions, fill)
+    _write_uncompressed(ds, original)
+    new_tsyntax = _transfer_syntax(ds)
+    changed_to = str(new_tsyntax) if new_tsyntax != tsyntax else None
+    return PixelOutcome(changed=True, regions=regions, transfer_syntax_changed_to=changed_to,
+                        fill=fill)
+
+
+def _find_regions(
+    frames: Iterable[np.ndarray], ds: Dataset, detector: TextDetector, margin: int
+) -> tuple[list[Region], int]:
+    """Text boxes (grown by ``margin``) on every frame, and the stored value shown as black:
+    the lowest of the whole image (highest for MONOCHROME1), 0 for colour."""
     regions: list[Region] = []
-    for index in range(original.shape[0]):
-        boxes = find_text(detection_image(original[index], ds), detector)
-        for box in boxes:
+    monochrome, inverted = _is_monochrome(ds), _is_inverted(ds)
+    fill: int | None = None
+    for index, frame in enumerate(frames):
+        if monochrome:
+            extreme = int(frame.max()) if inverted else int(frame.min())
+            if fill is None or (extreme > fill if inverted else extreme < fill):
+                fill = extreme
+        rows, columns = frame.shape[0], frame.shape[1]
+        for box in find_text(detection_image(frame, ds), detector):
             grown = box.grown(margin, columns, rows)
             if grown.w == 0 or grown.h == 0:
                 continue
-            if redacted is None:
-                redacted = original.copy()
-            redacted[index, grown.y : grown.y + grown.h, grown.x : grown.x + grown.w] = fill
             regions.append((index, grown.x, grown.y, grown.w, grown.h))
-    if redacted is None:
-        return PixelOutcome(changed=False)
-    _write_uncompressed(ds, redacted)
-    new_tsyntax = _transfer_syntax(ds)
-    changed_to = str(new_tsyntax) if new_tsyntax != tsyntax else None
-    return PixelOutcome(changed=True, regions=regions, transfer_syntax_changed_to=changed_to)
+    return regions, fill if fill is not None else 0
+
+
+def paint_regions(frames: np.ndarray, regions: Iterable[Region], fill: int) -> None:
+    """Set every region of ``frames`` (frames, rows, columns[, samples]) to ``fill``, in place."""
+    for index, x, y, w, h in regions:
+        frames[index, y : y + h, x : x + w] = fill
 
 
 def _write_uncompressed(ds: Dataset, arr: np.ndarray) -> None:
@@ -300,21 +357,39 @@ def _write_uncompressed(ds: Dataset, arr: np.ndarray) -> None:
         raise PixelError("redacted pixel data could not be written") from exc
 
 
-def _read_back(ds_or_bytes: Dataset | bytes) -> Dataset:
-    """A fresh dataset parsed from the written bytes, so no cached array is trusted."""
-    if isinstance(ds_or_bytes, Dataset):
-        buffer = io.BytesIO()
-        try:
-            ds_or_bytes.save_as(buffer, enforce_file_format=True)
-        except Exception as exc:
-            raise PixelError("the redacted file could not be written for verification") from exc
-        data = buffer.getvalue()
-    else:
-        data = ds_or_bytes
+def _written_bytes(ds_or_bytes: Dataset | bytes) -> bytes:
+    """The file as written, so no cached array or in-memory value is trusted."""
+    if not isinstance(ds_or_bytes, Dataset):
+        return ds_or_bytes
+    buffer = io.BytesIO()
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=True)
+        ds_or_bytes.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:
+        raise PixelError("the redacted file could not be written for verification") from exc
+    return buffer.getvalue()
+
+
+def _read_frames(data: bytes, indices: list[int] | None = None) -> Iterator[tuple[Dataset,
+                                                                                   np.ndarray]]:
+    """Decode frames straight from the written bytes, one at a time, with the image attributes
+    needed to display them. A fresh parse: nothing from the cleaning run is reused."""
+    header = Dataset()
+    try:
+        for frame in iter_pixels(io.BytesIO(data), ds_out=header, indices=indices):
+            yield header, frame
+    except PixelError:
+        raise
     except Exception as exc:
         raise PixelError("the redacted file could not be read back") from exc
+
+
+def _frame_count(data: bytes) -> int:
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
+                             specific_tags=["NumberOfFrames"])
+    except Exception as exc:
+        raise PixelError("the redacted file could not be read back") from exc
+    return int(ds.get("NumberOfFrames", 1) or 1)
 
 
 def verify_redacted(
@@ -326,26 +401,25 @@ def verify_redacted(
     and runs a second detection on every frame that had text. Only text at or next to a
     redacted region counts: that is where a missed letter would be, while with the labels gone
     the frame's contrast changes and plain anatomy elsewhere can look like text. Frames are
-    counted from 1 in the reasons.
+    counted from 1 in the reasons. Only the frames with regions are decoded, one at a time.
     """
     regions = list(regions)
     if not regions:
         return []
-    ds = _read_back(ds_or_bytes)
-    frames = decode_frames(ds)
+    data = _written_bytes(ds_or_bytes)
+    count = _frame_count(data)
     reasons: list[str] = []
-    for index, x, y, w, h in regions:
-        if not 0 <= index < frames.shape[0]:
-            reasons.append(f"redacted frame {index + 1} is missing from the output")
-            continue
-        patch = frames[index, y : y + h, x : x + w]
-        if patch.size == 0 or np.any(patch != patch.reshape(-1, *patch.shape[2:])[0]):
-            reasons.append(f"a redacted region on frame {index + 1} is not blacked out")
     for index in sorted({r[0] for r in regions}):
-        if not 0 <= index < frames.shape[0]:
-            continue
-        image = detection_image(frames[index], ds)
+        if not 0 <= index < count:
+            reasons.append(f"redacted frame {index + 1} is missing from the output")
+    wanted = sorted({r[0] for r in regions if 0 <= r[0] < count})
+    for (header, frame), index in zip(_read_frames(data, wanted), wanted, strict=True):
         boxes = [(x, y, w, h) for f, x, y, w, h in regions if f == index]
+        for x, y, w, h in boxes:
+            patch = frame[y : y + h, x : x + w]
+            if patch.size == 0 or np.any(patch != patch.reshape(-1, *patch.shape[2:])[0]):
+                reasons.append(f"a redacted region on frame {index + 1} is not blacked out")
+        image = detection_image(frame, header)
         found = find_text(neutralize_regions(image, boxes), detector)
         if any(touches(box, region) for box in found for region in boxes):
             reasons.append(f"text still detected on frame {index + 1} after redaction")
@@ -410,12 +484,14 @@ def verify_exempt(
     if not identifiers:
         return ["no patient identifiers were given to check the exempted image against"]
     detector = detector or get_detector()
-    dataset = ds if isinstance(ds, Dataset) else _read_back(ds)
-    frames = decode_frames(dataset)
+    if isinstance(ds, Dataset):
+        frames: Iterable[tuple[Dataset, np.ndarray]] = ((ds, f) for f in iter_frames(ds))
+    else:
+        frames = _read_frames(ds)
     reasons: list[str] = []
-    for index in range(frames.shape[0]):
+    for index, (dataset, frame) in enumerate(frames):
         lines: list[str] = []
-        for image in _recognition_images(frames[index], dataset):
+        for image in _recognition_images(frame, dataset):
             lines.extend(text for _, text in detector.recognize(image))
         texts = [*lines, " ".join(lines)]
         if any(fuzzy_contains(text, identifiers) for text in texts):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 
-import pydicom
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
 from scans.deid.photos import open_pixels
 from scans.deid.pixels import Region, decode_frames, display_frame
+from scans.deid.reading import UnreadableError, read_dicom
 from scans.deid.text import PixelError
 
 OUTLINE_COLOUR = (255, 64, 160)
@@ -29,8 +29,10 @@ def _dataset(ds_or_bytes: Dataset | bytes) -> Dataset:
     if isinstance(ds_or_bytes, Dataset):
         return ds_or_bytes
     try:
-        return pydicom.dcmread(io.BytesIO(ds_or_bytes), force=True)
-    except Exception as exc:
+        # The engine's reader: it also takes the bare data sets the intake accepts, and records
+        # the transfer syntax they were read in, without which their pixels cannot be decoded.
+        return read_dicom(ds_or_bytes)
+    except UnreadableError as exc:
         raise PixelError("the DICOM file could not be read") from exc
 
 

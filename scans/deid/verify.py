@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
 from .identifiers import Identifiers
 from .keep_list import FILE_META_KEEP, KEEP_LIST
+from .pixel_bytes import locate_pixel_data, unused_bits_dirty
 
 _PIXEL_DATA = 0x7FE00010
 _OUR_UID = re.compile(r"^2\.25\.(0|[1-9]\d{0,38})$")
@@ -43,7 +46,7 @@ def verify_output(
 ) -> list[str]:
     """Reasons to quarantine a cleaned DICOM file; empty when it is safe to release."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(output))
+        ds, split = _parse(output)
     except Exception as exc:  # any parse failure means we cannot vouch for the file
         return [f"output does not parse as DICOM ({type(exc).__name__})"]
     reasons: list[str] = []
@@ -55,15 +58,34 @@ def verify_output(
     if meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
         return [*reasons, "output is deflated; its bytes cannot be searched"]
     try:
-        # Split first: walking the dataset converts the raw Pixel Data element and loses its
-        # file position.
-        header, pixels = _split_pixel_data(ds, output)
+        header, pixels = split if split is not None else _split_pixel_data(ds, output)
         reasons += _check_attributes(ds, meta, retain_dates=retain_dates)
         reasons += _text_value_leaks(ds, identifiers)
+        reasons += _unused_bits(ds, pixels)
     except Exception as exc:
         return [*reasons, f"output could not be inspected ({type(exc).__name__})"]
     reasons += _search(header, pixels, identifiers)
     return list(dict.fromkeys(reasons))
+
+
+def _parse(output: bytes) -> tuple[Dataset, tuple[bytes, memoryview] | None]:
+    """The output's attributes and, when found in place, (bytes before Pixel Data, its value).
+
+    Read without the pixels first, so a large image is viewed in place, not copied. When
+    the Pixel Data is not a plain value at the very end (encapsulated, or followed by more
+    elements), the whole file is read the ordinary way and the split is left to the caller.
+    """
+    stream = io.BytesIO(output)
+    ds = pydicom.dcmread(stream, stop_before_pixels=True)
+    if stream.tell() >= len(output):
+        return ds, (output, memoryview(b""))
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and syntax.is_little_endian and not syntax.is_deflated:
+        element = locate_pixel_data(output, stream.tell(), implicit_vr=syntax.is_implicit_VR)
+        if element is not None:
+            view = memoryview(output)[element.value_start : element.value_end]
+            return ds, (output[: element.value_start], view)
+    return pydicom.dcmread(io.BytesIO(output)), None
 
 
 def verify_photo_output(output: bytes, identifiers: Identifiers) -> list[str]:
@@ -84,10 +106,11 @@ def verify_photo_output(output: bytes, identifiers: Identifiers) -> list[str]:
     reasons: list[str] = []
     if fmt not in ("PNG", "JPEG"):
         reasons.append("cleaned photo is not PNG or JPEG")
-    leftover = sorted(k for k in info if k.lower() in _PHOTO_METADATA or "xmp" in k.lower())
+    keys = [str(k).lower() for k in info]
+    leftover = sorted(k for k in keys if k in _PHOTO_METADATA or "xmp" in k)
     if leftover or text:
         reasons.append("cleaned photo still carries metadata")
-    reasons += _search(b"", output, identifiers)
+    reasons += _search(b"", memoryview(output), identifiers)
     return list(dict.fromkeys(reasons))
 
 
@@ -127,11 +150,17 @@ def _check_attributes(ds: Dataset, meta: Dataset, *, retain_dates: bool) -> list
     return reasons
 
 
-def _split_pixel_data(ds: Dataset, output: bytes) -> tuple[bytes, bytes]:
-    """The bytes before Pixel Data, and the Pixel Data value; nothing may follow it."""
+def _split_pixel_data(ds: Dataset, output: bytes) -> tuple[bytes, memoryview]:
+    """The bytes before Pixel Data, and the Pixel Data value; nothing may follow it.
+
+    Split before walking the dataset: the walk converts the raw Pixel Data element and loses
+    its file position.
+    """
     raw = ds.get_item(_PIXEL_DATA)
     if raw is None:
-        return output, b""
+        return output, memoryview(b"")
+    if not isinstance(raw, RawDataElement):
+        raise ValueError("the pixel data's position in the file is unknown")
     start = raw.value_tell
     value = raw.value or b""
     end = start + len(value)
@@ -139,35 +168,107 @@ def _split_pixel_data(ds: Dataset, output: bytes) -> tuple[bytes, bytes]:
         end += 8  # sequence delimitation item after the encapsulated fragments
     if output[end:].strip(b"\x00"):
         raise ValueError("bytes follow the pixel data")
-    return output[:start], output[start:end]
+    return output[:start], memoryview(output)[start:end]
 
 
-def _search(header: bytes, pixels: bytes, identifiers: Identifiers) -> list[str]:
+def _unused_bits(ds: Dataset, pixels: memoryview) -> list[str]:
+    """Bits above High Bit in uncompressed 16-bit pixels must be clear (or repeat the sign).
+
+    (Big-endian outputs occur when the header alone was cleaned.)
+
+    Overlays were once stored there; a viewer that ignores Bits Stored would draw them.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or syntax.is_compressed or not len(pixels):
+        return []
+    bits_allocated = int(ds.get("BitsAllocated", 0) or 0)
+    bits_stored = int(ds.get("BitsStored", 0) or 0)
+    if bits_allocated != 16 or not 0 < bits_stored < 16:
+        return []
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = ("<" if syntax.is_little_endian else ">") + ("i2" if signed else "u2")
+    values = np.frombuffer(pixels, dtype=dtype, count=len(pixels) // 2)
+    for start in range(0, values.size, _CHUNK_VALUES):
+        if unused_bits_dirty(values[start : start + _CHUNK_VALUES], bits_stored):
+            return ["pixel data has bits set above High Bit (an overlay could hide there)"]
+    return []
+
+
+_CHUNK_VALUES = 1 << 20
+
+
+def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list[str]:
     """Search the bytes for every forbidden value and every original UID.
 
     Header bytes: every value, ASCII case-folded, as UTF-8, Latin-1 and UTF-16 LE/BE.
     Pixel Data: the core identity (names, ids, accession number, values the uploader gave) of
     MIN_LENGTH_IN_PIXELS characters or more, case-folded UTF-8, and the original UIDs. Burned-in
     text is the pixel engine's check (it reads the image); this one catches text bytes carried
-    inside the Pixel Data element, at a cost a 1000-slice series can afford (each needle is a
-    full scan of the pixel bytes).
+    inside the Pixel Data element, at a cost a 1000-slice series can afford. The pixels are
+    searched in overlapping chunks, so no case-folded copy of a large image is ever made.
     """
     reasons: list[str] = []
     folded_header = header.lower()
-    folded_pixels = pixels.lower()
-    for value in sorted(identifiers.forbidden()):
+    spellings = {value: _header_needles(value) for value in identifiers.forbidden()}
+    # Each distinct needle is searched once, however many values share it.
+    unique = {needle for by_encoding in spellings.values() for _, needles in by_encoding
+              for needle in needles}
+    in_header = {needle for needle in unique if needle in folded_header}
+    pixel_needles: dict[bytes, str] = {}
+    for value in sorted(spellings):
         source = identifiers.sources.get(value, "the original header")
-        label = _find(value, folded_header, _HEADER_ENCODINGS)
+        label = next((f"{encoding}, case-folded" for encoding, needles in spellings[value]
+                      if needles & in_header), None)
         if label is None and source in PIXEL_SEARCH_SOURCES and len(value) >= MIN_LENGTH_IN_PIXELS:
-            label = _find(value, folded_pixels, ("UTF-8",))
-            label = None if label is None else f"pixel data, {label}"
+            for spelling in (value, value.upper()):
+                needle = _encode(spelling, "utf-8").lower()
+                if needle:
+                    pixel_needles.setdefault(needle, source)
         if label is not None:
             reasons.append(f"identifying value from {source} found in the output ({label})")
-    for uid in sorted(identifiers.uids):
-        encoded = uid.encode("ascii", errors="ignore")
-        if uid not in UID_dictionary and encoded and (encoded in header or encoded in pixels):
-            reasons.append("an original UID survived in the output")
-    return reasons
+    uid_needles = {
+        encoded
+        for uid in identifiers.uids
+        if uid not in UID_dictionary and (encoded := uid.encode("ascii", errors="ignore"))
+    }
+    found_uid = any(needle in header for needle in uid_needles)
+    found_pixels: set[bytes] = set()
+    # A needle that contains a shorter one cannot occur without it: searching only the
+    # shortest ones finds every leak (names come as "DOE", "DOE^JOHN", "JOHN DOE" ...).
+    minimal = _without_superstrings(pixel_needles)
+    if len(pixels) and (minimal or (uid_needles and not found_uid)):
+        longest = max(len(n) for n in [*minimal, *uid_needles])
+        for chunk in _chunks(pixels, longest - 1):
+            folded = chunk.lower()
+            found_pixels.update(n for n in minimal if n in folded)
+            found_uid = found_uid or any(n in chunk for n in uid_needles)
+    for needle in sorted(found_pixels):
+        reasons.append(f"identifying value from {pixel_needles[needle]} found in the output "
+                       "(pixel data, UTF-8, case-folded)")
+    if found_uid:
+        reasons.append("an original UID survived in the output")
+    return list(dict.fromkeys(reasons))
+
+
+_SEARCH_CHUNK = 4 * 1024 * 1024
+
+
+def _without_superstrings(needles: Iterable[bytes]) -> list[bytes]:
+    """The needles that contain no other needle."""
+    kept: list[bytes] = []
+    for needle in sorted(set(needles), key=len):
+        if not any(shorter in needle for shorter in kept):
+            kept.append(needle)
+    return kept
+
+
+def _chunks(data: memoryview, overlap: int) -> Iterator[bytes]:
+    """``data`` in pieces that overlap by ``overlap`` bytes, so no needle straddles unseen."""
+    step = _SEARCH_CHUNK
+    for start in range(0, len(data), step):
+        yield bytes(data[start : start + step + overlap])
+        if start + step + overlap >= len(data):
+            return
 
 
 # Whose values are also searched inside Pixel Data (see _search).
@@ -180,14 +281,22 @@ PIXEL_SEARCH_SOURCES = frozenset(
 _HEADER_ENCODINGS = ("UTF-8", "Latin-1", "UTF-16 LE", "UTF-16 BE")
 
 
-def _find(value: str, folded: bytes, encodings: Iterable[str]) -> str | None:
-    """Which encoding of ``value`` occurs in ``folded`` (bytes with ASCII folded), if any."""
-    for encoding in encodings:
+def _header_needles(value: str) -> list[tuple[str, set[bytes]]]:
+    """(encoding, case-folded byte spellings of ``value``) for each header encoding."""
+    if value.isascii():
+        # ASCII folds the same in every encoding, and is the same bytes in UTF-8 and Latin-1.
+        folded = value.lower()
+        ascii_bytes = {folded.encode("ascii")} - {b""}
+        return [("UTF-8", ascii_bytes), ("Latin-1", ascii_bytes),
+                ("UTF-16 LE", {folded.encode("utf-16-le")} - {b""}),
+                ("UTF-16 BE", {folded.encode("utf-16-be")} - {b""})]
+    result = []
+    for encoding in _HEADER_ENCODINGS:
         codec = encoding.lower().replace(" ", "-")
         needles = {_encode(spelling, codec).lower() for spelling in (value, value.upper())}
-        if any(needle and needle in folded for needle in needles):
-            return f"{encoding}, case-folded"
-    return None
+        needles.discard(b"")
+        result.append((encoding, needles))
+    return result
 
 
 def _text_value_leaks(ds: Dataset, identifiers: Identifiers) -> list[str]:

@@ -11,6 +11,7 @@ from pydicom.uid import RLELossless
 
 from scans.deid.preview import render_dicom_preview, render_photo_preview, scale_for_sending
 from scans.deid.text import PixelError
+from tests import builders
 from tests.deid.test_pixels_redaction import body_phantom, make_dataset
 
 
@@ -133,3 +134,10 @@ def test_scaling_for_sending_gives_the_same_bytes_every_time():
 def test_an_impossible_byte_limit_raises_pixel_error():
     with pytest.raises(PixelError):
         scale_for_sending(noisy_png(), max_side=512, max_bytes=100)
+
+
+def test_the_original_of_a_bare_data_set_can_be_previewed():
+    data = builders.make_dicom_without_preamble()
+    pixels = opened(render_dicom_preview(data))
+    assert pixels.shape == (16, 16)
+    assert pixels[0, 0] < pixels[15, 15]  # the builder's ramp, dark to bright
