@@ -39,8 +39,12 @@ def free_port() -> int:
 
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return result.stdout.strip()
 
@@ -50,8 +54,14 @@ def make_study(path: Path, size_mib: int) -> int:
     from tests.builders import make_dicom_bytes
 
     rows = cols = 1024
-    slice_bytes = make_dicom_bytes(Rows=rows, Columns=cols, BitsAllocated=16, BitsStored=16,
-                                   HighBit=15, PixelData=os.urandom(rows * cols * 2))
+    slice_bytes = make_dicom_bytes(
+        Rows=rows,
+        Columns=cols,
+        BitsAllocated=16,
+        BitsStored=16,
+        HighBit=15,
+        PixelData=os.urandom(rows * cols * 2),
+    )
     count = max(1, size_mib * MiB // len(slice_bytes))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         for i in range(count):
@@ -62,7 +72,7 @@ def make_study(path: Path, size_mib: int) -> int:
 def stream_upload(port: int, token: str, study: Path) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"study.zip\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="study.zip"\r\n'
         "Content-Type: application/zip\r\n\r\n"
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
@@ -124,8 +134,15 @@ def main() -> None:
         manage(env, "collectstatic", "--noinput")
         password = work / "pw"
         password.write_text("bench passphrase for the upload bench 1\n")
-        manage(env, "create_account", "bench@example.org", "--role", "patient",
-               "--password-file", str(password))
+        manage(
+            env,
+            "create_account",
+            "bench@example.org",
+            "--role",
+            "patient",
+            "--password-file",
+            str(password),
+        )
         token = manage(env, "create_api_token", "bench@example.org").splitlines()[-1]
 
         study = work / "study.zip"
@@ -134,9 +151,20 @@ def main() -> None:
 
         port = free_port()
         gunicorn = subprocess.Popen(
-            [shutil.which("gunicorn", path=str(Path(sys.executable).parent)), "gateway.wsgi",
-             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "1800"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("gunicorn", path=str(Path(sys.executable).parent)),
+                "gateway.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--timeout",
+                "1800",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -163,9 +191,12 @@ def main() -> None:
         print(f"upload: {size / MiB:,.0f} MiB ZIP of {slices} DICOM slices -> HTTP {status}")
         if status != 201:
             print(f"  response: {body[:300]!r}")
-        print(f"  streamed, encrypted and checked in {elapsed:.1f} s ({size / MiB / elapsed:,.0f} MiB/s)")
-        print(f"  web worker RSS before: {baseline / MiB:.0f} MiB, peak during upload: {peak_mib:.0f} MiB "
-              f"(+{(sampler.peak - baseline) / MiB:.0f} MiB)")
+        rate = size / MiB / elapsed
+        print(f"  streamed, encrypted and checked in {elapsed:.1f} s ({rate:,.0f} MiB/s)")
+        print(
+            f"  web worker RSS before: {baseline / MiB:.0f} MiB, "
+            f"peak during upload: {peak_mib:.0f} MiB (+{(sampler.peak - baseline) / MiB:.0f} MiB)"
+        )
         verdict = "met" if peak_mib < TARGET_MIB else "MISSED"
         print(f"  target: peak under {TARGET_MIB} MiB whatever the size -> {verdict}")
     finally:

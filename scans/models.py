@@ -33,7 +33,9 @@ class Status(models.TextChoices):
 
 class Scan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scans")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scans"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED)
     status_changed_at = models.DateTimeField(auto_now_add=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -70,6 +72,9 @@ class ScanTransition(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
+
 
 class FileKind(models.TextChoices):
     DICOM = "dicom", "DICOM"
@@ -91,7 +96,12 @@ class ScanFile(models.Model):
 
     class Meta:
         ordering = ["position"]
-        constraints = [models.UniqueConstraint(fields=["scan", "position"], name="unique_file_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "position"], name="unique_file_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"file {self.position} of scan {self.scan_id}"
 
 
 class Outcome(models.TextChoices):
@@ -101,7 +111,7 @@ class Outcome(models.TextChoices):
 
 
 class ScanImage(models.Model):
-    """One image found in the scan's files (a ZIP holds many), with its de-identification outcome."""
+    """One image found in the scan's files (a ZIP holds many), with its de-identification result."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="images")
@@ -122,7 +132,12 @@ class ScanImage(models.Model):
 
     class Meta:
         ordering = ["position"]
-        constraints = [models.UniqueConstraint(fields=["scan", "position"], name="unique_image_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "position"], name="unique_image_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.position} of scan {self.scan_id} ({self.outcome})"
 
 
 # --- Consent, sending and answers (written by scans.consent, scans.sending, scans.answers) ------

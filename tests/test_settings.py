@@ -13,7 +13,16 @@ def run_manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProc
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SECRET_KEY", "VAULT_", "DJANGO_SETTINGS", "GATEWAY_", "DATA_DIR"))
+        if not k.startswith(
+            (
+                "SECRET_KEY",
+                "VAULT_",
+                "DJANGO_SETTINGS",
+                "DJANGO_ALLOW_ASYNC",
+                "GATEWAY_",
+                "DATA_DIR",
+            )
+        )
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],

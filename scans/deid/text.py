@@ -25,7 +25,6 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 # Long side of the image handed to the detector. On 512 px slices with planted labels, 352 px
@@ -109,7 +108,7 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise PixelError("text detection failed (image is not 8-bit)")
     if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] == 3:
         return np.ascontiguousarray(image[:, :, ::-1])
     raise PixelError("text detection failed (image is neither grayscale nor RGB)")
@@ -167,6 +166,8 @@ class TextDetector:
         new_w = max(32, round(width * scale / 32) * 32)
         new_h = max(32, round(height * scale / 32) * 32)
         if (new_w, new_h) != (width, height):
+            import cv2  # deferred: the web process imports this module but never detects text
+
             bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
         sx, sy = new_w / width, new_h / height
         pad = math.ceil(1 / min(sx, sy))
@@ -199,6 +200,8 @@ class TextDetector:
             return []
         factor = 2.0 if max(width, height) <= 960 else 1.0
         if factor != 1.0:
+            import cv2  # deferred, as in detect()
+
             bgr = cv2.resize(bgr, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
 
         def run(engine: Any) -> Any:
