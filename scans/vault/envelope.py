@@ -68,13 +68,15 @@ class VaultWriter:
     only if the process dies between the two steps, and is unreadable noise).
     """
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, *, digest: bool = True) -> None:
         self.object_id = uuid.uuid4()
         self._vault = vault
         data_key = secrets.token_bytes(DATA_KEY_BYTES)
         # Wrap first, so a keyring problem surfaces before anything is written.
         self._master_key_id, self._wrapped_key = vault.keyring.wrap(self.object_id, data_key)
-        self._sha256 = hashlib.sha256()
+        # SHA-256 costs more than AES-GCM; callers that never use the digest (large uploads,
+        # which are only ever read back) skip it, and ObjectInfo.sha256 is then "".
+        self._sha256 = hashlib.sha256() if digest else None
         self._blob = vault.store.open_write(_blob_name(self.object_id))
         try:
             self._sealer = EncryptingWriter(
@@ -90,6 +92,8 @@ class VaultWriter:
         if self._aborted or self._info is not None:
             raise VaultError(f"object {self.object_id}: write after close or abort")
         try:
+            if self._sha256 is None:
+                return self._sealer.write(data)
             if len(data) < _PARALLEL_HASH_MIN:
                 self._sha256.update(data)
                 return self._sealer.write(data)
@@ -124,7 +128,8 @@ class VaultWriter:
             self._aborted = True
             self._vault.store.delete(_blob_name(self.object_id))
             raise
-        self._info = ObjectInfo(self.object_id, size, self._sha256.hexdigest())
+        digest = self._sha256.hexdigest() if self._sha256 is not None else ""
+        self._info = ObjectInfo(self.object_id, size, digest)
         return self._info
 
     def abort(self) -> None:
@@ -161,19 +166,20 @@ class Vault:
     def __repr__(self) -> str:
         return f"Vault({self.store!r}, {self.keyring!r}, segment_size={self.segment_size})"
 
-    def create(self) -> VaultWriter:
-        return VaultWriter(self)
+    def create(self, *, digest: bool = True) -> VaultWriter:
+        """A writer for a new object; ``digest=False`` skips the plaintext SHA-256."""
+        return VaultWriter(self, digest=digest)
 
     def put_bytes(self, data: BytesLike) -> ObjectInfo:
         with self.create() as writer:
             writer.write(data)
         return writer.close()
 
-    def put_file(self, fileobj: BinaryIO) -> ObjectInfo:
+    def put_file(self, fileobj: BinaryIO, *, digest: bool = True) -> ObjectInfo:
         """Stream a readable binary file object into a new object, one segment at a time."""
         buffer = bytearray(self.segment_size)
         view = memoryview(buffer)
-        with self.create() as writer:
+        with self.create(digest=digest) as writer:
             readinto = getattr(fileobj, "readinto", None)
             while True:
                 if readinto is not None:

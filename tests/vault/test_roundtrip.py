@@ -227,3 +227,15 @@ def test_memory_stays_flat_while_streaming_a_large_object(vault):
     assert seen == total
     assert write_peak < 1024 * 1024
     assert read_peak < 1024 * 1024
+
+
+def test_an_object_written_without_a_digest_reads_back_the_same(vault):
+    data = random_bytes(3 * SEGMENT + 5, seed=11)
+
+    with vault.create(digest=False) as writer:
+        writer.write(data)
+    info = writer.close()
+
+    assert info.sha256 == ""
+    assert info.size == len(data)
+    assert vault.read_bytes(info.object_id) == data
