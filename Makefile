@@ -52,5 +52,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/upload_bench.py
 	$(BIN)/python bench/deid_bench.py
 
+# Load and fault runs against the production shape: private PostgreSQL and Redis on loopback,
+# gunicorn, two workers (root needed for the tmpfs of the disk-full test).
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m pytest tests/faults -q -p no:playwright
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -234,8 +234,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # acks_late on Redis: a message must stay invisible longer than the longest task runs.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+        # A broker that accepts connections but never answers must not hang an upload.
+        "socket_timeout": 3,
+        "socket_connect_timeout": 3,
     }
+# Publishing gives up quickly: the scan is stored and the sweeper enqueues it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -330,6 +340,8 @@ ACCOUNT_RATE_LIMITS = {
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Scan gateway] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
+# Accept the code of the neighbouring 30 s step too (RFC 6238 §5.2: clock drift, slow typing).
+MFA_TOTP_TOLERANCE = 1
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 

@@ -106,6 +106,11 @@ def on_unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    rejection = upload_rejection(request)
+    if rejection is not None:
+        # The upload handler stopped reading the body (too large, storage full ...), so a
+        # missing `files` is a symptom; its reason is the one the client needs.
+        return api.create_response(request, {"detail": rejection.message}, status=rejection.status)
     fields = sorted(
         {".".join(str(p) for p in err.get("loc", [])[1:]) or "body" for err in exc.errors}
     )
@@ -123,7 +128,7 @@ def patient_of(request: HttpRequest) -> User:
 
 @api.post(
     "/scans",
-    response={201: ScanCreated, 400: Error, 401: Error, 413: Error, 415: Error},
+    response={201: ScanCreated, 400: Error, 401: Error, 413: Error, 415: Error, 507: Error},
     url_name="scans",
     summary="Upload a study",
     description="Multipart form with one or more `files` (DICOM files, ZIP archives of DICOM "

@@ -211,40 +211,47 @@ def _process_images(lease: Lease) -> list[str]:
 def _store_image(
     scan: Scan, file: ScanFile, position: int, original: bytes, result: FileResult
 ) -> None:
-    """Seal one image's outputs and record it. Only clean images get a sanitized copy."""
+    """Seal one image's outputs and record it. Only clean images get a sanitized copy.
+
+    The outputs' vault keys commit in one transaction with the image row, so a worker killed in
+    between leaves no key for an object that no row references (which ``discard_outputs`` could
+    never find, and deleting the scan could never shred): at most unreadable ciphertext.
+    """
     vault = get_vault()
     sealed: list[uuid.UUID] = []
     try:
-        image = ScanImage(
-            scan=scan,
-            source=file,
-            position=position,
-            outcome=result.outcome,
-            reason=result.reason[:300],
-            kind=result.kind,
-            modality=result.modality[:16],
-            report=result.report,
-        )
-        regions = result.report.get("pixels", {}).get("regions", [])
-        if result.outcome == Outcome.CLEAN and result.output is not None:
-            info = vault.put_bytes(result.output)
-            sealed.append(info.object_id)
-            image.sanitized_object = info.object_id
-            image.sanitized_sha256 = info.sha256
-            image.sanitized_size = info.size
-            image.attestation = attestation.attest(info.sha256, scan.pk)
-            preview = _preview(result.kind, result.output, regions, outline=True)
-            preview_info = vault.put_bytes(preview)
-            sealed.append(preview_info.object_id)
-            image.preview_object = preview_info.object_id
-        # The owner may compare with the original; its preview is sealed like everything else.
-        with suppress(Exception):
-            original_preview = _preview(result.kind, original, [], outline=False)
-            original_info = vault.put_bytes(original_preview)
-            sealed.append(original_info.object_id)
-            image.original_preview_object = original_info.object_id
-        image.save()
+        with transaction.atomic():
+            image = ScanImage(
+                scan=scan,
+                source=file,
+                position=position,
+                outcome=result.outcome,
+                reason=result.reason[:300],
+                kind=result.kind,
+                modality=result.modality[:16],
+                report=result.report,
+            )
+            regions = result.report.get("pixels", {}).get("regions", [])
+            if result.outcome == Outcome.CLEAN and result.output is not None:
+                info = vault.put_bytes(result.output)
+                sealed.append(info.object_id)
+                image.sanitized_object = info.object_id
+                image.sanitized_sha256 = info.sha256
+                image.sanitized_size = info.size
+                image.attestation = attestation.attest(info.sha256, scan.pk)
+                preview = _preview(result.kind, result.output, regions, outline=True)
+                preview_info = vault.put_bytes(preview)
+                sealed.append(preview_info.object_id)
+                image.preview_object = preview_info.object_id
+            # The owner may compare with the original; its preview is sealed like everything else.
+            with suppress(Exception), transaction.atomic():
+                original_preview = _preview(result.kind, original, [], outline=False)
+                original_info = vault.put_bytes(original_preview)
+                sealed.append(original_info.object_id)
+                image.original_preview_object = original_info.object_id
+            image.save()
     except Exception:
+        # The keys rolled back with the transaction; shredding now removes the blobs too.
         for object_id in sealed:
             vault.shred(object_id)
         raise

@@ -1,7 +1,8 @@
 """Finding scans that a lost message or a dead worker left behind, and handing them back.
 
-A scan in ``uploaded`` never reached the broker (it was down); one in ``queued`` or
-``deidentifying`` for longer than ``SWEEP_STUCK_AFTER_SECONDS`` lost its message or its worker.
+A scan in ``uploaded`` never reached the broker (it was down); one in ``queued`` for longer
+than ``SWEEP_STUCK_AFTER_SECONDS`` lost its message; one in ``deidentifying`` that long whose
+worker's lease has run out lost its worker.
 Re-enqueueing is safe because processing is idempotent. After ``SWEEP_MAX_ATTEMPTS`` a scan is
 marked failed instead of being retried forever.
 """
@@ -31,6 +32,12 @@ def stuck_scans() -> list[Scan]:
     )
     stalled = Scan.objects.filter(
         status__in=[Status.QUEUED, Status.DEIDENTIFYING], status_changed_at__lt=now - stuck_after
+    ).exclude(
+        # A worker renews its lease per image: a big study may take longer than stuck_after
+        # and is not stuck while its lease is alive (re-enqueueing it would count attempts up
+        # to SWEEP_MAX_ATTEMPTS and mark a scan failed that a live worker is finishing).
+        status=Status.DEIDENTIFYING,
+        lease_expires_at__gte=now,
     )
     return list(never_queued.union(stalled))
 

@@ -15,6 +15,7 @@ Two guards keep the vault from holding anything it should not:
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,7 +145,12 @@ class EncryptingUploadHandler(FileUploadHandler):
                 "Put a large series in a ZIP archive.",
             )
             raise StopUpload(connection_reset=True)
-        self.writer = get_vault().create()
+        try:
+            # No digest: an original is only ever read back, and SHA-256 would halve upload speed.
+            self.writer = get_vault().create(digest=False)
+        except OSError as exc:
+            self._stop_if_storage_full(exc)
+            raise
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
@@ -153,13 +159,21 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._abort_current()
             _reject(self.request, 413, too_large_message())
             raise StopUpload(connection_reset=True)
-        self.writer.write(raw_data)
+        try:
+            self.writer.write(raw_data)
+        except OSError as exc:
+            self._stop_if_storage_full(exc)
+            raise
         return None
 
     def file_complete(self, file_size: int) -> SealedUpload | None:
         if self.writer is None:
             return None
-        info = self.writer.close()
+        try:
+            info = self.writer.close()
+        except OSError as exc:
+            self._stop_if_storage_full(exc)
+            raise
         self.writer = None
         upload = SealedUpload(info, position=self.file_count)
         sealed_uploads(self.request).append(upload)
@@ -172,6 +186,24 @@ class EncryptingUploadHandler(FileUploadHandler):
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
+
+    def _stop_if_storage_full(self, exc: OSError) -> None:
+        """Turn a full blob store into a 507 for the patient instead of a server error.
+
+        The vault writer has already discarded its partial blob; files sealed earlier in this
+        request are shredded by the middleware, as for any other refusal.
+        """
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return
+        self._abort_current()
+        log.error("upload refused: the blob store is full")
+        _reject(self.request, 507, STORAGE_FULL_MESSAGE)
+        raise StopUpload(connection_reset=True) from exc
+
+
+STORAGE_FULL_MESSAGE = (
+    "The gateway's storage is full; nothing was stored. Please tell the clinic."
+)
 
 
 def too_large_message() -> str:
