@@ -37,9 +37,9 @@ def point_producer_at(url: str) -> None:
     test settings set that variable), so both change. The app also caches a connection pool and
     a producer pool built from the URL it had when first used; both are dropped.
     """
-    from gateway.celery import app
-
     from kombu import pools
+
+    from gateway.celery import app
 
     os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
