@@ -354,3 +354,31 @@ def test_a_request_that_expired_unaccepted_has_its_prepared_data_shredded(
     for object_id in [req.question_object, *(item["object_id"] for item in req.prepared)]:
         assert not vault.exists(object_id)
     assert consent_service.discard_expired_requests() == 0
+
+
+def test_a_provider_that_never_answers_in_time_is_retried_a_bounded_number_of_times(
+    client, patient, study, endpoint, openai_provider
+):
+    """GIVEN a provider that holds every reply past the endpoint's timeout
+    WHEN the consent is sent
+    THEN each attempt times out, the retries stop at the limit, and the scan ends send_failed."""
+    import threading
+
+    from tests.forwarding.fakes import blocking_reply
+
+    release = threading.Event()
+    update_endpoint(endpoint, timeout_seconds=1)
+    openai_provider.respond(*[blocking_reply(release, (200, {}, success_body("openai", "late")))] * 4)
+    consent = give_consent(client, patient, study, endpoint)
+    try:
+        sending.send_consent(str(consent.id), sleep=no_sleep)
+    finally:
+        release.set()
+
+    assert len(openai_provider.requests) == 4  # bounded: the retry limit, never more
+    consent.refresh_from_db()
+    assert consent.state == ConsentState.SEND_FAILED
+    assert consent.last_status is None  # no answer ever arrived
+    study.refresh_from_db()
+    assert study.status == Status.SEND_FAILED
+    assert not Answer.objects.filter(consent=consent).exists()
