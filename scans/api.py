@@ -128,7 +128,15 @@ def patient_of(request: HttpRequest) -> User:
 
 @api.post(
     "/scans",
-    response={201: ScanCreated, 400: Error, 401: Error, 413: Error, 415: Error, 507: Error},
+    response={
+        201: ScanCreated,
+        400: Error,
+        401: Error,
+        403: Error,
+        413: Error,
+        415: Error,
+        507: Error,
+    },
     url_name="scans",
     summary="Upload a study",
     description="Multipart form with one or more `files` (DICOM files, ZIP archives of DICOM "

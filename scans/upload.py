@@ -70,8 +70,8 @@ def _reject(request: HttpRequest, status: int, message: str) -> None:
         request._upload_rejection = Rejection(status, message)
 
 
-def uploader_for(request: HttpRequest):
-    """The patient on whose behalf files may be sealed, or None.
+def uploader_refusal(request: HttpRequest) -> Rejection | None:
+    """Why files may not be sealed for this request's user, or None for an active patient.
 
     Session users come from the authentication middleware; API clients from their bearer token.
     """
@@ -81,9 +81,11 @@ def uploader_for(request: HttpRequest):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         user = user_for_bearer(request.headers.get("Authorization", ""))
-    if user is None or not user.is_active or user.role != Role.PATIENT:
-        return None
-    return user
+    if user is None or not user.is_active:
+        return Rejection(401, "Sign in as a patient to upload scans.")
+    if user.role != Role.PATIENT:
+        return Rejection(403, "Only patient accounts can upload scans.")
+    return None
 
 
 def is_upload_route(request: HttpRequest) -> bool:
@@ -110,10 +112,11 @@ class EncryptingUploadHandler(FileUploadHandler):
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         request = self.request
+        refusal = uploader_refusal(request) if is_upload_route(request) else None
         if not is_upload_route(request):
             _reject(request, 400, "This page does not accept files.")
-        elif uploader_for(request) is None:
-            _reject(request, 401, "Sign in as a patient to upload scans.")
+        elif refusal is not None:
+            _reject(request, refusal.status, refusal.message)
         else:
             self.accepting = True
         return None
@@ -201,9 +204,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         raise StopUpload(connection_reset=True) from exc
 
 
-STORAGE_FULL_MESSAGE = (
-    "The gateway's storage is full; nothing was stored. Please tell the clinic."
-)
+STORAGE_FULL_MESSAGE = "The gateway's storage is full; nothing was stored. Please tell the clinic."
 
 
 def too_large_message() -> str:

@@ -121,9 +121,9 @@ API_ROOT =          row(E404,        E404,  E404,   E404,     E404,   E404,     
 API_PATIENT =       row(E401,        OK,    OK,     E403,     E403,   E403,        E403)
 API_PATIENT_OBJ =   row(E401,        OK,    E404,   E403,     E403,   E403,        E403)
 API_AUDIT =         row(E401,        E403,  E403,   E403,     OK,     OK,          E403)
-# The upload handler seals files for patients only, so for anyone else the files never arrive
-# and the API refuses the request as invalid (400) before the view's own 403; nothing is stored.
-API_UPLOAD =        row(E401,        OK,    OK,     BAD,      BAD,    BAD,         BAD)
+# The upload handler seals files for patients only and refuses anyone else (403) before a byte
+# of the files is stored.
+API_UPLOAD =        row(E401,        OK,    OK,     E403,     E403,   E403,        E403)
 # Django's admin site admits ``is_staff`` accounts only, i.e. clinic admins, who hold no model
 # permissions there: they see an empty index and are refused every model page.
 ADMIN_SITE =        row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, OK, MFA)

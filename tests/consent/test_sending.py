@@ -261,7 +261,10 @@ def test_a_permanent_500_ends_send_failed_with_a_readable_message(
     assert study.error_message.startswith("The AI service had a problem on its side")
     (outcome,) = events(action="send.outcome", object_id=str(consent.id))
     assert outcome.details | {"scan_id": None} == {
-        "outcome": "send_failed", "reason": "send_failed", "status": 500, "attempts": 4,
+        "outcome": "send_failed",
+        "reason": "send_failed",
+        "status": 500,
+        "attempts": 4,
         "scan_id": None,
     }
 
@@ -293,7 +296,12 @@ def test_an_unreadable_answer_ends_send_failed(client, patient, study, endpoint,
 
 
 def test_the_patient_is_emailed_a_link_and_nothing_medical(
-    client, patient, study, endpoint, openai_provider, settings,
+    client,
+    patient,
+    study,
+    endpoint,
+    openai_provider,
+    settings,
     django_capture_on_commit_callbacks,
 ):
     settings.PUBLIC_URL = "https://gateway.example.org"
@@ -321,11 +329,22 @@ def test_the_audit_trail_records_each_step_without_patient_data(
         entry.action for entry in events(action="send.")
     ]
     assert actions == [
-        "consent.requested", "consent.given", "send.attempt", "send.attempt", "send.outcome"
+        "consent.requested",
+        "consent.given",
+        "send.attempt",
+        "send.attempt",
+        "send.outcome",
     ]
     dumped = json.dumps([entry.canonical_fields() for entry in events()])
-    for secret in [*MARKER_STRINGS, QUESTION, "fine", API_KEY, patient.email, "203.0.113.9",
-                   "TestBrowser"]:
+    for secret in [
+        *MARKER_STRINGS,
+        QUESTION,
+        "fine",
+        API_KEY,
+        patient.email,
+        "203.0.113.9",
+        "TestBrowser",
+    ]:
         assert secret not in dumped
     assert verify_log().ok
 
@@ -368,7 +387,9 @@ def test_a_provider_that_never_answers_in_time_is_retried_a_bounded_number_of_ti
 
     release = threading.Event()
     update_endpoint(endpoint, timeout_seconds=1)
-    openai_provider.respond(*[blocking_reply(release, (200, {}, success_body("openai", "late")))] * 4)
+    openai_provider.respond(
+        *[blocking_reply(release, (200, {}, success_body("openai", "late")))] * 4
+    )
     consent = give_consent(client, patient, study, endpoint)
     try:
         sending.send_consent(str(consent.id), sleep=no_sleep)
