@@ -20,12 +20,15 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pydicom
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
 from .identifiers import Identifiers
@@ -59,8 +62,9 @@ def verify_output(
         return [*reasons, "output is deflated; its bytes cannot be searched"]
     try:
         header, pixels = split if split is not None else _split_pixel_data(ds, output)
-        reasons += _check_attributes(ds, meta, retain_dates=retain_dates)
-        reasons += _text_value_leaks(ds, identifiers)
+        elements = list(_elements(ds))
+        reasons += _check_attributes(elements, ds, meta, retain_dates=retain_dates)
+        reasons += _text_value_leaks(elements, identifiers)
         reasons += _unused_bits(ds, pixels)
     except Exception as exc:
         return [*reasons, f"output could not be inspected ({type(exc).__name__})"]
@@ -117,31 +121,71 @@ def verify_photo_output(output: bytes, identifiers: Identifiers) -> list[str]:
 _PHOTO_METADATA = frozenset({"exif", "xmp", "comment", "comments", "photoshop", "iptc"})
 
 
-def _check_attributes(ds: Dataset, meta: Dataset, *, retain_dates: bool) -> list[str]:
+def _elements(ds: Dataset) -> Iterator[_Element]:
+    """Every attribute at every depth, in file order, as (tag, vr, element or None).
+
+    The element is None where no check reads the value: a number or bulk data, whose VR the
+    file states (explicit VR). Such an element is judged by its tag and VR alone and is not
+    converted (its bytes are still searched like all others). Everything else, and every
+    element of an implicit VR file, is converted as pydicom reads it.
+    """
+    for tag in sorted(ds.keys()):
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.VR in _VALUES_NOT_READ:
+            yield _Element(raw.tag, raw.VR, None)
+            continue
+        elem = ds[tag]
+        yield _Element(elem.tag, elem.VR, elem)
+        if elem.VR == "SQ":
+            for item in elem.value:
+                yield from _elements(item)
+
+
+class _Element(NamedTuple):
+    tag: BaseTag
+    vr: str
+    elem: DataElement | None
+
+
+# VRs no check reads the value of (numbers, bulk data, attribute tags). Not UN: pydicom may
+# read a UN element as the known attribute it is.
+_VALUES_NOT_READ = frozenset(
+    {"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL",
+     "US", "UV"}
+)
+
+
+def _check_attributes(
+    elements: list[_Element], ds: Dataset, meta: Dataset, *, retain_dates: bool
+) -> list[str]:
     reasons: list[str] = []
     for elem in meta:
         if int(elem.tag) not in FILE_META_KEEP:
             reasons.append(f"file meta attribute {elem.tag} is not allowed")
         if elem.VR == "UI" and not _allowed_uid(str(elem.value)):
             reasons.append(f"file meta {elem.keyword} is not a remapped or standard UID")
-    for elem in ds.iterall():
-        tag = int(elem.tag)
-        name = elem.keyword or str(elem.tag)
-        if elem.tag.is_private:
-            reasons.append(f"private attribute {elem.tag} survived")
+    for tag_of, vr, elem in elements:
+        tag = int(tag_of)
+        if tag_of.is_private:
+            reasons.append(f"private attribute {tag_of} survived")
             continue
         if tag not in KEEP_LIST:
-            reasons.append(f"attribute {name} {elem.tag} is not on the keep-list")
+            # DataElement.keyword's rule: dictionary tags only (no 60xx-style repeaters).
+            keyword = dictionary_keyword(tag_of) if dictionary_has_tag(tag_of) else ""
+            name = keyword or str(tag_of)
+            reasons.append(f"attribute {name} {tag_of} is not on the keep-list")
             continue
-        checked = elem.VR in ("UI", "PN", "DA", "DT", "TM", "AS")
-        values = [str(v) for v in _as_list(elem.value)] if checked else []
-        if elem.VR == "UI" and not all(_allowed_uid(v) for v in values):
+        if elem is None or vr not in ("UI", "PN", "DA", "DT", "TM", "AS"):
+            continue
+        name = elem.keyword or str(tag_of)
+        values = [str(v) for v in _as_list(elem.value)]
+        if vr == "UI" and not all(_allowed_uid(v) for v in values):
             reasons.append(f"{name} is not a remapped or standard UID")
-        elif elem.VR == "PN" and not all(_PSEUDONYM.match(v) or v == "" for v in values):
+        elif vr == "PN" and not all(_PSEUDONYM.match(v) or v == "" for v in values):
             reasons.append(f"{name} holds a person name that is not our pseudonym")
-        elif elem.VR in ("DA", "DT", "TM") and not retain_dates and any(values):
+        elif vr in ("DA", "DT", "TM") and not retain_dates and any(values):
             reasons.append(f"{name} holds a date or time although dates are not retained")
-        elif elem.VR == "AS" and not all(_age_allowed(v) for v in values):
+        elif vr == "AS" and not all(_age_allowed(v) for v in values):
             reasons.append(f"{name} is malformed or over 89 years")
     if str(ds.get("PatientIdentityRemoved", "")) != "YES":
         reasons.append("PatientIdentityRemoved is not YES")
@@ -231,14 +275,21 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
         for uid in identifiers.uids
         if uid not in UID_dictionary and (encoded := uid.encode("ascii", errors="ignore"))
     }
+    # A needle that contains a shorter one cannot occur without it: searching only the
+    # shortest ones finds every leak (names come as "DOE", "DOE^JOHN", "JOHN DOE" ...; UIDs
+    # of one study share its UID as their prefix).
+    uid_needles = set(_without_superstrings(uid_needles))
     found_uid = any(needle in header for needle in uid_needles)
     found_pixels: set[bytes] = set()
-    # A needle that contains a shorter one cannot occur without it: searching only the
-    # shortest ones finds every leak (names come as "DOE", "DOE^JOHN", "JOHN DOE" ...).
     minimal = _without_superstrings(pixel_needles)
     if len(pixels) and (minimal or (uid_needles and not found_uid)):
-        longest = max(len(n) for n in [*minimal, *uid_needles])
+        everything = [*minimal, *([] if found_uid else uid_needles)]
+        longest = max(len(n) for n in everything)
+        shortest = min(len(n) for n in everything)
+        alphabet = _alphabet_table(everything)
         for chunk in _chunks(pixels, longest - 1):
+            if b"\x01" * shortest not in chunk.translate(alphabet):
+                continue  # no run of needle letters long enough to hold any needle
             folded = chunk.lower()
             found_pixels.update(n for n in minimal if n in folded)
             found_uid = found_uid or any(n in chunk for n in uid_needles)
@@ -250,7 +301,10 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     return list(dict.fromkeys(reasons))
 
 
-_SEARCH_CHUNK = 4 * 1024 * 1024
+# Small enough that each chunk's copy, translation and case fold reuse warm heap memory
+# (multi-megabyte ones are fresh pages every time: three times slower), and that one run
+# of letters sends only its own chunk to the full search.
+_SEARCH_CHUNK = 64 * 1024
 
 
 def _without_superstrings(needles: Iterable[bytes]) -> list[bytes]:
@@ -260,6 +314,22 @@ def _without_superstrings(needles: Iterable[bytes]) -> list[bytes]:
         if not any(shorter in needle for shorter in kept):
             kept.append(needle)
     return kept
+
+
+def _alphabet_table(needles: Iterable[bytes]) -> bytes:
+    """A bytes.translate table: 1 for a byte that is, or case-folds to, a byte of a needle.
+
+    Every needle occurrence (as written, or ASCII case-folded) is a run of such bytes at least
+    as long as the needle, so a chunk without a long enough run needs no search. Pixel bytes
+    rarely form one (16-bit images never: their high bytes are small), and one translate is
+    several times cheaper than the case fold and one search per needle it saves.
+    """
+    table = bytearray(256)
+    for byte in set(b"".join(needles)):
+        table[byte] = 1
+        if 0x61 <= byte <= 0x7A:  # a-z: bytes.lower() folds A-Z, and only those, onto them
+            table[byte - 0x20] = 1
+    return bytes(table)
 
 
 def _chunks(data: memoryview, overlap: int) -> Iterator[bytes]:
@@ -299,12 +369,12 @@ def _header_needles(value: str) -> list[tuple[str, set[bytes]]]:
     return result
 
 
-def _text_value_leaks(ds: Dataset, identifiers: Identifiers) -> list[str]:
+def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> list[str]:
     """The same search on decoded text values, whatever character set the file declares."""
     forbidden = [(value.casefold(), value) for value in identifiers.forbidden()]
     reasons = []
-    for elem in ds.iterall():
-        if elem.VR not in _TEXT_VRS:
+    for _, vr, elem in elements:
+        if elem is None or vr not in _TEXT_VRS:
             continue
         for text in _as_list(elem.value):
             folded = str(text).casefold()

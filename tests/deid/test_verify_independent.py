@@ -9,6 +9,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian
 
+from scans.deid import verify
 from scans.deid.header import DeidKeys, clean_header, write_dataset
 from scans.deid.identifiers import Identifiers, collect_identifiers
 from scans.deid.verify import verify_output
@@ -59,7 +60,36 @@ def test_a_leak_hidden_in_pixel_data_is_caught() -> None:
     pixels[100 : 100 + len(planted)] = planted
     cleaned.PixelData = bytes(pixels)
     reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
-    assert any("pixel data" in reason for reason in reasons)
+    assert any("(pixel data, UTF-8" in reason for reason in reasons)
+
+
+def test_a_leak_where_two_pixel_search_chunks_meet_is_caught() -> None:
+    """GIVEN an image larger than one search chunk, with the patient id planted in another
+    case across the boundary of the first two chunks
+    WHEN the output is verified
+    THEN the leak is found: the chunks overlap, and the letter-run filter folds case."""
+    original = pydicom.dcmread(io.BytesIO(to_bytes(ct_slice(Patient(), 1, rows=256,
+                                                            columns=256))))
+    identifiers = collect_identifiers(original)
+    cleaned = clean_header(original, keys=KEYS, identifiers=identifiers).dataset
+    pixels = bytearray(cleaned.PixelData)
+    planted = Patient().patient_id.swapcase().encode()
+    assert len(pixels) > verify._SEARCH_CHUNK + len(planted)
+    start = verify._SEARCH_CHUNK - len(planted) // 2
+    pixels[start : start + len(planted)] = planted
+    cleaned.PixelData = bytes(pixels)
+    reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
+    assert any("(pixel data, UTF-8" in reason for reason in reasons)
+
+
+def test_an_original_uid_hidden_in_pixel_data_is_caught() -> None:
+    identifiers, cleaned = original_and_clean()
+    pixels = bytearray(cleaned.PixelData)
+    planted = max(identifiers.uids, key=len).encode()
+    pixels[300 : 300 + len(planted)] = planted
+    cleaned.PixelData = bytes(pixels)
+    reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
+    assert "an original UID survived in the output" in reasons
 
 
 def test_an_unknown_attribute_and_a_private_tag_are_caught() -> None:
