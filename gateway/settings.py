@@ -273,6 +273,8 @@ ATTESTATION_KEY_PATH = Path(
 ).resolve()
 DEID_RETAIN_DATES = env_bool("DEID_RETAIN_DATES", False)
 DEID_CLEAN_DESCRIPTORS = env_bool("DEID_CLEAN_DESCRIPTORS", False)
+# One image is held in memory while it is cleaned; anything larger is rejected, not processed.
+DEID_MAX_IMAGE_BYTES = env_int("DEID_MAX_IMAGE_BYTES", 1024**3)
 DEID_EXEMPT_MODALITIES = frozenset(m.upper() for m in env_list("DEID_EXEMPT_MODALITIES"))
 
 # --- Consent and sending

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
@@ -60,7 +59,9 @@ from scans.vault import VaultError, get_vault
 
 log = logging.getLogger(__name__)
 
-CONSENT_TEXT_VERSION = "2026-11-1"
+CONSENT_TEXT_VERSION = "2026-11-2"
+# The sender's retries after a timeout or a temporary error, disclosed in the consent text.
+RETRIES_DISCLOSED = 3
 DEFAULT_TTL_SECONDS = 24 * 60 * 60
 MAX_QUESTION_CHARS = 4000
 # Headers of this many original DICOM images are read for names and ids: a study's images
@@ -242,9 +243,11 @@ def _iter_original_headers(scan: Scan, limit: int = HEADER_SAMPLE) -> Iterator[p
                     for _number, kind, opener in members:
                         if kind != "dicom":
                             continue
+                        # Straight from the member stream: only the header is read, never the
+                        # pixels (a member can be gigabytes).
                         with opener() as member:
-                            data = member.read()
-                        yield pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+                            header = pydicom.dcmread(member, stop_before_pixels=True, force=True)
+                        yield header
                         found += 1
                         if found >= limit:
                             break
@@ -370,6 +373,10 @@ def render_consent_text(
         "nothing else: not other images, not another service, not a second send. I can withdraw "
         "it until sending starts. If it has not been used by "
         f"{when}, it expires and nothing is sent.\n"
+        "\n"
+        "If the service does not answer in time or reports a temporary error, the gateway repeats "
+        f"this same request, unchanged, at most {RETRIES_DISCLOSED} more times, so the service may "
+        "receive it more than once. Nothing is sent after an answer arrives.\n"
         "\n"
         "The answer comes from an AI model. It is not a diagnosis and does not replace a doctor.\n"
         f"\nReference of the exact content: {manifest_sha256}\n"

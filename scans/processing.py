@@ -102,18 +102,33 @@ def discard_outputs(scan_id: uuid.UUID) -> None:
     Scan.objects.filter(pk=scan_id).update(progress_done=0)
 
 
-def iter_file_images(file: ScanFile) -> Iterator[bytes]:
-    """The plaintext of each image in an uploaded file: the file itself, or each ZIP member."""
+def iter_file_images(file: ScanFile) -> Iterator[bytes | None]:
+    """The plaintext of each image in an uploaded file: the file itself, or each ZIP member.
+
+    An image larger than DEID_MAX_IMAGE_BYTES yields None instead of its bytes: one image is
+    held in memory at a time, and that bound is what keeps a worker from being exhausted.
+    """
     vault = get_vault()
+    cap = settings.DEID_MAX_IMAGE_BYTES
     if file.kind != FileKind.ZIP:
-        yield vault.read_bytes(file.vault_object)
+        yield vault.read_bytes(file.vault_object) if vault.size(file.vault_object) <= cap else None
         return
     with vault.open(file.vault_object) as sealed:
         for _index, _kind, opener in iter_zip_members(
             sealed, intake_limits(), position=file.position
         ):
             with opener() as member:
-                yield member.read()
+                data = member.read(cap + 1)
+            yield data if len(data) <= cap else None
+
+
+def too_large(kind: str) -> FileResult:
+    limit_mib = settings.DEID_MAX_IMAGE_BYTES // (1024 * 1024)
+    return FileResult(
+        "rejected",
+        f"this image is larger than {limit_mib} MiB, more than the gateway processes safely",
+        "dicom" if kind in (FileKind.DICOM, FileKind.ZIP) else "photo",
+    )
 
 
 def process_scan(scan_id: str) -> None:
@@ -198,9 +213,13 @@ def _process_images(lease: Lease) -> list[str]:
     for file in scan.files.all():
         for data in iter_file_images(file):
             position += 1
-            result = deidentify_bytes(data, keys=keys, options=options)
+            result = (
+                deidentify_bytes(data, keys=keys, options=options)
+                if data is not None
+                else too_large(file.kind)
+            )
             lease.renew()
-            _store_image(scan, file, position, data, result)
+            _store_image(scan, file, position, data or b"", result)
             del data
             outcomes.append(result.outcome)
             Scan.objects.filter(pk=scan.pk, lease_token=lease.token).update(progress_done=position)

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -36,7 +37,7 @@ from scans import pipeline
 from scans.attestation import is_attested
 from scans.audit import log as audit
 from scans.audit.models import AuditEntry
-from scans.consent import expire_consent, sha256_hex
+from scans.consent import RETRIES_DISCLOSED, expire_consent, sha256_hex
 from scans.deid.preview import scale_for_sending
 from scans.forwarding import egress, protocols, retry
 from scans.forwarding.endpoints import read_api_key, snapshot
@@ -106,6 +107,10 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
         log.warning("consent %s: not found, nothing to send", consent_id)
         return
     if consent.state == ConsentState.SENDING:
+        if not sender_presumed_dead(consent):
+            # Another run may be mid-request right now (a duplicate message): leave it be.
+            log.info("consent %s: being sent by another run", consent_id)
+            return
         settle_unknown(consent)
         return
     if consent.state != ConsentState.ACTIVE:
@@ -166,6 +171,8 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
             ),
             on_attempt=record_attempt,
             sleep=sleep or time.sleep,
+            # The consent text discloses exactly this many repeats of the same request.
+            max_attempts=RETRIES_DISCLOSED + 1,
         )
     except ClaimLost:
         log.warning("consent %s: settled by another run while sending", consent_id)
@@ -321,6 +328,13 @@ def _finish_without_sending(
         )
         _audit_outcome(consent, state, reason=reason, attempts=0)
     log.warning("consent %s: not sent (%s)", consent.pk, reason)
+
+
+def sender_presumed_dead(consent: Consent) -> bool:
+    """A consent ``sending`` for longer than any live sender takes (every attempt timing out,
+    every back-off waited) lost its sender; a younger one may still be on the wire."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
+    return consent.state_changed_at < cutoff
 
 
 def settle_unknown(consent: Consent, *, token: uuid.UUID | None = None) -> bool:

@@ -136,6 +136,13 @@ def test_a_run_that_finds_the_consent_mid_send_marks_it_outcome_unknown_and_does
     consent = give_consent(client, patient, study, endpoint)
     assert sending.claim(consent) is not None  # the dead worker's claim
 
+    # While the claim is young its sender may be mid-request: a duplicate message waits.
+    sending.send_consent(str(consent.id), sleep=no_sleep)
+    assert state_of(consent) == ConsentState.SENDING
+    # Past the longest time a live sender takes, the sender is presumed dead.
+    Consent.objects.filter(pk=consent.pk).update(
+        state_changed_at=timezone.now() - timedelta(hours=1)
+    )
     sending.send_consent(str(consent.id), sleep=no_sleep)
     sending.send_consent(str(consent.id), sleep=no_sleep)
 

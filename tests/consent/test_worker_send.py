@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from scans.models import Consent, ConsentState, Scan, Status
 from scans.tasks import send_consent
@@ -56,6 +58,10 @@ def test_a_worker_killed_mid_send_leaves_outcome_unknown_and_nothing_is_sent_twi
 
             workers[0].kill()  # SIGKILL while the request is in flight
             workers.append(Worker(worker_env()).start())
+            # Time passes beyond the longest a live sender could take; then the redelivery.
+            Consent.objects.filter(pk=consent.id).update(
+                state_changed_at=timezone.now() - timedelta(hours=1)
+            )
             send_consent.delay(str(consent.id))  # the redelivery
             wait_until(lambda: state_of(consent.id) == ConsentState.OUTCOME_UNKNOWN,
                        timeout=120, what="the new worker to settle the consent")

@@ -81,3 +81,14 @@ def test_an_unsafe_image_is_quarantined_with_its_reason_shown(patient_client):
     page = patient_client.get(f"/scans/{scan.id}/").content.decode()
     assert image.reason in page.replace("&#x27;", "'")
     assert "held back" in page
+
+
+def test_an_image_over_the_memory_bound_is_rejected_without_being_read(patient_client, settings):
+    settings.DEID_MAX_IMAGE_BYTES = 4096
+    big = builders.make_dicom_bytes(Rows=64, Columns=64, PixelData=b"\0" * 64 * 64 * 2)
+    archive = builders.make_zip({"a/IM1": big, "a/IM2": builders.make_dicom_bytes()})
+    scan = processed_scan(patient_client, ("study.zip", archive))
+    outcomes = [(image.outcome, image.reason) for image in scan.images.all()]
+    assert outcomes[0][0] == "rejected" and "larger than" in outcomes[0][1]
+    assert outcomes[1][0] == "clean"
+    assert scan.status == Status.READY_FOR_REVIEW
