@@ -28,10 +28,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(landing[request.user.role])
 
 
-@login_required
-def account(request: HttpRequest) -> HttpResponse:
-    new_token = request.session.pop("new_api_token", None)
-    return render(
+def _account_page(request: HttpRequest, new_token: str | None = None) -> HttpResponse:
+    response = render(
         request,
         "accounts/account.html",
         {
@@ -40,15 +38,21 @@ def account(request: HttpRequest) -> HttpResponse:
             "has_mfa": has_mfa(request.user),
         },
     )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    return _account_page(request)
 
 
 @require_POST
 @login_required
 def create_token(request: HttpRequest) -> HttpResponse:
     name = (request.POST.get("name") or "").strip()[:80] or "API token"
-    # Shown once on the next page view, then only its hash remains.
-    request.session["new_api_token"] = issue_token(request.user, name)
-    return redirect("account")
+    # Shown once, in this response only; from now on only its hash exists anywhere.
+    return _account_page(request, new_token=issue_token(request.user, name))
 
 
 @require_POST

@@ -53,6 +53,21 @@ def submit_scan(owner: User, uploads: Sequence[SealedUpload]) -> Scan:
         with vault.open(upload.info.object_id) as sealed:
             checked.append((upload, check_file(sealed, upload.position, limits)))
 
+    try:
+        scan = _record_scan(owner, checked)
+    except BaseException:
+        # Nothing was committed: the request guard must shred the files again.
+        for upload in uploads:
+            upload.claimed = False
+        raise
+    log.info("scan %s created with %d file(s)", scan.pk, len(uploads))
+    scan.refresh_from_db()
+    return scan
+
+
+def _record_scan(owner: User, checked: list) -> Scan:
+    """One transaction: the scan, its files, the audit entry; then the hand-over to the queue."""
+    uploads = [upload for upload, _ in checked]
     with transaction.atomic():
         scan = Scan.objects.create(owner=owner, status=Status.UPLOADED)
         ScanFile.objects.bulk_create(
@@ -83,8 +98,6 @@ def submit_scan(owner: User, uploads: Sequence[SealedUpload]) -> Scan:
             },
         )
         transaction.on_commit(lambda: enqueue_processing(scan.pk), robust=True)
-    log.info("scan %s created with %d file(s)", scan.pk, len(uploads))
-    scan.refresh_from_db()
     return scan
 
 

@@ -70,6 +70,29 @@ def _reject(request: HttpRequest, status: int, message: str) -> None:
         request._upload_rejection = Rejection(status, message)
 
 
+def quota_refusal(user, incoming_bytes: int) -> Rejection | None:
+    """A patient's stored originals may not exceed PATIENT_STORAGE_QUOTA_BYTES, so one account
+    cannot fill the clinic's blob store for everyone."""
+    from django.db.models import Sum
+
+    from scans.models import ScanFile, Status
+
+    quota = settings.PATIENT_STORAGE_QUOTA_BYTES
+    used = (
+        ScanFile.objects.filter(scan__owner=user)
+        .exclude(scan__status=Status.DELETED)
+        .aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    if used + incoming_bytes <= quota:
+        return None
+    return Rejection(
+        413,
+        f"This upload would take your stored scans past your limit of {quota // 1024**3} GiB; "
+        "delete scans you no longer need, then try again. Nothing was stored.",
+    )
+
+
 def uploader_refusal(request: HttpRequest) -> Rejection | None:
     """Why files may not be sealed for this request's user, or None for an active patient.
 
@@ -85,7 +108,7 @@ def uploader_refusal(request: HttpRequest) -> Rejection | None:
         return Rejection(401, "Sign in as a patient to upload scans.")
     if user.role != Role.PATIENT:
         return Rejection(403, "Only patient accounts can upload scans.")
-    return None
+    return quota_refusal(user, int(request.META.get("CONTENT_LENGTH") or 0))
 
 
 def is_upload_route(request: HttpRequest) -> bool:

@@ -45,12 +45,13 @@ def index(request: HttpRequest) -> HttpResponse:
 # --- People -------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @admin_only
 def users(request: HttpRequest) -> HttpResponse:
     from allauth.mfa.models import Authenticator
 
-    find = FindUserForm(request.GET or None)
+    # The lookup is a POST: an email address in a URL would end up in proxy logs and history.
+    find = FindUserForm(request.POST or None)
     if find.is_valid():
         found = User.objects.filter(email__iexact=find.cleaned_data["email"]).first()
         if found is not None:

@@ -42,8 +42,7 @@ REFUSED_MESSAGE = (
     "Your images were not sent. An administrator needs to check the AI endpoint."
 )
 UNREACHABLE_MESSAGE = (
-    "The AI service could not be reached or did not answer in time. "
-    "You can try again later."
+    "The AI service could not be reached or did not answer in time. You can try again later."
 )
 
 # Never reachable, even for a local endpoint: cloud metadata services live here.
@@ -51,6 +50,8 @@ _ALWAYS_REFUSED: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]
     (ipaddress.ip_network("169.254.0.0/16"), "link-local (cloud metadata)"),
     (ipaddress.ip_network("fe80::/10"), "link-local (cloud metadata)"),
     (ipaddress.ip_network("fd00:ec2::254/128"), "cloud metadata"),
+    (ipaddress.ip_network("100.100.100.200/32"), "cloud metadata"),
+    (ipaddress.ip_network("fec0::/10"), "site-local (deprecated)"),
     (ipaddress.ip_network("0.0.0.0/8"), "unspecified"),
     (ipaddress.ip_network("::/128"), "unspecified"),
     (ipaddress.ip_network("224.0.0.0/4"), "multicast"),
@@ -101,6 +102,11 @@ def refusal_reason(address: str, *, allow_local: bool) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         reason = refusal_reason(str(ip.ipv4_mapped), allow_local=allow_local)
         return f"IPv4-mapped {reason}" if reason else None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None:
+        # 6to4 carries an IPv4 address inside: judge the address it would reach.
+        reason = refusal_reason(str(ip.sixtofour), allow_local=allow_local)
+        if reason:
+            return f"6to4 {reason}"
     for network, reason in _ALWAYS_REFUSED:
         if ip in network:
             return f"{ip} is {reason}"
@@ -202,18 +208,21 @@ def send(
     deadline = time.monotonic() + timeout
     timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
     try:
-        with httpcore.ConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
-            max_connections=1,
-            retries=0,
-            network_backend=_PinnedBackend(host, port, address),
-        ) as pool, pool.stream(
-            prepared.method,
-            prepared.url,
-            headers=list(prepared.headers.items()),
-            content=prepared.body,
-            extensions={"timeout": timeouts},
-        ) as response:
+        with (
+            httpcore.ConnectionPool(
+                ssl_context=ssl_context or httpx.create_ssl_context(),
+                max_connections=1,
+                retries=0,
+                network_backend=_PinnedBackend(host, port, address),
+            ) as pool,
+            pool.stream(
+                prepared.method,
+                prepared.url,
+                headers=list(prepared.headers.items()),
+                content=prepared.body,
+                extensions={"timeout": timeouts},
+            ) as response,
+        ):
             if 300 <= response.status < 400:
                 raise EgressRefused(f"the endpoint tried to redirect (HTTP {response.status})")
             body = bytearray()

@@ -72,8 +72,13 @@ def test_a_staff_accounts_page_shows_its_email_address_but_a_patients_does_not(
 
 
 def test_an_account_is_found_by_its_exact_email_address(admin_client, patient):
-    response = admin_client.get("/clinic/users/", {"email": "PAT@example.org"})
+    response = admin_client.post("/clinic/users/", {"email": "PAT@example.org"})
     assert response.headers["Location"] == f"/clinic/users/{patient.pseudonym}/"
+
+
+def test_an_email_address_in_the_query_string_is_never_used_for_a_lookup(admin_client, patient):
+    response = admin_client.get("/clinic/users/", {"email": "pat@example.org"})
+    assert response.status_code == 200  # the list, not a redirect to the patient
 
 
 def test_an_invited_user_sets_a_password_from_the_emailed_link_and_the_invite_is_audited(

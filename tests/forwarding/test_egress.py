@@ -106,7 +106,9 @@ def test_a_name_that_resolves_to_loopback_is_refused_without_connecting():
 def test_a_name_is_refused_if_any_of_its_addresses_is_internal():
     with pytest.raises(EgressRefused):
         resolve_allowed(
-            "provider.example", 443, allow_local=False,
+            "provider.example",
+            443,
+            allow_local=False,
             resolver=CountingResolver("93.184.215.14", "10.0.0.1"),
         )
 
@@ -226,8 +228,11 @@ def test_https_to_a_pinned_address_verifies_the_certificate_for_the_configured_n
     with FakeProvider(tls=tls) as provider:
         url = f"https://provider.test:{provider.port}/v1/chat/completions"
         response = send(
-            _post(url), allow_local=True, timeout=5,
-            resolver=CountingResolver("127.0.0.1"), ssl_context=_trusting(tls[0]),
+            _post(url),
+            allow_local=True,
+            timeout=5,
+            resolver=CountingResolver("127.0.0.1"),
+            ssl_context=_trusting(tls[0]),
         )
         (request,) = provider.wait_for_requests(1)
     assert response.status == 200
@@ -240,7 +245,21 @@ def test_https_refuses_a_certificate_for_another_name(tmp_path):
         url = f"https://provider.test:{provider.port}/v1/chat/completions"
         with pytest.raises(EgressRefused, match="certificate"):
             send(
-                _post(url), allow_local=True, timeout=5,
-                resolver=CountingResolver("127.0.0.1"), ssl_context=_trusting(tls[0]),
+                _post(url),
+                allow_local=True,
+                timeout=5,
+                resolver=CountingResolver("127.0.0.1"),
+                ssl_context=_trusting(tls[0]),
             )
         assert provider.requests == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["2002:7f00:1::1", "2002:a00:1::1", "fec0::1", "100.100.100.200"],
+)
+def test_addresses_hiding_internal_destinations_are_refused(address):
+    from scans.forwarding.egress import refusal_reason
+
+    assert refusal_reason(address, allow_local=False) is not None
+    assert refusal_reason("100.100.100.200", allow_local=True) is not None  # metadata, always

@@ -222,3 +222,17 @@ def test_a_zip_read_back_from_the_vault_is_the_zip_that_was_sent(patient_client,
         names = zipfile.ZipFile(sealed).namelist()
     assert sorted(names) == sorted(members)
     assert io.BytesIO(archive).getvalue() == get_vault().read_bytes(stored.vault_object)
+
+
+def test_an_upload_past_the_patients_storage_quota_is_refused_before_it_is_stored(
+    patient_client, blob_dir, settings
+):
+    settings.PATIENT_STORAGE_QUOTA_BYTES = 50_000
+    dicom = builders.make_dicom_bytes()
+    assert upload(patient_client, ("a.dcm", dicom)).status_code == 302
+    stored_before = stored_files(blob_dir)
+    response = upload(patient_client, ("b.bin", b"\0" * 60_000))
+    assert response.status_code == 413
+    assert "your limit" in response.content.decode()
+    assert Scan.objects.count() == 1
+    assert stored_files(blob_dir) == stored_before
