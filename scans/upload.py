@@ -135,10 +135,9 @@ class EncryptingUploadHandler(FileUploadHandler):
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         request = self.request
-        refusal = uploader_refusal(request) if is_upload_route(request) else None
         if not is_upload_route(request):
             _reject(request, 400, "This page does not accept files.")
-        elif refusal is not None:
+        elif (refusal := uploader_refusal(request)) is not None:
             _reject(request, refusal.status, refusal.message)
         else:
             self.accepting = True
