@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from scans.vault.errors import TamperedError, VaultError
+from scans.vault.storage import seek_target
 
 MAGIC = b"SGWV"
 VERSION = 1
@@ -286,18 +287,8 @@ class DecryptingReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._pos + offset
-        elif whence == io.SEEK_END:
-            target = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if target < 0:
-            raise ValueError("negative seek position")
-        self._pos = target
-        return target
+        self._pos = seek_target(self._pos, self.size, offset, whence)
+        return self._pos
 
     def readinto(self, buffer: BytesLike) -> int:
         """Fill ``buffer`` as far as the object allows (short only at the end of the object)."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from scans.vault.errors import VaultError
-from scans.vault.storage import BlobWriter, BytesLike
+from scans.vault.storage import BlobWriter, BytesLike, seek_target
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
@@ -230,18 +230,8 @@ class S3BlobReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._pos + offset
-        elif whence == io.SEEK_END:
-            target = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if target < 0:
-            raise ValueError("negative seek position")
-        self._pos = target
-        return target
+        self._pos = seek_target(self._pos, self.size, offset, whence)
+        return self._pos
 
     def _get(self, start: int, length: int) -> bytes:
         """Bytes ``[start, start + length)``; shorter only if the object shrank meanwhile."""

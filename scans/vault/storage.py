@@ -9,6 +9,7 @@ reader from ``open_read``).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import secrets
@@ -168,3 +169,18 @@ class LocalBlobStore:
                     partial.unlink()
                     removed += 1
         return removed
+
+
+def seek_target(position: int, size: int, offset: int, whence: int) -> int:
+    """Where a seek lands, for the vault's read-only file objects (past the end is allowed)."""
+    if whence == io.SEEK_SET:
+        target = offset
+    elif whence == io.SEEK_CUR:
+        target = position + offset
+    elif whence == io.SEEK_END:
+        target = size + offset
+    else:
+        raise ValueError(f"invalid whence {whence}")
+    if target < 0:
+        raise ValueError("negative seek position")
+    return target
