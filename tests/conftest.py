@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import Role, User
+from tests.waiting import wait_until
+
+__all__ = ["wait_until"]  # re-exported: many tests import it from here
 
 PASSWORD = "correct horse battery staple 42"
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,18 +73,6 @@ def bearer(user: User) -> dict[str, str]:
     from accounts.tokens import issue_token
 
     return {"Authorization": f"Bearer {issue_token(user, 'tests')}"}
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "condition"):
-    """Poll a condition until it holds; fail the test with ``what`` if it never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Playwright drives Debian's Chromium; no browser is downloaded."""
 
 import shutil
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -20,3 +22,29 @@ def browser_type_launch_args(browser_type_launch_args):
     if executable is None:
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package.")
     return {**browser_type_launch_args, "executable_path": executable, "args": ARGS}
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def shot(page, name: str) -> None:
+    """Save a full-page screenshot as a test artifact."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def watched_page(page, live_server):
+    """A page that records every request's origin and every CSP complaint on the console."""
+    origins: set[str] = set()
+    violations: list[str] = []
+    page.on(
+        "request",
+        lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None,
+    )
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.watched = (origins, violations)
+    return page

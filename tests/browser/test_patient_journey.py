@@ -7,7 +7,6 @@ not have to block anything (a violation means a page tried to load something it 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -21,33 +20,10 @@ from django.core import mail
 from scans.models import Scan, Status
 from scans.vault.models import VaultKey
 from tests import builders
+from tests.browser.conftest import shot
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def watched_page(page, live_server):
-    """A page that records every request's origin and every CSP complaint on the console."""
-    origins: set[str] = set()
-    violations: list[str] = []
-    page.on(
-        "request",
-        lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None,
-    )
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.watched = (origins, violations)
-    return page
 
 
 def totp_now(secret: str) -> str:

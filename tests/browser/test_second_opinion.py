@@ -8,7 +8,6 @@ process speaking the OpenAI-compatible protocol). Screenshots go to test-artifac
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,18 +19,13 @@ from django.core import mail
 from scans.forwarding.endpoints import ensure_demo_endpoint
 from scans.models import Scan, Status
 from tests import builders
-from tests.browser.test_patient_journey import shot
+from tests.browser.conftest import shot
 from tests.conftest import PASSWORD, ROOT, Worker, flush_broker, wait_until, worker_env
+from tests.waiting import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PLANTED = "Quillfeather^Ambrosine"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def demo_is_up(port: int) -> bool:
@@ -68,19 +62,10 @@ def worker():
 
 
 def test_from_sign_up_to_an_answer_from_the_demo_endpoint(
-    page, live_server, tmp_path, demo_endpoint, worker
+    watched_page, live_server, tmp_path, demo_endpoint, worker
 ):
+    page = watched_page
     base = live_server.url
-    origins: set[str] = set()
-    violations: list[str] = []
-    page.on(
-        "request",
-        lambda r: origins.add(urlparse(r.url).netloc) if r.url.startswith("http") else None,
-    )
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
 
     page.goto(f"{base}/accounts/signup/")
     page.fill("input[name=email]", "second.opinion@example.org")
@@ -137,5 +122,6 @@ def test_from_sign_up_to_an_answer_from_the_demo_endpoint(
 
     scan = Scan.objects.get()
     assert scan.status == Status.ANSWERED
+    origins, violations = page.watched
     assert origins == {urlparse(base).netloc}
     assert violations == []

@@ -16,9 +16,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from tests.waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -28,22 +29,9 @@ class ServiceError(RuntimeError):
     """A private server or gateway process could not be started: the run cannot go on."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def poll(predicate: Callable[[], object], timeout: float, what: str) -> object:
     """Poll until ``predicate`` holds; raise ServiceError naming ``what`` if it never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ServiceError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
+    return wait_until(predicate, timeout, what, error=ServiceError, interval=0.05)
 
 
 def _accepts_connections(port: int) -> bool:
@@ -86,9 +74,21 @@ class PrivateRedis:
         if server is None:
             raise ServiceError("redis-server is not installed")
         self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--logfile",
-             str(self.workdir / "redis.log")],
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(self.workdir / "redis.log"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -145,14 +145,30 @@ class PrivatePostgres:
     def _pg_ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "pg.log"),
-            "-o", options, "-w", "-t", "60", *args,
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.workdir / "pg.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            *args,
         )
 
     def start(self) -> PrivatePostgres:
         if not self.data.exists():
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                      "--auth=trust", "--no-sync")
+            self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            )
         self._pg_ctl("start")
         return self
 
@@ -228,8 +244,11 @@ class GatewayStack:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise ServiceError(f"manage.py {args[0]} failed: {result.stderr[-2000:]}")
@@ -257,10 +276,22 @@ class GatewayStack:
     def start_web(self, workers: int = 1, threads: int = 4) -> None:
         gunicorn = str(BIN / "gunicorn")
         self.web = subprocess.Popen(
-            [gunicorn, "gateway.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-             "--workers", str(workers), "--threads", str(threads), "--timeout", "300"],
-            cwd=ROOT, env=self.env,
-            stdout=(self.logs / "web.log").open("ab"), stderr=subprocess.STDOUT,
+            [
+                gunicorn,
+                "gateway.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--timeout",
+                "300",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=(self.logs / "web.log").open("ab"),
+            stderr=subprocess.STDOUT,
         )
         poll(self._web_answers, 60, "gunicorn to answer /healthz")
 
@@ -276,15 +307,30 @@ class GatewayStack:
 
     def start_worker(self, queues: str = "deid,send,default", *, beat: bool = False) -> None:
         index = len(self.workers)
-        args = [str(BIN / "celery"), "-A", "gateway", "worker", "--pool=solo", "--queues", queues,
-                "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-                "--hostname", f"fault{index}-{os.getpid()}@localhost"]
+        args = [
+            str(BIN / "celery"),
+            "-A",
+            "gateway",
+            "worker",
+            "--pool=solo",
+            "--queues",
+            queues,
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--hostname",
+            f"fault{index}-{os.getpid()}@localhost",
+        ]
         if beat:
             args += ["--beat", "--schedule", str(self.workdir / "celerybeat-schedule")]
         self.workers.append(
             subprocess.Popen(
-                args, cwd=ROOT, env=self.env,
-                stdout=(self.logs / f"worker{index}.log").open("ab"), stderr=subprocess.STDOUT,
+                args,
+                cwd=ROOT,
+                env=self.env,
+                stdout=(self.logs / f"worker{index}.log").open("ab"),
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         )
@@ -312,7 +358,8 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise ServiceError(
