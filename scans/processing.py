@@ -30,6 +30,7 @@ from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_byte
 from scans.deid.preview import render_dicom_preview, render_photo_preview
 from scans.intake import iter_zip_members
 from scans.keys import read_key
+from scans.logsafe import describe
 from scans.models import FileKind, Outcome, Scan, ScanFile, ScanImage, Status
 from scans.submission import intake_limits
 from scans.vault import get_vault
@@ -142,8 +143,8 @@ def process_scan(scan_id: str) -> None:
     except LeaseLost:
         log.info("scan %s: lease lost mid-run; leaving it to the holder", scan_id)
         return
-    except Exception:
-        log.exception("scan %s: de-identification failed", scan_id)
+    except Exception as exc:
+        log.error("scan %s: de-identification failed: %s", scan_id, describe(exc))
         discard_outputs(lease.scan_id)
         if _finish(
             lease,

@@ -43,6 +43,7 @@ from scans.forwarding import egress, protocols, retry
 from scans.forwarding.endpoints import read_api_key, snapshot
 from scans.forwarding.errors import ForwardingError
 from scans.forwarding.models import Endpoint
+from scans.logsafe import describe
 from scans.models import Answer, Consent, ConsentState, Outcome, Scan, ScanImage, Status
 from scans.vault import VaultError, get_vault
 
@@ -137,8 +138,8 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
     except Refusal as exc:
         _finish_without_sending(consent, token, ConsentState.REFUSED, exc.reason, REFUSED_MESSAGE)
         return
-    except Exception:
-        log.exception("consent %s: could not prepare the request", consent_id)
+    except Exception as exc:
+        log.error("consent %s: could not prepare the request: %s", consent_id, describe(exc))
         _finish_without_sending(
             consent, token, ConsentState.REFUSED, "internal_error", INTERNAL_MESSAGE
         )
@@ -180,8 +181,8 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
     except ForwardingError as exc:
         record_failure(consent, token, exc, getattr(exc, "last_status", None))
         return
-    except Exception:
-        log.exception("consent %s: failed while sending", consent_id)
+    except Exception as exc:
+        log.error("consent %s: failed while sending: %s", consent_id, describe(exc))
         if attempts == 0:
             _finish_without_sending(
                 consent, token, ConsentState.REFUSED, "internal_error", INTERNAL_MESSAGE
@@ -447,5 +448,6 @@ def notify_patient(scan_id: uuid.UUID) -> None:
             None,
             [scan.owner.email],
         )
-    except Exception:
-        log.warning("scan %s: answer notification could not be sent", scan_id, exc_info=True)
+    except Exception as exc:
+        # smtplib's errors quote the recipient's address: the type and place only.
+        log.warning("scan %s: answer notification could not be sent: %s", scan_id, describe(exc))
