@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from django.contrib.auth.models import Group
+from allauth.mfa.models import Authenticator
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from accounts.models import Role, User
+from accounts.signals import role_assigned
 
 # The permissions (on accounts.User, see its Meta) each role's group holds.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -28,8 +30,6 @@ def group_name(role: str) -> str:
 
 def role_group(role: str) -> Group:
     """The role's group with its permissions (created if a database was emptied, e.g. in tests)."""
-    from django.contrib.auth.models import Permission
-
     group, created = Group.objects.get_or_create(name=group_name(role))
     if created:
         group.permissions.set(
@@ -41,20 +41,15 @@ def role_group(role: str) -> Group:
 
 
 def assign_role(user: User, role: str, *, actor: str = "system") -> None:
-    """Give ``user`` exactly one role: the field that pages check and the matching group."""
-    from scans.audit.log import append as audit
+    """Give ``user`` exactly one role: the field that pages check and the matching group.
 
+    The audit log records the change (``role_assigned``) in the same transaction.
+    """
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     with transaction.atomic():
         previous = user.role if user.pk else ""
-        audit(
-            "role.changed",
-            actor=actor,
-            object_type="user",
-            object_id=user.pseudonym,
-            details={"from": previous or None, "to": role},
-        )
+        role_assigned.send(User, user=user, previous=previous, role=role, actor=actor)
         user.role = role
         user.save(update_fields=["role"])
         user.groups.remove(*Group.objects.filter(name__startswith="role:"))
@@ -62,8 +57,6 @@ def assign_role(user: User, role: str, *, actor: str = "system") -> None:
 
 
 def has_mfa(user: User) -> bool:
-    from allauth.mfa.models import Authenticator
-
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
 
 
@@ -84,3 +77,11 @@ def role_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The request's user, for views behind ``role_required`` (which let no one else in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from accounts.models import ApiToken, User, hash_token
+from accounts.signals import token_issued, token_revoked
 
 
 def user_for_bearer(header: str) -> User | None:
@@ -25,17 +26,13 @@ def user_for_bearer(header: str) -> User | None:
 
 def issue_token(user: User, name: str) -> str:
     """Create a token for ``user`` and return its clear value (shown once, never stored)."""
-    from scans.audit.log import append as audit
-
     token, clear = ApiToken.issue(user, name)
-    audit("token.created", actor=user.pseudonym, object_type="token", object_id=str(token.pk))
+    token_issued.send(ApiToken, user=user, token=token)
     return clear
 
 
 def revoke_token(user: User, token_id: int) -> bool:
-    from scans.audit.log import append as audit
-
     deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
     if deleted:
-        audit("token.revoked", actor=user.pseudonym, object_type="token", object_id=str(token_id))
+        token_revoked.send(ApiToken, user=user, token_id=token_id)
     return deleted > 0

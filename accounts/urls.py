@@ -4,7 +4,6 @@ from accounts import views
 
 urlpatterns = [
     path("account/", views.account, name="account"),
-    path("account/delete/", views.delete_account, name="account_delete"),
     path("account/tokens/", views.create_token, name="account_token_create"),
     path("account/tokens/<int:token_id>/delete/", views.delete_token, name="account_token_delete"),
 ]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from accounts.erasure import ErasureRefused, erase_account
 from accounts.models import Role
 from accounts.roles import has_mfa, role_required
 from accounts.tokens import issue_token, revoke_token
@@ -61,37 +58,6 @@ def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_token(request.user, token_id):
         messages.success(request, "The token was revoked.")
     return redirect("account")
-
-
-class EraseAccountForm(forms.Form):
-    password = forms.CharField(label="Your password", widget=forms.PasswordInput, strip=False)
-    confirm = forms.BooleanField(label="I understand that this cannot be undone")
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        # The password again, so that a session left open on a shared computer cannot do this.
-        if not self.user.check_password(self.cleaned_data["password"]):
-            raise forms.ValidationError("That is not your password.")
-        return self.cleaned_data["password"]
-
-
-@require_http_methods(["GET", "POST"])
-@role_required(Role.PATIENT)
-def delete_account(request: HttpRequest) -> HttpResponse:
-    form = EraseAccountForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            erase_account(request.user)
-        except ErasureRefused as exc:
-            messages.error(request, str(exc))
-        else:
-            logout(request)
-            messages.success(request, "Your account and everything in it were deleted.")
-            return redirect("home")
-    return render(request, "accounts/delete_account.html", {"form": form})
 
 
 @role_required(Role.CLINICIAN)

@@ -66,14 +66,14 @@ def plain_copy(source: Path, target: Path) -> None:
 
 
 def vault_encrypt(source: Path, *, digest: bool) -> uuid.UUID:
-    from scans.vault import get_vault
+    from vault import get_vault
 
     with source.open("rb", buffering=0) as src:
         return get_vault().put_file(src, digest=digest).object_id
 
 
 def vault_decrypt(object_id: uuid.UUID, target: Path) -> None:
-    from scans.vault import get_vault
+    from vault import get_vault
 
     buffer = memoryview(bytearray(CHUNK))
     with get_vault().open(object_id) as reader:
@@ -84,7 +84,7 @@ def vault_decrypt(object_id: uuid.UUID, target: Path) -> None:
 
 
 def vault_iter_chunks(object_id: uuid.UUID, target: Path) -> None:
-    from scans.vault import get_vault
+    from vault import get_vault
 
     dst = target.open("wb", buffering=0)
     for chunk in get_vault().iter_chunks(object_id):
@@ -119,14 +119,13 @@ def status_bytes(field: str) -> int:
 
 
 def import_vault_core() -> None:
-    """Make ``scans.vault.aead``/``keyring``/``storage`` importable without running
-    ``scans/vault/__init__.py``, which imports Django: empty package modules stand in for it."""
+    """Make ``vault.aead``/``keyring``/``storage`` importable without running
+    ``vault/__init__.py``, which imports Django: an empty package module stands in for it."""
     import types
 
-    for name, folder in (("scans", REPO / "scans"), ("scans.vault", REPO / "scans" / "vault")):
-        package = types.ModuleType(name)
-        package.__path__ = [str(folder)]
-        sys.modules[name] = package
+    package = types.ModuleType("vault")
+    package.__path__ = [str(REPO / "vault")]
+    sys.modules["vault"] = package
     sys.path.insert(0, str(REPO))
 
 
@@ -137,7 +136,7 @@ def seal_file(source: Path, store, keyring, hashing: str) -> tuple[uuid.UUID, st
     import secrets
     from concurrent.futures import ThreadPoolExecutor
 
-    from scans.vault.aead import EncryptingWriter
+    from vault.aead import EncryptingWriter
 
     object_id = uuid.uuid4()
     data_key = secrets.token_bytes(32)
@@ -184,7 +183,7 @@ def seal_file(source: Path, store, keyring, hashing: str) -> tuple[uuid.UUID, st
 
 
 def open_file(sealed: tuple[uuid.UUID, str, bytes, str], store, keyring, target: Path) -> None:
-    from scans.vault.aead import DecryptingReader
+    from vault.aead import DecryptingReader
 
     object_id, kid, wrapped, _ = sealed
     data_key = keyring.unwrap(object_id, kid, wrapped)
@@ -201,8 +200,8 @@ def child_main(data_dir: Path, source: Path) -> None:
     import_vault_core()
     import secrets
 
-    from scans.vault.keyring import Keyring
-    from scans.vault.storage import LocalBlobStore
+    from vault.keyring import Keyring
+    from vault.storage import LocalBlobStore
 
     keyring = Keyring({"k-bench": secrets.token_bytes(32)}, "k-bench")
     store = LocalBlobStore(data_dir / "child-blobs")
@@ -254,13 +253,13 @@ def main() -> None:
 
 
 def run_benchmark(data_dir: Path, size_mib: int, rounds: int) -> None:
-    from scans.vault.keyring import generate_keyring_file
+    from vault.keyring import generate_keyring_file
 
     generate_keyring_file(data_dir / "keys" / "vault-keyring.json")
     configure_django(data_dir)
     from django.core.management import call_command
 
-    from scans.vault import get_vault
+    from vault import get_vault
 
     call_command("migrate", verbosity=0)
     vault = get_vault()
@@ -279,7 +278,7 @@ def run_benchmark(data_dir: Path, size_mib: int, rounds: int) -> None:
         while stored:
             vault.shred(stored.pop())
 
-    from scans.vault.storage import LocalBlobStore
+    from vault.storage import LocalBlobStore
 
     core_store = LocalBlobStore(data_dir / "core-blobs")
     sealed: list[tuple] = []

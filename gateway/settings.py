@@ -93,11 +93,12 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "ninja",
+    "vault",
+    "audit",
     "accounts",
+    "forwarding",
     "scans",
-    "scans.audit",
-    "scans.forwarding",
-    "scans.clinic",
+    "clinic",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,8 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from accounts.urls import role_patterns
-from scans.api import api
+from clinic import account_deletion
+from gateway.api import api
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -20,12 +21,13 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", healthz),
     path("accounts/", include("allauth.urls")),
+    path("account/delete/", account_deletion.delete_account, name="account_delete"),
     path("", include("accounts.urls")),
     path("", include(role_patterns)),
     path("scans/", include("scans.urls")),
-    path("", include("scans.consent_urls")),
-    path("audit/", include("scans.audit.urls")),
-    path("clinic/", include("scans.clinic.urls")),
+    path("", include("scans.consent.urls")),
+    path("audit/", include("audit.urls")),
+    path("clinic/", include("clinic.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

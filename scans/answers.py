@@ -18,9 +18,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from scans.audit import log as audit
+from audit import log as audit
+from audit.actions import AuditAction
 from scans.models import Answer, Scan, Status
-from scans.vault import VaultError, get_vault
+from vault import VaultError, get_vault
 
 ALLOWED_TAGS = frozenset(
     {
@@ -102,7 +103,7 @@ def view_answer(answer: Answer, user: User) -> dict:
     """Everything an answer page or API response shows; records that the patient read it."""
     text = read_markdown(answer)
     audit.append(
-        "answer.viewed",
+        AuditAction.ANSWER_VIEWED,
         actor=user.pseudonym,
         object_type="answer",
         object_id=str(answer.pk),
@@ -128,7 +129,7 @@ def delete_answer(answer: Answer, user: User) -> None:
         get_vault().shred(object_id)
     Answer.objects.filter(pk=answer.pk).update(answer_object=None, deleted_at=timezone.now())
     audit.append(
-        "answer.deleted",
+        AuditAction.ANSWER_DELETED,
         actor=user.pseudonym,
         object_type="answer",
         object_id=str(answer.pk),

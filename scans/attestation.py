@@ -13,7 +13,7 @@ import uuid
 
 from django.conf import settings
 
-from scans.keys import read_key
+from vault.keys import read_key
 
 
 def attest(sha256_hex: str, scan_id: uuid.UUID) -> str:

@@ -27,6 +27,8 @@ from typing import BinaryIO, Literal
 import pydicom
 from PIL import Image
 
+from scans.errors import UserFacingError
+
 Kind = Literal["dicom", "zip", "jpeg", "png"]
 
 MiB = 1024 * 1024
@@ -65,7 +67,7 @@ _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
 
-class IntakeRejected(Exception):
+class IntakeRejected(UserFacingError):
     """An upload file that will not be processed.
 
     ``message`` is a sentence for the patient naming the file only by its position;
@@ -74,9 +76,7 @@ class IntakeRejected(Exception):
     """
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, status)
 
 
 @dataclass(frozen=True)

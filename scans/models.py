@@ -12,10 +12,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from scans.vault.models import VaultKey
-
-__all__ = ["Scan", "ScanFile", "ScanImage", "ScanTransition", "Status", "VaultKey"]
-
 
 class Status(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded"

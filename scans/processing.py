@@ -24,16 +24,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
+from audit.log import append as audit
 from scans import attestation, pipeline
-from scans.audit.log import append as audit
 from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
 from scans.deid.preview import render_dicom_preview, render_photo_preview
 from scans.intake import iter_zip_members
-from scans.keys import read_key
+from scans.inventory import image_outputs
+from scans.limits import intake_limits
 from scans.logsafe import describe
 from scans.models import FileKind, Outcome, Scan, ScanFile, ScanImage, Status
-from scans.submission import intake_limits
-from scans.vault import get_vault
+from vault import get_vault
+from vault.keys import read_key
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,8 @@ def discard_outputs(scan_id: uuid.UUID) -> None:
     """Shred what an earlier, interrupted run of this scan sealed, so this run starts clean."""
     vault = get_vault()
     for image in ScanImage.objects.filter(scan_id=scan_id):
-        for obj in (image.sanitized_object, image.preview_object, image.original_preview_object):
-            if obj:
-                vault.shred(obj)
+        for obj in image_outputs(image):
+            vault.shred(obj)
     ScanImage.objects.filter(scan_id=scan_id).delete()
     Scan.objects.filter(pk=scan_id).update(progress_done=0)
 
@@ -153,7 +154,7 @@ def process_scan(scan_id: str) -> None:
             "Nothing was sent anywhere. Please delete it and upload it again.",
         ):
             audit(
-                "scan.deidentified",
+                AuditAction.SCAN_DEIDENTIFIED,
                 actor="worker",
                 object_type="scan",
                 object_id=str(lease.scan_id),
@@ -172,7 +173,7 @@ def process_scan(scan_id: str) -> None:
         )
     if finished:
         audit(
-            "scan.deidentified",
+            AuditAction.SCAN_DEIDENTIFIED,
             actor="worker",
             object_type="scan",
             object_id=str(lease.scan_id),

@@ -8,9 +8,10 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 
 from accounts.models import User
-from scans.audit.log import append as audit
+from audit.actions import AuditAction
+from audit.log import append as audit
 from scans.models import Scan, ScanImage, Status
-from scans.vault import get_vault
+from vault import get_vault
 
 
 def scans_of(user: User) -> QuerySet[Scan]:
@@ -38,7 +39,7 @@ def preview_response(scan: Scan, image_id: uuid.UUID, *, original: bool) -> Http
     if object_id is None:
         raise Http404("This image has no preview.")
     audit(
-        "preview.viewed",
+        AuditAction.PREVIEW_VIEWED,
         actor=scan.owner.pseudonym,
         object_type="image",
         object_id=str(image.pk),

@@ -33,19 +33,23 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import log as audit
+from audit.actions import AuditAction
+from audit.models import AuditEntry
+from forwarding import egress, protocols, retry
+from forwarding.endpoints import read_api_key, snapshot
+from forwarding.errors import ForwardingError
+from forwarding.models import Endpoint
 from scans import pipeline
 from scans.attestation import is_attested
-from scans.audit import log as audit
-from scans.audit.models import AuditEntry
-from scans.consent import RETRIES_DISCLOSED, expire_consent, sha256_hex
+from scans.consent import states
+from scans.consent.expiry import expire_consent
+from scans.consent.text import RETRIES_DISCLOSED
 from scans.deid.preview import scale_for_sending
-from scans.forwarding import egress, protocols, retry
-from scans.forwarding.endpoints import read_api_key, snapshot
-from scans.forwarding.errors import ForwardingError
-from scans.forwarding.models import Endpoint
+from scans.hashing import sha256_hex
 from scans.logsafe import describe
 from scans.models import Answer, Consent, ConsentState, Outcome, Scan, ScanImage, Status
-from scans.vault import VaultError, get_vault
+from vault import VaultError, get_vault
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +154,14 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
     def record_attempt(number: int) -> None:
         nonlocal attempts
         with transaction.atomic():
+            # Not a state change: the attempt count, written only while this run holds the claim.
             still_ours = Consent.objects.filter(
                 pk=consent.pk, state=ConsentState.SENDING, claim_token=token
             ).update(attempts=number)
             if not still_ours:
                 raise ClaimLost(str(consent.pk))
             audit.append(
-                "send.attempt",
+                AuditAction.SEND_ATTEMPT,
                 actor=ACTOR,
                 object_type="consent",
                 object_id=str(consent.pk),
@@ -210,15 +215,14 @@ def claim(consent: Consent) -> uuid.UUID | None:
     token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        claimed = Consent.objects.filter(
-            pk=consent.pk, state=ConsentState.ACTIVE, expires_at__gt=now
-        ).update(state=ConsentState.SENDING, claim_token=token, state_changed_at=now)
-        if not claimed:
+        if not states.transition(
+            consent.pk, ConsentState.SENDING, where={"expires_at__gt": now}, claim_token=token
+        ):
             return None
         if pipeline.transition(consent.scan_id, Status.SENDING, expected={Status.CONSENTED}):
             return token
-        Consent.objects.filter(pk=consent.pk, claim_token=token).update(
-            state=ConsentState.REFUSED, failure_reason="scan_not_consented"
+        states.transition(
+            consent.pk, ConsentState.REFUSED, holder=token, failure_reason="scan_not_consented"
         )
         _audit_outcome(consent, ConsentState.REFUSED, reason="scan_not_consented")
     return None
@@ -243,7 +247,7 @@ def verified_payload(consent: Consent) -> Payload:
 def _verified_payload(consent: Consent) -> Payload:
     given = (
         AuditEntry.objects.filter(
-            action="consent.given", object_type="consent", object_id=str(consent.pk)
+            action=AuditAction.CONSENT_GIVEN, object_type="consent", object_id=str(consent.pk)
         )
         .order_by("seq")
         .first()
@@ -305,7 +309,7 @@ def _verified_payload(consent: Consent) -> Payload:
 
 def _audit_outcome(consent: Consent, outcome: str, **details: object) -> None:
     audit.append(
-        "send.outcome",
+        AuditAction.SEND_OUTCOME,
         actor=ACTOR,
         object_type="consent",
         object_id=str(consent.pk),
@@ -319,10 +323,7 @@ def _finish_without_sending(
 ) -> None:
     """End a claimed consent before any request left (refused by a check, or a bug)."""
     with transaction.atomic():
-        changed = Consent.objects.filter(
-            pk=consent.pk, state=ConsentState.SENDING, claim_token=token
-        ).update(state=state, failure_reason=reason, state_changed_at=timezone.now())
-        if not changed:
+        if not states.transition(consent.pk, state, holder=token, failure_reason=reason):
             return
         pipeline.transition(
             consent.scan_id, Status.SEND_FAILED, expected={Status.SENDING}, error_message=message
@@ -342,14 +343,12 @@ def settle_unknown(consent: Consent, *, token: uuid.UUID | None = None) -> bool:
     """Mark a consent found mid-send as ``outcome_unknown``: a request may have left, so it is
     never sent again, and the patient is told so. Returns True if this call settled it."""
     name = consent.endpoint_snapshot.get("name", "the AI service")
-    query = Consent.objects.filter(pk=consent.pk, state=ConsentState.SENDING)
-    if token is not None:
-        query = query.filter(claim_token=token)
     with transaction.atomic():
-        if not query.update(
-            state=ConsentState.OUTCOME_UNKNOWN,
+        if not states.transition(
+            consent.pk,
+            ConsentState.OUTCOME_UNKNOWN,
+            holder=token,
             failure_reason="outcome_unknown",
-            state_changed_at=timezone.now(),
         ):
             return False
         pipeline.transition(
@@ -371,11 +370,12 @@ def record_failure(
     with transaction.atomic():
         row = Consent.objects.filter(pk=consent.pk, state=ConsentState.SENDING, claim_token=token)
         attempts = row.values_list("attempts", flat=True).first()
-        if attempts is None or not row.update(
-            state=ConsentState.SEND_FAILED,
+        if attempts is None or not states.transition(
+            consent.pk,
+            ConsentState.SEND_FAILED,
+            holder=token,
             last_status=last_status,
             failure_reason=reason,
-            state_changed_at=timezone.now(),
         ):
             return
         pipeline.transition(
@@ -403,8 +403,8 @@ def record_answer(
                 pk=consent.pk, state=ConsentState.SENDING, claim_token=token
             )
             attempts = row.values_list("attempts", flat=True).first()
-            if attempts is None or not row.update(
-                state=ConsentState.SENT, last_status=status, state_changed_at=timezone.now()
+            if attempts is None or not states.transition(
+                consent.pk, ConsentState.SENT, holder=token, last_status=status
             ):
                 # Another run settled it as outcome_unknown meanwhile; that verdict stands.
                 vault.shred(info.object_id)

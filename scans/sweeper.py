@@ -16,8 +16,10 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from scans import pipeline
-from scans.models import Scan, Status
+from scans import pipeline, sending
+from scans.consent.expiry import discard_expired_requests, expire_stale_consents
+from scans.models import Consent, ConsentState, Scan, Status
+from scans.queue import enqueue_send, publish_processing
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +50,42 @@ def sweep_consents() -> dict[str, int]:
     A consent still ``sending`` long after any live sender would have finished is settled as
     ``outcome_unknown``: a request may have left, so it is never sent again.
     """
-    from scans import consent, sending
-    from scans.models import Consent, ConsentState
-
     cutoff = timezone.now() - timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
     settled = sum(
         sending.settle_unknown(stuck)
         for stuck in Consent.objects.filter(state=ConsentState.SENDING, state_changed_at__lt=cutoff)
     )
     return {
-        "expired": consent.expire_stale_consents(),
-        "redelivered": consent.redeliver_lost_consents(),
-        "requests_discarded": consent.discard_expired_requests(),
+        "expired": expire_stale_consents(),
+        "redelivered": redeliver_lost_consents(),
+        "requests_discarded": discard_expired_requests(),
         "settled_unknown": settled,
     }
 
 
+def redeliver_lost_consents(older_than_seconds: int = 120) -> int:
+    """For the sweeper: re-enqueue active consents whose message may have been lost.
+
+    Safe to repeat: the sender claims a consent with a conditional update, so a duplicate
+    message finds nothing to do.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    lost = Consent.objects.filter(
+        state=ConsentState.ACTIVE, given_at__lt=cutoff, expires_at__gt=timezone.now()
+    ).values_list("pk", flat=True)
+    count = 0
+    for consent_id in list(lost):
+        try:
+            enqueue_send(str(consent_id))
+        except Exception:
+            log.warning("consent redelivery: broker unreachable, will retry", exc_info=True)
+            break
+        count += 1
+    return count
+
+
 def sweep() -> int:
     """Re-enqueue every stuck scan; returns how many were handed back."""
-    from scans.tasks import process_scan
-
     handed_back = 0
     for scan in stuck_scans():
         if scan.attempts >= settings.SWEEP_MAX_ATTEMPTS:
@@ -79,7 +97,7 @@ def sweep() -> int:
             )
             continue
         try:
-            process_scan.delay(str(scan.pk))
+            publish_processing(scan.pk)
         except Exception:
             log.warning("sweeper: broker unreachable, will retry", exc_info=True)
             return handed_back

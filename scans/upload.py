@@ -18,16 +18,20 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, StopUpload
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 
-from scans.vault import ObjectInfo, get_vault
+from accounts.models import Role, User
+from accounts.tokens import user_for_bearer
+from scans.errors import UserFacingError
+from scans.models import ScanFile, Status
+from vault import ObjectInfo, get_vault
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +39,11 @@ log = logging.getLogger(__name__)
 UPLOAD_ROUTES = frozenset({"scans:upload", "api-1:scans"})
 
 
-@dataclass
-class Rejection:
-    status: int
-    message: str
+class Rejection(UserFacingError):
+    """Why the files of this request were not (or not all) sealed: a refusal with its status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message, status)
 
 
 class SealedUpload(UploadedFile):
@@ -70,13 +75,9 @@ def _reject(request: HttpRequest, status: int, message: str) -> None:
         request._upload_rejection = Rejection(status, message)
 
 
-def quota_refusal(user, incoming_bytes: int) -> Rejection | None:
+def quota_refusal(user: User, incoming_bytes: int) -> Rejection | None:
     """A patient's stored originals may not exceed PATIENT_STORAGE_QUOTA_BYTES, so one account
     cannot fill the clinic's blob store for everyone."""
-    from django.db.models import Sum
-
-    from scans.models import ScanFile, Status
-
     quota = settings.PATIENT_STORAGE_QUOTA_BYTES
     used = (
         ScanFile.objects.filter(scan__owner=user)
@@ -98,9 +99,6 @@ def uploader_refusal(request: HttpRequest) -> Rejection | None:
 
     Session users come from the authentication middleware; API clients from their bearer token.
     """
-    from accounts.models import Role
-    from accounts.tokens import user_for_bearer
-
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         user = user_for_bearer(request.headers.get("Authorization", ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,18 +12,20 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
-from accounts.roles import role_required
+from accounts.roles import role_required, signed_in_user
 from scans import queries, reports
+from scans.deletion import delete_scan
 from scans.intake import IntakeRejected
-from scans.submission import delete_scan, submit_scan
+from scans.refusals import refusal_page
+from scans.submission import submit_scan
 from scans.upload import rejection_response, sealed_uploads, upload_rejection
 
 patient_only = role_required(Role.PATIENT)
 
 
-def _list_context(request: HttpRequest, error: str = "") -> dict:
+def _list_context(request: HttpRequest, error: str = "") -> dict[str, Any]:
     return {
-        "scans": queries.scans_of(request.user),
+        "scans": queries.scans_of(signed_in_user(request)),
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
         "error": error,
@@ -43,11 +46,9 @@ def upload(request: HttpRequest) -> HttpResponse:
     if rejection is not None:
         return rejection_response(request, rejection.status, rejection.message)
     try:
-        scan = submit_scan(request.user, sealed_uploads(request))
+        scan = submit_scan(signed_in_user(request), sealed_uploads(request))
     except IntakeRejected as exc:
-        response = render(request, "scans/list.html", _list_context(request, exc.message))
-        response.status_code = exc.status
-        return response
+        return refusal_page(request, "scans/list.html", _list_context(request), exc)
     messages.success(request, "Uploaded and encrypted. De-identification has started.")
     return redirect("scans:detail", scan_id=scan.id)
 
@@ -55,7 +56,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 @patient_only
 def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
-    scan = queries.scan_of(request.user, scan_id)
+    scan = queries.scan_of(signed_in_user(request), scan_id)
     return render(
         request,
         "scans/detail.html",
@@ -70,7 +71,7 @@ def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
 @require_GET
 @patient_only
 def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
-    scan = queries.scan_of(request.user, scan_id)
+    scan = queries.scan_of(signed_in_user(request), scan_id)
     return JsonResponse(
         {
             "status": scan.status,
@@ -84,7 +85,7 @@ def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
 @require_POST
 @patient_only
 def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
-    scan = queries.scan_of(request.user, scan_id)
+    scan = queries.scan_of(signed_in_user(request), scan_id)
     if delete_scan(scan, actor=scan.owner.pseudonym):
         messages.success(request, "The scan was deleted and its encrypted files destroyed.")
         return redirect("scans:list")
@@ -95,12 +96,12 @@ def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
 @require_GET
 @patient_only
 def preview(request: HttpRequest, scan_id: uuid.UUID, image_id: uuid.UUID) -> HttpResponse:
-    scan = queries.scan_of(request.user, scan_id)
+    scan = queries.scan_of(signed_in_user(request), scan_id)
     return queries.preview_response(scan, image_id, original=False)
 
 
 @require_GET
 @patient_only
 def original_preview(request: HttpRequest, scan_id: uuid.UUID, image_id: uuid.UUID) -> HttpResponse:
-    scan = queries.scan_of(request.user, scan_id)
+    scan = queries.scan_of(signed_in_user(request), scan_id)
     return queries.preview_response(scan, image_id, original=True)

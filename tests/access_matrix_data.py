@@ -7,7 +7,7 @@ Each route maps to one row of outcomes, one per subject. The subjects:
 - ``owner``: the patient whose scan, consents, answer and token the URLs point at;
 - ``other_patient``: another patient, trying the owner's URLs;
 - ``clinician``, ``auditor``, ``clinic_admin``: staff with TOTP set up (a clinic admin is also
-  ``is_staff``, as every clinic admin account is, see ``scans/clinic/people.py``);
+  ``is_staff``, as every clinic admin account is, see ``clinic/people.py``);
 - ``admin_without_mfa``: a clinic admin who has not set up TOTP yet.
 
 Pages are opened with a session, API routes with the subject's bearer token.
@@ -32,17 +32,17 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Role, User
 from accounts.tokens import issue_token
-from scans.audit.log import append as audit
-from scans.audit.models import AuditEntry
-from scans.audit.reading import VERDICT_CACHE_KEY
-from scans.clinic.models import RetentionPolicy
-from scans.forwarding.models import Endpoint
+from audit.log import append as audit
+from audit.models import AuditEntry
+from audit.reading import VERDICT_CACHE_KEY
+from clinic.models import RetentionPolicy
+from forwarding.models import Endpoint
 from scans.models import Answer, Consent, ConsentRequest, ConsentState, Scan, ScanImage
-from scans.vault import get_vault
 from tests import builders
 from tests.clinic.stored import endpoint as stored_endpoint
 from tests.clinic.stored import stored_scan
 from tests.conftest import PASSWORD, make_user
+from vault import get_vault
 
 SUBJECTS = (
     "anonymous",

@@ -54,7 +54,7 @@ class S3Server:
     def client(self) -> Any:
         """A new botocore client of its own (not the vault's cached one), so a test may hook
         events on it without touching other tests."""
-        from scans.vault.s3 import make_client
+        from vault.s3 import make_client
 
         return make_client.__wrapped__(
             self.endpoint_url, self.access_key, self.secret_key, self.region

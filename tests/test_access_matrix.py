@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from scans.api import api
+from gateway.api import api
 from tests.access_matrix_data import (
     API_ROUTES,
     DJANGO_ROUTES,

@@ -20,18 +20,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from scans.backup import BLOBS_FILE, MANIFEST, restore
 from scans.models import FileKind, Scan, ScanFile
-from scans.vault import get_vault
 from tests.conftest import ROOT, make_user
 from tests.vault.blobs import random_bytes
+from vault import get_vault
+from vault.backup import BLOBS_FILE, MANIFEST, restore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 READ_BACK = """
 import hashlib
 from scans.models import ScanFile
-from scans.vault import VaultError, get_vault
+from vault import VaultError, get_vault
 row = ScanFile.objects.get(id="{file_id}")
 try:
     print("sha256", hashlib.sha256(get_vault().read_bytes(row.vault_object)).hexdigest())

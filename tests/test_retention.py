@@ -13,12 +13,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from scans import retention
-from scans.audit.models import AuditEntry
+from audit.models import AuditEntry
+from clinic import retention
 from scans.models import Answer, ConsentState, ScanFile, ScanImage, Status
-from scans.vault import get_vault
-from scans.vault.models import VaultKey
 from tests.clinic.stored import gone, in_vault, stored_scan
+from vault import get_vault
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scans.audit.log import generate_signing_key, public_key_pem
+from audit.log import generate_signing_key, public_key_pem
 
 
 @pytest.fixture

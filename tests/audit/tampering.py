@@ -4,7 +4,7 @@ import importlib
 
 from django.db import connection
 
-triggers = importlib.import_module("scans.audit.migrations.0002_append_only_triggers")
+triggers = importlib.import_module("audit.migrations.0002_append_only_triggers")
 
 
 def tamper(*statements: tuple[str, list]) -> None:

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from scans.audit import merkle
-from scans.audit.log import append, generate_signing_key, public_key_pem, sign_head
+from audit import merkle
+from audit.log import append, generate_signing_key, public_key_pem, sign_head
 from tests.audit.tampering import tamper
 
 pytestmark = pytest.mark.django_db

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scans.audit import merkle
-from scans.audit.export import export_csv, export_fhir, export_jsonl
-from scans.audit.log import append, events
-from scans.audit.models import AuditEntry
+from audit import merkle
+from audit.export import export_csv, export_fhir, export_jsonl
+from audit.log import append, events
+from audit.models import AuditEntry
 
 USER = "u-3f2a9c0d1e4b5a6f7c8d"
 SCAN = "0b6f7c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e"

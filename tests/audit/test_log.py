@@ -8,8 +8,8 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from scans.audit import merkle
-from scans.audit.log import (
+from audit import merkle
+from audit.log import (
     DisallowedAuditValue,
     LogBrokenError,
     append,
@@ -17,7 +17,7 @@ from scans.audit.log import (
     sign_head,
     verify_log,
 )
-from scans.audit.models import AuditEntry, SignedTreeHead
+from audit.models import AuditEntry, SignedTreeHead
 from tests.audit.tampering import tamper
 
 USER = "u-3f2a9c0d1e4b5a6f7c8d"
@@ -289,8 +289,8 @@ def test_concurrent_appends_from_several_threads_form_one_gapless_chain(signing_
 
 @pytest.mark.django_db
 def test_the_periodic_anchor_signs_only_when_the_log_has_grown(signing_key):
-    from scans.audit.log import append, sign_head_if_grown
-    from scans.audit.models import SignedTreeHead
+    from audit.log import append, sign_head_if_grown
+    from audit.models import SignedTreeHead
 
     append("scan.uploaded", actor="system")
     assert sign_head_if_grown() is not None

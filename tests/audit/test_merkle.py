@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scans.audit import merkle
+from audit import merkle
 
 
 def ref_mth(leaves: list[bytes]) -> bytes:

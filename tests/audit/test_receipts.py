@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 
-from scans.audit import merkle
-from scans.audit.log import append, public_key_pem, receipt_for, sign_head
-from scans.audit.models import SignedTreeHead
+from audit import merkle
+from audit.log import append, public_key_pem, receipt_for, sign_head
+from audit.models import SignedTreeHead
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "u-3f2a9c0d1e4b5a6f7c8d"
@@ -127,7 +127,7 @@ def test_a_malformed_receipt_is_a_failed_verdict_not_an_exception(key, damage):
 
 def run_cli(receipt: Path, public_key: Path) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}  # no DJANGO_SETTINGS_MODULE
-    command = ["-m", "scans.audit.merkle", "verify-receipt", str(receipt), str(public_key)]
+    command = ["-m", "audit.merkle", "verify-receipt", str(receipt), str(public_key)]
     return subprocess.run(
         [sys.executable, *command],
         capture_output=True,
@@ -140,7 +140,7 @@ def run_cli(receipt: Path, public_key: Path) -> subprocess.CompletedProcess:
 
 def test_the_library_imports_without_django():
     code = (
-        "import sys, scans.audit.merkle; "
+        "import sys, audit.merkle; "
         "sys.exit(any(m.startswith('django') for m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False)

@@ -9,8 +9,8 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import Role, User
-from scans.audit.log import append
-from scans.audit.models import AuditEntry
+from audit.log import append
+from audit.models import AuditEntry
 from scans.models import Scan, Status
 from tests.conftest import make_user
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scans.audit import merkle
-from scans.audit.log import sign_head
+from audit import merkle
+from audit.log import sign_head
 from tests.audit.tampering import tamper
 from tests.audit_area.conftest import logged_seqs
 from tests.conftest import bearer
@@ -75,7 +75,7 @@ def test_verify_reports_the_first_bad_entry_after_tampering(client, headers, cas
 
 
 def test_the_operations_document_their_responses():
-    from scans.api import api
+    from gateway.api import api
 
     paths = api.get_openapi_schema()["paths"]
     events = paths["/api/v1/audit/events"]["get"]["responses"]

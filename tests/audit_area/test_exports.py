@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scans.audit.export import CSV_COLUMNS
-from scans.audit.log import append
-from scans.audit.models import AuditEntry
+from audit.export import CSV_COLUMNS
+from audit.log import append
+from audit.models import AuditEntry
 from tests.audit.tampering import tamper
 from tests.audit.test_export import assert_valid_audit_event, assert_valid_consent
 from tests.audit_area.conftest import logged_seqs

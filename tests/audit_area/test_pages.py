@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scans.audit.log import append, sign_head
-from scans.audit.models import AuditEntry
+from audit.log import append, sign_head
+from audit.models import AuditEntry
 from tests.audit.tampering import tamper
 from tests.audit_area.conftest import logged_seqs
 
@@ -153,7 +153,7 @@ def test_re_verifying_needs_a_post(auditor_client, case):
 
 
 def test_the_public_key_is_open_to_everyone_and_matches_the_signing_key(client):
-    from scans.audit.log import public_key_pem
+    from audit.log import public_key_pem
 
     response = client.get("/audit/public-key.pem")
     assert response.status_code == 200

@@ -18,10 +18,10 @@ from allauth.mfa.totp.internal.auth import (
 from django.core import mail
 
 from scans.models import Scan, Status
-from scans.vault.models import VaultKey
 from tests import builders
 from tests.browser.conftest import shot
 from tests.conftest import PASSWORD
+from vault.models import VaultKey
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 from django.core import mail
 
-from scans.forwarding.endpoints import ensure_demo_endpoint
+from forwarding.endpoints import ensure_demo_endpoint
 from scans.models import Scan, Status
 from tests import builders
 from tests.browser.conftest import shot
@@ -40,7 +40,7 @@ def demo_is_up(port: int) -> bool:
 def demo_endpoint():
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "scans.forwarding.demo_server", "--port", str(port)],
+        [sys.executable, "-m", "forwarding.demo_server", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

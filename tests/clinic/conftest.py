@@ -29,7 +29,7 @@ def admin_client(admin) -> Client:
 @pytest.fixture
 def signing_key(tmp_path, settings):
     """A throwaway audit signing key, so heads can be signed and the chain verified."""
-    from scans.audit.log import generate_signing_key
+    from audit.log import generate_signing_key
 
     path = tmp_path / "keys" / "audit-signing.pem"
     generate_signing_key(path)

@@ -15,8 +15,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import User
-from scans.forwarding.endpoints import create_endpoint
-from scans.forwarding.models import Endpoint
+from forwarding.endpoints import create_endpoint
+from forwarding.models import Endpoint
 from scans.models import (
     Answer,
     Consent,
@@ -28,9 +28,9 @@ from scans.models import (
     ScanImage,
     Status,
 )
-from scans.vault import get_vault
-from scans.vault.models import VaultKey
 from tests import builders
+from vault import get_vault
+from vault.models import VaultKey
 
 
 @dataclass

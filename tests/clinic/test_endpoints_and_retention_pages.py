@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from scans.audit.models import AuditEntry
-from scans.forwarding.endpoints import read_api_key
-from scans.forwarding.models import Endpoint
+from audit.models import AuditEntry
+from clinic.retention import current_policy
+from forwarding.endpoints import read_api_key
+from forwarding.models import Endpoint
 from scans.models import Status
-from scans.retention import current_policy
 from tests.clinic.stored import stored_scan
 
 pytestmark = pytest.mark.django_db

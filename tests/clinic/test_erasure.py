@@ -10,16 +10,17 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 
-from accounts.erasure import ErasureRefused, erase_account, erased_email
+from accounts.erasure import erased_email
 from accounts.models import ApiToken, Role, User
-from scans.audit.models import AuditEntry
+from audit.models import AuditEntry
+from clinic.erasure import ErasureRefused, erase_account
 from scans.models import ConsentState, Scan, Status
-from scans.vault import UnknownObjectError, get_vault
-from scans.vault.models import VaultKey
 from tests.clinic.conftest import with_totp
 from tests.clinic.stored import in_vault, stored_scan
 from tests.conftest import PASSWORD, bearer, make_user
 from tests.vault.blobs import blob_of, replace_blob
+from vault import UnknownObjectError, get_vault
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ import pytest
 import redis
 from django.utils import timezone
 
-from scans.audit.log import append, sign_head
-from scans.audit.models import AuditEntry
-from scans.clinic import health
-from scans.clinic.models import AuditVerification
+from audit.log import append, sign_head
+from audit.models import AuditEntry
+from clinic import health
+from clinic.models import AuditVerification
 from scans.models import Scan, Status
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from allauth.mfa.models import Authenticator
 from django.core import mail
 
 from accounts.models import ApiToken, Role, User
-from scans.audit.models import AuditEntry
+from audit.models import AuditEntry
 from tests.clinic.conftest import with_totp
 from tests.conftest import PASSWORD, bearer, make_user
 

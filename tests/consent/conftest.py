@@ -12,9 +12,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import User
+from forwarding.endpoints import create_endpoint
+from forwarding.models import Endpoint
 from scans import processing
-from scans.forwarding.endpoints import create_endpoint
-from scans.forwarding.models import Endpoint
 from scans.models import Consent, Scan, Status
 from tests import builders
 from tests.conftest import bearer

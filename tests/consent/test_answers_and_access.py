@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from audit import merkle
+from audit.log import events, public_key_pem
 from scans import sending
-from scans.audit import merkle
-from scans.audit.log import events, public_key_pem
 from scans.models import Answer
-from scans.vault import UnknownObjectError, get_vault
 from tests.conftest import bearer
 from tests.consent.conftest import create_request, endpoint_for, give_consent, no_sleep
 from tests.forwarding.fakes import FakeProvider
+from vault import UnknownObjectError, get_vault
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,7 @@ def test_another_patient_gets_404_for_every_consent_and_answer_route(
 
 
 def test_the_endpoint_list_shows_only_enabled_endpoints(client, patient, openai_provider):
-    from scans.forwarding.endpoints import disable_endpoint
+    from forwarding.endpoints import disable_endpoint
 
     shown = endpoint_for(openai_provider)
     hidden = endpoint_for(openai_provider, name="Switched off")

@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scans import consent as consent_service
-from scans.audit.log import events
-from scans.audit.models import SignedTreeHead
+from audit.log import events
+from audit.models import SignedTreeHead
+from scans import hashing
+from scans.consent import acceptance, questions
+from scans.consent import text as consent_text
 from scans.deid.identifiers import Identifiers
 from scans.models import Consent, ConsentRequest, ImmutableContentError, Outcome, Status
 from tests.conftest import bearer
@@ -46,7 +48,7 @@ def test_a_request_shows_each_image_exactly_as_it_will_be_sent(client, patient, 
 
     manifest = json.loads(created["manifest"])
     assert hashlib.sha256(created["manifest"].encode()).hexdigest() == created["manifest_sha256"]
-    assert created["manifest"] == consent_service.canonical_json(manifest)
+    assert created["manifest"] == hashing.canonical_json(manifest)
     assert manifest["endpoint"]["config_version"] == endpoint.config_version
     assert len(created["images"]) == len(manifest["images"]) == 3
     for shown, listed in zip(created["images"], manifest["images"], strict=True):
@@ -67,7 +69,7 @@ def test_the_consent_text_names_the_endpoint_the_images_and_the_expiry(
     text = created["consent_text"]
     assert hashlib.sha256(text.encode()).hexdigest() == created["consent_text_sha256"]
     for fact in (endpoint.name, endpoint.host, endpoint.model, "3 de-identified images",
-                 endpoint.data_use_note, "ONE send", consent_service.CONSENT_TEXT_VERSION):
+                 endpoint.data_use_note, "ONE send", consent_text.CONSENT_TEXT_VERSION):
         assert fact in text
     expires = ConsentRequest.objects.get(pk=created["id"]).expires_at
     assert expires.strftime("%Y-%m-%d %H:%M UTC") in text
@@ -121,7 +123,7 @@ def test_a_question_with_the_planted_name_needs_confirmation(client, patient, st
     response = post_request(client, patient, study, endpoint, question=question)
 
     assert response.status_code == 409
-    assert response.json()["warnings"] == [consent_service.NAME]
+    assert response.json()["warnings"] == [questions.NAME]
     assert "Edit the question, or confirm" in response.json()["detail"]
     assert not ConsentRequest.objects.exists()
 
@@ -129,7 +131,7 @@ def test_a_question_with_the_planted_name_needs_confirmation(client, patient, st
         client, patient, study, endpoint, question=question, confirm_identifiers=True
     )
     assert confirmed.status_code == 201
-    assert confirmed.json()["warnings"] == [consent_service.NAME]
+    assert confirmed.json()["warnings"] == [questions.NAME]
     (requested,) = events(action="consent.requested")
     assert requested.details["question_flagged"] is True
     assert requested.details["identifiers_confirmed"] is True
@@ -140,29 +142,29 @@ def test_a_question_with_the_planted_patient_id_is_flagged(client, patient, stud
         client, patient, study, endpoint, question=f"Record {MARKERS['PatientID']}: thoughts?"
     )
     assert response.status_code == 409
-    assert consent_service.SCAN_ID in response.json()["warnings"]
+    assert questions.SCAN_ID in response.json()["warnings"]
 
 
 @pytest.mark.parametrize(
     ("question", "category"),
     [
-        ("Scanned on 2024-01-02, anything new?", consent_service.DATE),
-        ("Taken 3 March 2023 after a fall", consent_service.DATE),
-        ("Call me on +44 20 7946 0958 please", consent_service.PHONE),
-        ("Write to someone@example.net", consent_service.EMAIL),
-        ("My insurance number is 123456789", consent_service.LONG_NUMBER),
-        ("I am pat, what does this show?", consent_service.ACCOUNT),
+        ("Scanned on 2024-01-02, anything new?", questions.DATE),
+        ("Taken 3 March 2023 after a fall", questions.DATE),
+        ("Call me on +44 20 7946 0958 please", questions.PHONE),
+        ("Write to someone@example.net", questions.EMAIL),
+        ("My insurance number is 123456789", questions.LONG_NUMBER),
+        ("I am pat, what does this show?", questions.ACCOUNT),
     ],
 )
 def test_dates_phone_numbers_emails_long_numbers_and_the_account_are_flagged(question, category):
-    warnings = consent_service.question_warnings(
+    warnings = questions.question_warnings(
         question, identifiers=Identifiers(), email="pat@example.org"
     )
     assert category in warnings
 
 
 def test_an_ordinary_question_is_not_flagged():
-    warnings = consent_service.question_warnings(
+    warnings = questions.question_warnings(
         "Is the bone in image 2 broken, and how large is the shadow (about 12 mm)?",
         identifiers=Identifiers(), email="pat@example.org",
     )
@@ -180,7 +182,7 @@ def test_accepting_records_an_immutable_consent_and_moves_the_scan_to_consented(
     assert consent.manifest == created["manifest"]
     assert consent.consent_text_sha256 == created["consent_text_sha256"]
     assert consent.endpoint_snapshot["config_version"] == endpoint.config_version
-    assert consent.client_hash == consent_service.client_hash("203.0.113.9", "TestBrowser/1.0")
+    assert consent.client_hash == acceptance.client_hash("203.0.113.9", "TestBrowser/1.0")
     assert "203.0.113.9" not in consent.client_hash
     study.refresh_from_db()
     assert study.status == Status.CONSENTED
@@ -230,7 +232,7 @@ def test_an_expired_request_cannot_be_accepted(client, patient, study, endpoint)
 
 
 def test_a_request_for_a_changed_endpoint_cannot_be_accepted(client, patient, study, endpoint):
-    from scans.forwarding.endpoints import update_endpoint
+    from forwarding.endpoints import update_endpoint
 
     created = create_request(client, patient, study, endpoint)
     update_endpoint(endpoint, data_use_note="Now we keep everything.")

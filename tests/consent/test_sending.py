@@ -11,12 +11,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from scans import consent as consent_service
-from scans import sending
-from scans.audit.log import events, verify_log
-from scans.forwarding.endpoints import disable_endpoint, update_endpoint
-from scans.models import Answer, Consent, ConsentState, ScanImage, Status
-from scans.vault import get_vault
+from audit.log import events, verify_log
+from forwarding.endpoints import disable_endpoint, update_endpoint
+from scans import hashing, sending
+from scans.consent import expiry, withdrawal
+from scans.models import Answer, Consent, ConsentRequest, ConsentState, ScanImage, Status
 from tests.consent.conftest import (
     API_KEY,
     MARKER_STRINGS,
@@ -29,6 +28,7 @@ from tests.consent.conftest import (
 )
 from tests.forwarding.fakes import FakeProvider, images_in, question_in, success_body
 from tests.vault.blobs import blob_of, replace_blob
+from vault import get_vault
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_nothing_is_sent_for_a_request_that_was_never_accepted(
 ):
     created = create_request(client, patient, study, endpoint)
     sending.send_consent(created["id"], sleep=no_sleep)  # a request id is not a consent
-    consent_service.expire_stale_consents()
+    expiry.expire_stale_consents()
 
     assert openai_provider.requests == []
     assert not Consent.objects.exists()
@@ -81,7 +81,7 @@ def test_nothing_is_sent_for_a_request_that_was_never_accepted(
 
 def test_nothing_is_sent_after_withdrawal(client, patient, study, endpoint, openai_provider):
     consent = give_consent(client, patient, study, endpoint)
-    consent_service.withdraw(consent, patient)
+    withdrawal.withdraw(consent, patient)
     sending.send_consent(str(consent.id), sleep=no_sleep)
 
     assert openai_provider.requests == []
@@ -107,11 +107,11 @@ def test_a_consent_past_its_expiry_is_never_sent_and_becomes_expired(
 
 def test_the_sweeper_expires_stale_consents_once(client, patient, study, endpoint):
     consent = give_consent(client, patient, study, endpoint)
-    assert consent_service.expire_stale_consents() == 0
+    assert expiry.expire_stale_consents() == 0
     Consent.objects.filter(pk=consent.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert consent_service.expire_stale_consents() == 1
-    assert consent_service.expire_stale_consents() == 0
+    assert expiry.expire_stale_consents() == 1
+    assert expiry.expire_stale_consents() == 0
     assert state_of(consent) == ConsentState.EXPIRED
 
 
@@ -178,7 +178,7 @@ def test_a_manifest_edited_in_the_database_is_refused(
     consent = give_consent(client, patient, study, endpoint)
     manifest = json.loads(consent.manifest)
     manifest["images"] = manifest["images"][:1]
-    edited = consent_service.canonical_json(manifest)
+    edited = hashing.canonical_json(manifest)
     # Even with a matching hash, the append-only audit entry still holds the consented one.
     Consent.objects.filter(pk=consent.pk).update(
         manifest=edited, manifest_sha256=hashlib.sha256(edited.encode()).hexdigest()
@@ -370,16 +370,16 @@ def test_a_request_that_expired_unaccepted_has_its_prepared_data_shredded(
     client, patient, study, endpoint
 ):
     created = create_request(client, patient, study, endpoint)
-    req = consent_service.ConsentRequest.objects.get(pk=created["id"])
-    consent_service.ConsentRequest.objects.filter(pk=req.pk).update(
+    req = ConsentRequest.objects.get(pk=created["id"])
+    ConsentRequest.objects.filter(pk=req.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
 
-    assert consent_service.discard_expired_requests() == 1
+    assert expiry.discard_expired_requests() == 1
     vault = get_vault()
     for object_id in [req.question_object, *(item["object_id"] for item in req.prepared)]:
         assert not vault.exists(object_id)
-    assert consent_service.discard_expired_requests() == 0
+    assert expiry.discard_expired_requests() == 0
 
 
 def test_a_provider_that_never_answers_in_time_is_retried_a_bounded_number_of_times(

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from scans.models import Scan, VaultKey
+from scans.models import Scan
 from tests import builders
 from tests.conftest import bearer
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,11 +25,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from scans import processing, sweeper
-from scans.models import Scan, ScanFile, ScanImage, Status, VaultKey
-from scans.vault import get_vault
+from scans.models import Scan, ScanFile, ScanImage, Status
 from tests import builders
 from tests.conftest import ROOT, Worker, bearer, wait_until, worker_env
 from tests.faults.studies import study_zip
+from vault import get_vault
+from vault.models import VaultKey
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -8,9 +8,9 @@ from http.client import HTTPConnection
 
 import pytest
 
-from scans.forwarding.demo_server import HEADING, make_server
-from scans.forwarding.egress import send
-from scans.forwarding.protocols import build_request, parse_answer
+from forwarding.demo_server import HEADING, make_server
+from forwarding.egress import send
+from forwarding.protocols import build_request, parse_answer
 from tests.forwarding.fakes import make_image
 
 
@@ -95,7 +95,7 @@ def test_an_unknown_path_is_a_404(demo_url):
 
 def test_it_runs_as_a_module_on_loopback():
     with subprocess.Popen(
-        [sys.executable, "-m", "scans.forwarding.demo_server", "--port", "0"],
+        [sys.executable, "-m", "forwarding.demo_server", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

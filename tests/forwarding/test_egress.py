@@ -5,14 +5,14 @@ import threading
 
 import pytest
 
-from scans.forwarding.egress import (
+from forwarding.egress import (
     EgressRefused,
     TransportError,
     refusal_reason,
     resolve_allowed,
     send,
 )
-from scans.forwarding.protocols import PreparedRequest
+from forwarding.protocols import PreparedRequest
 from tests.forwarding.fakes import FakeProvider, blocking_reply, redirect_to, success_body
 
 
@@ -171,8 +171,8 @@ def test_an_unreachable_endpoint_is_a_transport_error():
 
 
 def test_an_answer_larger_than_the_cap_is_not_read_into_memory():
-    from scans.forwarding.egress import MAX_RESPONSE_BYTES
-    from scans.forwarding.protocols import ProviderError
+    from forwarding.egress import MAX_RESPONSE_BYTES
+    from forwarding.protocols import ProviderError
 
     with FakeProvider() as provider:
         provider.respond((200, {}, b"x" * (MAX_RESPONSE_BYTES + 1)))
@@ -259,7 +259,7 @@ def test_https_refuses_a_certificate_for_another_name(tmp_path):
     ["2002:7f00:1::1", "2002:a00:1::1", "fec0::1", "100.100.100.200"],
 )
 def test_addresses_hiding_internal_destinations_are_refused(address):
-    from scans.forwarding.egress import refusal_reason
+    from forwarding.egress import refusal_reason
 
     assert refusal_reason(address, allow_local=False) is not None
     assert refusal_reason("100.100.100.200", allow_local=True) is not None  # metadata, always

@@ -5,8 +5,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from scans.forwarding.endpoints import read_api_key
-from scans.forwarding.models import Endpoint
+from forwarding.endpoints import read_api_key
+from forwarding.models import Endpoint
 
 pytestmark = pytest.mark.django_db
 

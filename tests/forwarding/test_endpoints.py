@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from scans.forwarding.endpoints import (
+from forwarding.endpoints import (
     DEMO_NAME,
     create_endpoint,
     disable_endpoint,
@@ -13,8 +13,8 @@ from scans.forwarding.endpoints import (
     snapshot,
     update_endpoint,
 )
-from scans.forwarding.models import DEFAULT_SYSTEM_PROMPT, Endpoint
-from scans.vault import UnknownObjectError, get_vault
+from forwarding.models import DEFAULT_SYSTEM_PROMPT, Endpoint
+from vault import UnknownObjectError, get_vault
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scans.forwarding.protocols import ProviderError, build_request, parse_answer
+from forwarding.protocols import ProviderError, build_request, parse_answer
 from tests.forwarding.fakes import success_body
 
 

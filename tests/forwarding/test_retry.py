@@ -5,9 +5,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from scans.forwarding.egress import EgressRefused, Response, TransportError, send
-from scans.forwarding.protocols import PreparedRequest
-from scans.forwarding.retry import SendFailed, retry_after_seconds, send_with_retries
+from forwarding.egress import EgressRefused, Response, TransportError, send
+from forwarding.protocols import PreparedRequest
+from forwarding.retry import SendFailed, retry_after_seconds, send_with_retries
 from tests.forwarding.fakes import FakeProvider, success_body
 
 

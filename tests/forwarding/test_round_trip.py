@@ -3,8 +3,8 @@ answer the gateway reads back."""
 
 import pytest
 
-from scans.forwarding.egress import send
-from scans.forwarding.protocols import build_request, parse_answer
+from forwarding.egress import send
+from forwarding.protocols import build_request, parse_answer
 from tests.forwarding.fakes import FakeProvider, images_in, make_image, question_in
 
 PROTOCOLS = ["openai", "anthropic", "gemini"]

@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from scans.models import Outcome, Scan, ScanFile, ScanImage, Status
-from scans.vault import get_vault
 from tests import builders
 from tests.conftest import bearer, make_user
+from vault import get_vault
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans.models import Scan, Status
-from scans.vault.models import VaultKey
 from tests import builders
 from tests.conftest import bearer, make_user
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

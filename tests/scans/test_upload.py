@@ -12,9 +12,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans.models import FileKind, Scan, ScanFile, Status
-from scans.vault import get_vault
-from scans.vault.models import VaultKey
 from tests import builders
+from vault import get_vault
+from vault.models import VaultKey
 
 # Real commits: shredded blobs are removed once the key deletion has committed.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,8 +3,8 @@
 import random
 import uuid
 
-from scans.vault import Vault
-from scans.vault.aead import HEADER_SIZE, TAG_SIZE
+from vault import Vault
+from vault.aead import HEADER_SIZE, TAG_SIZE
 
 
 def random_bytes(size: int, seed: int = 0) -> bytes:

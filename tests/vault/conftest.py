@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scans.vault import Vault, generate_keyring_file, get_vault
 from tests.s3server import S3Server, running_seaweedfs
+from vault import Vault, generate_keyring_file, get_vault
 
 SEGMENT = 4096
 

@@ -5,15 +5,15 @@ import uuid
 
 import pytest
 
-from scans.vault import TamperedError, VaultError
-from scans.vault.aead import (
+from tests.vault.blobs import random_bytes
+from vault import TamperedError, VaultError
+from vault.aead import (
     HEADER_SIZE,
     TAG_SIZE,
     DecryptingReader,
     EncryptingWriter,
     blob_layout,
 )
-from tests.vault.blobs import random_bytes
 
 SEGMENT = 1024
 KEY = bytes(range(32))

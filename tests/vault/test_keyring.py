@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from scans.vault import (
+from vault import (
     KeyNotFoundError,
     Keyring,
     TamperedError,

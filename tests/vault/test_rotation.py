@@ -7,9 +7,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from scans.vault import Keyring, get_vault
-from scans.vault.models import VaultKey
 from tests.vault.blobs import blob_of, random_bytes
+from vault import Keyring, get_vault
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

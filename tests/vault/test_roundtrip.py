@@ -12,10 +12,10 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from scans.vault import ObjectInfo, VaultError, get_vault
-from scans.vault.models import VaultKey
 from tests.vault.blobs import random_bytes
 from tests.vault.conftest import SEGMENT
+from vault import ObjectInfo, VaultError, get_vault
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from scans.backup import BLOBS_FILE, backup_data, restore
-from scans.vault import get_vault
 from tests.vault.blobs import random_bytes
+from vault import get_vault
+from vault.backup import BLOBS_FILE, backup_data, restore
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from scans.vault import S3BlobStore, TamperedError, UnknownObjectError, VaultError, get_vault
-from scans.vault.models import VaultKey
-from scans.vault.s3 import MIN_PART_SIZE
 from tests.s3server import S3Server
 from tests.vault.blobs import random_bytes
+from vault import S3BlobStore, TamperedError, UnknownObjectError, VaultError, get_vault
+from vault.models import VaultKey
+from vault.s3 import MIN_PART_SIZE
 
 pytestmark = [
     pytest.mark.django_db,

@@ -2,9 +2,9 @@
 
 import pytest
 
-from scans.vault import UnknownObjectError
-from scans.vault.models import VaultKey
 from tests.vault.blobs import blob_of, random_bytes, replace_blob
+from vault import UnknownObjectError
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from scans.vault import LocalBlobStore, VaultError
+from vault import LocalBlobStore, VaultError
 
 
 def test_a_committed_blob_is_a_private_file_in_a_fanned_out_folder(tmp_path):

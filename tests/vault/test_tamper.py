@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from scans.vault import KeyNotFoundError, TamperedError, UnknownObjectError, get_vault
-from scans.vault.aead import HEADER_SIZE, TAG_SIZE
-from scans.vault.models import VaultKey
 from tests.vault.blobs import blob_of, random_bytes, replace_blob, segment_span
 from tests.vault.conftest import SEGMENT
+from vault import KeyNotFoundError, TamperedError, UnknownObjectError, get_vault
+from vault.aead import HEADER_SIZE, TAG_SIZE
+from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db
 

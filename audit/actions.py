@@ -1,0 +1,55 @@
+"""Every action the audit log records, by name: writers, readers, filters and exports use these.
+
+An action is ``family.verb``. The values are the strings stored in the log (and hashed into its
+leaves), so a value never changes once released; a new event gets a new member.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    # Accounts
+    SIGN_IN = "auth.sign_in"
+    SIGN_IN_FAILED = "auth.sign_in_failed"
+    ROLE_CHANGED = "role.changed"
+    TOKEN_CREATED = "token.created"  # noqa: S105 - an event name, not a secret
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
+    USER_INVITED = "user.invited"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    MFA_RESET = "mfa.reset"
+    ACCOUNT_ERASED = "account.erased"
+    # A scan's life
+    SCAN_UPLOADED = "scan.uploaded"
+    SCAN_DEIDENTIFIED = "scan.deidentified"
+    SCAN_DELETED = "scan.deleted"
+    PREVIEW_VIEWED = "preview.viewed"
+    CONSENT_REQUESTED = "consent.requested"
+    CONSENT_GIVEN = "consent.given"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    CONSENT_EXPIRED = "consent.expired"
+    SEND_ATTEMPT = "send.attempt"
+    SEND_OUTCOME = "send.outcome"
+    ANSWER_VIEWED = "answer.viewed"
+    ANSWER_DELETED = "answer.deleted"
+    # The clinic's configuration and housekeeping
+    ENDPOINT_CREATED = "endpoint.created"
+    ENDPOINT_CHANGED = "endpoint.changed"
+    ENDPOINT_DISABLED = "endpoint.disabled"
+    RETENTION_CHANGED = "retention.changed"
+    RETENTION_SHREDDED = "retention.shredded"
+    RETENTION_APPLIED = "retention.applied"
+    # The log itself
+    AUDIT_EXPORTED = "audit.exported"
+
+    @property
+    def family(self) -> str:
+        """The part before the dot ("consent" for "consent.given"): what filters group by."""
+        return self.value.split(".", 1)[0]
+
+
+def families() -> list[str]:
+    """Each family once, in the order above."""
+    return list(dict.fromkeys(action.family for action in AuditAction))

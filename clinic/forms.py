@@ -1,0 +1,42 @@
+"""Forms of the clinic admin pages. They validate input; the work is in the service modules."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django import forms
+
+from accounts.models import Role, User
+from clinic.models import MAX_RETENTION_DAYS, RetentionPolicy
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if (
+            User.objects.filter(email__iexact=email).exists()
+            or EmailAddress.objects.filter(email__iexact=email).exists()
+        ):
+            raise forms.ValidationError("An account with that email address already exists.")
+        return email
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class FindUserForm(forms.Form):
+    """Exact-address lookup, so the user list never has to show anyone's email address."""
+
+    email = forms.EmailField(label="Find an account by its exact email address")
+
+
+class RetentionPolicyForm(forms.ModelForm):
+    class Meta:
+        model = RetentionPolicy
+        fields = ["originals_days", "sanitized_days", "answers_days", "unconsented_days"]
+        widgets = {
+            name: forms.NumberInput(attrs={"min": 1, "max": MAX_RETENTION_DAYS}) for name in fields
+        }

@@ -1,0 +1,161 @@
+"""What a clinic admin can do to accounts: invite, change role, disable, enable, reset MFA.
+
+Every function takes the acting admin and writes one audit entry naming them by pseudonym and
+the account by its pseudonym; nothing else about either person reaches the log. An admin cannot
+disable, demote or reset themselves: the clinic must never lock out its last way in by a
+mis-click, and another admin can always do it for them.
+"""
+
+from __future__ import annotations
+
+from allauth.account.forms import default_token_generator
+from allauth.account.models import EmailAddress
+from allauth.account.utils import user_pk_to_url_str
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.erasure import end_sessions
+from accounts.models import ApiToken, Role, User
+from accounts.roles import assign_role
+from audit.actions import AuditAction
+from audit.log import append as audit
+from scans.errors import UserFacingError
+
+
+class NotOnYourself(UserFacingError):
+    """An admin tried to disable, demote or reset their own account."""
+
+    status = 403
+
+
+def _refuse_self(admin: User, user: User) -> None:
+    if admin.pk == user.pk:
+        raise NotOnYourself("Ask another clinic admin to do this to your own account.")
+
+
+def set_password_link(user: User) -> str:
+    """An absolute link to allauth's set-a-new-password page for ``user``.
+
+    The token is allauth's password reset token: it stops working once a password is set, and
+    expires after PASSWORD_RESET_TIMEOUT.
+    """
+    key = default_token_generator.make_token(user)
+    path = reverse(
+        "account_reset_password_from_key", kwargs={"uidb36": user_pk_to_url_str(user), "key": key}
+    )
+    return settings.PUBLIC_URL.rstrip("/") + path
+
+
+def invite_user(email: str, role: str, *, admin: User) -> User:
+    """Create an account without a usable password and email its owner a set-password link.
+
+    The address is marked verified: only its owner receives the link, and using it proves it.
+    The mail is sent after the account is committed, so a link never names a missing account.
+    """
+    email = email.strip().lower()
+    with transaction.atomic():
+        user = User.objects.create_user(email, None, is_staff=role == Role.CLINIC_ADMIN)
+        assign_role(user, role, actor=admin.pseudonym)
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        audit(
+            AuditAction.USER_INVITED,
+            actor=admin.pseudonym,
+            object_type="user",
+            object_id=user.pseudonym,
+            details={"role": role},
+        )
+        transaction.on_commit(lambda: _send_invitation(user, role))
+    return user
+
+
+def _send_invitation(user: User, role: str) -> None:
+    context = {
+        "link": set_password_link(user),
+        "role": Role(role).label,
+        "needs_mfa": user.needs_mfa,
+        "hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+    }
+    subject = render_to_string("clinic/email/invite_subject.txt", context).strip()
+    body = render_to_string("clinic/email/invite_message.txt", context)
+    send_mail(
+        settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject,
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+    )
+
+
+def change_role(user: User, role: str, *, admin: User) -> bool:
+    """Give ``user`` ``role``; returns False if it already was their role.
+
+    ``assign_role`` has the "role.changed" entry written. ``is_staff`` (the admin site) follows
+    the clinic admin role, as for accounts made with ``create_account``.
+    """
+    _refuse_self(admin, user)
+    if user.role == role:
+        return False
+    with transaction.atomic():
+        assign_role(user, role, actor=admin.pseudonym)
+        User.objects.filter(pk=user.pk).update(is_staff=role == Role.CLINIC_ADMIN)
+    return True
+
+
+def disable_user(user: User, *, admin: User) -> bool:
+    """Stop the account working at once: inactive, every session ended, every API token deleted.
+
+    Returns False if it was already disabled.
+    """
+    _refuse_self(admin, user)
+    with transaction.atomic():
+        if not User.objects.filter(pk=user.pk, is_active=True).update(is_active=False):
+            return False
+        tokens, _ = ApiToken.objects.filter(user=user).delete()
+        sessions = end_sessions(user)
+        audit(
+            AuditAction.USER_DISABLED,
+            actor=admin.pseudonym,
+            object_type="user",
+            object_id=user.pseudonym,
+            details={"sessions": sessions, "tokens": tokens},
+        )
+    user.is_active = False
+    return True
+
+
+def enable_user(user: User, *, admin: User) -> bool:
+    """Let a disabled account sign in again (its old tokens stay deleted)."""
+    with transaction.atomic():
+        if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
+            return False
+        audit(
+            AuditAction.USER_ENABLED,
+            actor=admin.pseudonym,
+            object_type="user",
+            object_id=user.pseudonym,
+        )
+    user.is_active = True
+    return True
+
+
+def reset_mfa(user: User, *, admin: User) -> int:
+    """Delete the account's second factors (TOTP, recovery codes, security keys) and sessions.
+
+    For someone who lost their phone: at their next sign-in a staff role is sent to set up TOTP
+    again before any page opens. Returns how many authenticators were deleted.
+    """
+    _refuse_self(admin, user)
+    with transaction.atomic():
+        removed, _ = Authenticator.objects.filter(user=user).delete()
+        sessions = end_sessions(user)
+        audit(
+            AuditAction.MFA_RESET,
+            actor=admin.pseudonym,
+            object_type="user",
+            object_id=user.pseudonym,
+            details={"authenticators": removed, "sessions": sessions},
+        )
+    return removed

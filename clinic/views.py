@@ -1,0 +1,183 @@
+"""The clinic admin's pages: people and roles, retention, health (AI endpoints: ``forwarding``).
+
+Only clinic admins get in (``role_required``; the MFA middleware has already insisted on a
+second factor). Views validate a form and call one service function; the service writes the
+audit entry. Email addresses appear on one page only, a staff account's own detail page: admins
+invite and identify staff by address, but have no need to browse patients' addresses (a patient
+who asks for help can be found by exact address with the lookup form).
+"""
+
+from __future__ import annotations
+
+from allauth.mfa.models import Authenticator
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Role, User
+from accounts.roles import has_mfa, role_required, signed_in_user
+from clinic import health, people, retention
+from clinic.forms import FindUserForm, InviteForm, RetentionPolicyForm, RoleForm
+from scans.refusals import flash_refusal
+
+admin_only = role_required(Role.CLINIC_ADMIN)
+USERS_PER_PAGE = 50
+
+
+@require_GET
+@admin_only
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "clinic/index.html", {"health": health.snapshot()})
+
+
+# --- People -------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@admin_only
+def users(request: HttpRequest) -> HttpResponse:
+    # The lookup is a POST: an email address in a URL would end up in proxy logs and history.
+    find = FindUserForm(request.POST or None)
+    if find.is_valid():
+        found = User.objects.filter(email__iexact=find.cleaned_data["email"]).first()
+        if found is not None:
+            return redirect("clinic:user", pseudonym=found.pseudonym)
+        messages.info(request, "No account has that email address.")
+    role = request.GET.get("role", "")
+    listed = User.objects.order_by("role", "pseudonym")
+    if role in Role.values:
+        listed = listed.filter(role=role)
+    page = Paginator(listed, USERS_PER_PAGE).get_page(request.GET.get("page"))
+    with_mfa = set(
+        Authenticator.objects.filter(
+            user__in=page.object_list, type=Authenticator.Type.TOTP
+        ).values_list("user_id", flat=True)
+    )
+    return render(
+        request,
+        "clinic/users.html",
+        {
+            "page": page,
+            "rows": [(user, user.pk in with_mfa) for user in page.object_list],
+            "roles": Role.choices,
+            "role": role,
+            "find": FindUserForm(),
+        },
+    )
+
+
+def _account(pseudonym: str) -> User:
+    return get_object_or_404(User, pseudonym=pseudonym)
+
+
+@require_GET
+@admin_only
+def user_detail(request: HttpRequest, pseudonym: str) -> HttpResponse:
+    user = _account(pseudonym)
+    return render(
+        request,
+        "clinic/user_detail.html",
+        {
+            "account": user,
+            "show_email": user.role != Role.PATIENT,
+            "has_mfa": has_mfa(user),
+            "role_form": RoleForm(initial={"role": user.role}),
+            "is_self": user.pk == request.user.pk,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@admin_only
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = people.invite_user(
+            form.cleaned_data["email"], form.cleaned_data["role"], admin=signed_in_user(request)
+        )
+        messages.success(request, "Invitation sent: a link to set a password is on its way.")
+        return redirect("clinic:user", pseudonym=user.pseudonym)
+    return render(request, "clinic/invite.html", {"form": form})
+
+
+@require_POST
+@admin_only
+def change_role(request: HttpRequest, pseudonym: str) -> HttpResponse:
+    user = _account(pseudonym)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles.")
+    else:
+        try:
+            if people.change_role(user, form.cleaned_data["role"], admin=signed_in_user(request)):
+                messages.success(request, "The role was changed.")
+        except people.NotOnYourself as exc:
+            flash_refusal(request, exc)
+    return redirect("clinic:user", pseudonym=user.pseudonym)
+
+
+@require_POST
+@admin_only
+def disable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
+    user = _account(pseudonym)
+    try:
+        if people.disable_user(user, admin=signed_in_user(request)):
+            messages.success(request, "The account was disabled; its sessions and tokens ended.")
+    except people.NotOnYourself as exc:
+        flash_refusal(request, exc)
+    return redirect("clinic:user", pseudonym=user.pseudonym)
+
+
+@require_POST
+@admin_only
+def enable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
+    user = _account(pseudonym)
+    if people.enable_user(user, admin=signed_in_user(request)):
+        messages.success(request, "The account was enabled.")
+    return redirect("clinic:user", pseudonym=user.pseudonym)
+
+
+@require_POST
+@admin_only
+def reset_mfa(request: HttpRequest, pseudonym: str) -> HttpResponse:
+    user = _account(pseudonym)
+    try:
+        people.reset_mfa(user, admin=signed_in_user(request))
+        messages.success(request, "Two-factor authentication was reset; it must be set up again.")
+    except people.NotOnYourself as exc:
+        flash_refusal(request, exc)
+    return redirect("clinic:user", pseudonym=user.pseudonym)
+
+
+# --- Retention and health -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@admin_only
+def retention_policy(request: HttpRequest) -> HttpResponse:
+    policy = retention.current_policy()
+    form = RetentionPolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        changed = retention.change_policy(
+            actor=signed_in_user(request).pseudonym, **form.cleaned_data
+        )
+        messages.success(request, "The policy was saved." if changed else "Nothing changed.")
+        return redirect("clinic:retention")
+    return render(
+        request,
+        "clinic/retention.html",
+        {
+            "form": form,
+            "policy": retention.current_policy(),
+            "plan": retention.plan(timezone.now()),
+        },
+    )
+
+
+@require_GET
+@admin_only
+def health_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "clinic/health.html", {"health": health.snapshot()})

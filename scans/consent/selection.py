@@ -1,0 +1,68 @@
+"""Which images of a scan may be sent, and which are chosen when the patient does not choose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from forwarding.models import Endpoint
+from scans.attestation import is_attested
+from scans.consent.errors import ConsentError
+from scans.models import Outcome, Scan, ScanImage
+
+
+def sendable_images(scan: Scan) -> list[ScanImage]:
+    """Clean images with a sanitized copy and a valid attestation, in study order."""
+    return [
+        image
+        for image in scan.images.filter(outcome=Outcome.CLEAN, sanitized_object__isnull=False)
+        if is_attested(image.sanitized_sha256, scan.pk, image.attestation)
+    ]
+
+
+def default_selection(images: Sequence[ScanImage], cap: int) -> list[ScanImage]:
+    """``cap`` images spread evenly from first to last, so the whole study is represented
+    rather than its first slices."""
+    count = min(len(images), cap)
+    if count <= 0:
+        return []
+    if count == 1:
+        return [images[len(images) // 2]]
+    last = len(images) - 1
+    picks = sorted({round(i * last / (count - 1)) for i in range(count)})
+    return [images[i] for i in picks]
+
+
+def chosen_images(
+    scan: Scan, endpoint: Endpoint, image_ids: Sequence[str] | None
+) -> list[ScanImage]:
+    if not image_ids:
+        chosen = default_selection(sendable_images(scan), endpoint.max_images)
+        if not chosen:
+            raise ConsentError("This scan has no image that can be sent.", status=409)
+        return chosen
+    by_id = {str(image.id): image for image in scan.images.all()}
+    chosen: list[ScanImage] = []
+    for raw in dict.fromkeys(str(i) for i in image_ids):
+        image = by_id.get(raw)
+        if image is None:
+            raise ConsentError("One of the chosen images is not part of this scan.", status=400)
+        if image.outcome != Outcome.CLEAN or image.sanitized_object is None:
+            raise ConsentError(
+                f"Image {image.position} was not made safe to share "
+                f"({image.get_outcome_display().lower()}), so it can never be sent.",
+                status=400,
+            )
+        if not is_attested(image.sanitized_sha256, scan.pk, image.attestation):
+            raise ConsentError(
+                f"Image {image.position} has no valid verification record, so it cannot be "
+                "sent. Please upload the scan again.",
+                status=400,
+            )
+        chosen.append(image)
+    if len(chosen) > endpoint.max_images:
+        raise ConsentError(
+            f"{endpoint.name} accepts at most {endpoint.max_images} images; you chose "
+            f"{len(chosen)}.",
+            status=400,
+        )
+    return sorted(chosen, key=lambda image: image.position)

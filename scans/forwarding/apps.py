@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class ForwardingConfig(AppConfig):
-    name = "scans.forwarding"
-    label = "forwarding"
-    verbose_name = "AI endpoints and forwarding"
