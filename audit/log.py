@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from audit import merkle
 from audit.models import AuditEntry, SignedTreeHead
+from vault.keys import new_signing_key_pem
 
 # pg_advisory_xact_lock key that serializes appends and head signing; no other code may use it.
 APPEND_LOCK_KEY = 6962_0001
@@ -163,10 +163,10 @@ def _signing_key() -> Ed25519PrivateKey:
     The key lives outside the database: whoever can rewrite the tables must not also be able to
     re-sign them. A key file others can read is refused, like ssh does.
     """
-    pem = getattr(settings, "AUDIT_SIGNING_KEY", "")
+    pem = settings.AUDIT_SIGNING_KEY
     if pem:
         return merkle.load_private_key_pem(pem.encode("ascii"))
-    configured = getattr(settings, "AUDIT_SIGNING_KEY_PATH", None)
+    configured = settings.AUDIT_SIGNING_KEY_PATH
     if not configured:
         raise ImproperlyConfigured("Set AUDIT_SIGNING_KEY_PATH (or AUDIT_SIGNING_KEY).")
     path = Path(configured)
@@ -188,16 +188,11 @@ def generate_signing_key(path: str | Path) -> str:
     """
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = new_signing_key_pem()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # FileExistsError if present
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    return merkle.key_id(key.public_key())
+    return merkle.key_id(merkle.load_private_key_pem(pem).public_key())
 
 
 def public_key_pem() -> str:

@@ -45,7 +45,7 @@ def queue_names() -> list[str]:
 
 
 def heartbeat_interval() -> int:
-    return int(getattr(settings, "HEARTBEAT_INTERVAL_SECONDS", 60))
+    return settings.HEARTBEAT_INTERVAL_SECONDS
 
 
 # --- Workers ------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class DiskSpace:
 
 def blob_store_space() -> DiskSpace | None:
     """Free space where the vault writes blobs; None when they live in object storage."""
-    if getattr(settings, "VAULT_BACKEND", "local") != "local":
+    if settings.VAULT_BACKEND != "local":
         return None
     path = Path(settings.VAULT_BLOB_DIR)
     while not path.exists() and path != path.parent:

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from vault.envelope import DEFAULT_SEGMENT_SIZE, ObjectInfo, Vault, VaultWriter
+from vault.envelope import ObjectInfo, Vault, VaultWriter
 from vault.errors import KeyNotFoundError, TamperedError, UnknownObjectError, VaultError
 from vault.keyring import Keyring, add_master_key, generate_keyring_file
 from vault.s3 import S3BlobStore, S3Config
@@ -45,10 +45,10 @@ _cached: tuple[tuple[object, ...], Vault] | None = None
 
 def _keyring_source() -> tuple[str, Path | None]:
     """The keyring JSON from VAULT_KEYRING if set, else the path of VAULT_KEYRING_PATH."""
-    text = getattr(settings, "VAULT_KEYRING", "") or ""
+    text = settings.VAULT_KEYRING
     if text.strip():
         return text, None
-    path = getattr(settings, "VAULT_KEYRING_PATH", None)
+    path = settings.VAULT_KEYRING_PATH
     if not path:
         raise ImproperlyConfigured("Set VAULT_KEYRING or VAULT_KEYRING_PATH for the vault.")
     return "", Path(path)
@@ -61,15 +61,15 @@ def load_keyring() -> Keyring:
 
 
 def s3_config() -> S3Config:
-    """The VAULT_S3_* settings, with defaults so this works before settings.py defines them."""
+    """The VAULT_S3_* settings (their defaults live in settings.py, and only there)."""
     return S3Config(
-        endpoint_url=getattr(settings, "VAULT_S3_ENDPOINT_URL", "") or None,
-        bucket=getattr(settings, "VAULT_S3_BUCKET", ""),
-        access_key=getattr(settings, "VAULT_S3_ACCESS_KEY", "") or None,
-        secret_key=getattr(settings, "VAULT_S3_SECRET_KEY", "") or None,
-        region=getattr(settings, "VAULT_S3_REGION", "") or "us-east-1",
-        prefix=getattr(settings, "VAULT_S3_PREFIX", "blobs/"),
-        verify_tls=bool(getattr(settings, "VAULT_S3_VERIFY_TLS", True)),
+        endpoint_url=settings.VAULT_S3_ENDPOINT_URL or None,
+        bucket=settings.VAULT_S3_BUCKET,
+        access_key=settings.VAULT_S3_ACCESS_KEY or None,
+        secret_key=settings.VAULT_S3_SECRET_KEY or None,
+        region=settings.VAULT_S3_REGION,
+        prefix=settings.VAULT_S3_PREFIX,
+        verify_tls=settings.VAULT_S3_VERIFY_TLS,
     )
 
 
@@ -97,13 +97,13 @@ def _settings_fingerprint() -> tuple[object, ...]:
             # A rotation in another process rewrites the file: pick up the new primary.
             file_state = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     return (
-        getattr(settings, "VAULT_BACKEND", "local"),
+        settings.VAULT_BACKEND,
         str(settings.VAULT_BLOB_DIR),
         text,
         str(path),
         file_state,
-        int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
-        s3_config() if getattr(settings, "VAULT_BACKEND", "local") == "s3" else None,
+        settings.VAULT_SEGMENT_SIZE,
+        s3_config() if settings.VAULT_BACKEND == "s3" else None,
     )
 
 
@@ -119,7 +119,7 @@ def get_vault() -> Vault:
         vault = Vault(
             build_store(str(fingerprint[0])),
             load_keyring(),
-            int(getattr(settings, "VAULT_SEGMENT_SIZE", DEFAULT_SEGMENT_SIZE)),
+            settings.VAULT_SEGMENT_SIZE,
         )
         _cached = (fingerprint, vault)
         return vault

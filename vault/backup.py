@@ -49,13 +49,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import django
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Model
 
 from vault import BlobStore, build_store
 from vault.keys import write_secret_file
+from vault.models import VaultKey
 
 MANIFEST = "manifest.json"
 KEYS_MANIFEST = "keys-manifest.json"
@@ -77,6 +80,25 @@ KEYS_WARNING = (
 class BackupError(Exception):
     """A backup or restore that cannot be done safely; nothing was changed when it is raised
     before restore starts writing (all checks run first)."""
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Rows an app above the vault keeps: counted in each manifest, and (``marks_in_use``) a
+    reason to refuse restoring over this instance."""
+
+    name: str
+    model: type[Model]
+    marks_in_use: bool
+
+
+_HOLDINGS: list[Holding] = []
+
+
+def count_in_backups(name: str, model: type[Model], *, marks_in_use: bool = False) -> None:
+    """Called from an app's ``ready()``: the vault knows nothing of the apps that use it."""
+    if all(held.name != name for held in _HOLDINGS):
+        _HOLDINGS.append(Holding(name, model, marks_in_use))
 
 
 @dataclass(frozen=True)
@@ -136,7 +158,7 @@ def _private_dir(path: Path) -> Path:
 
 def _store() -> BlobStore:
     """The blob store alone: copying sealed blobs needs no keyring (and must work without one)."""
-    return build_store(str(getattr(settings, "VAULT_BACKEND", "local")))
+    return build_store(settings.VAULT_BACKEND)
 
 
 def _versions() -> dict[str, str]:
@@ -203,9 +225,7 @@ def _run(command: list[str], env: dict[str, str]) -> None:
         raise BackupError(f"{Path(command[0]).name} failed: {result.stderr.strip()[-2000:]}")
 
 
-def _live_object_ids(cursor) -> list[str]:
-    from vault.models import VaultKey
-
+def _live_object_ids(cursor: Any) -> list[str]:
     cursor.execute(f"SELECT object_id FROM {VaultKey._meta.db_table} ORDER BY object_id")  # noqa: S608
     return [str(row[0]).replace("-", "") for row in cursor.fetchall()]
 
@@ -283,12 +303,9 @@ def _archive_blobs(target: Path, object_ids: list[str]) -> tuple[int, list[str],
 
 
 def _counts(object_ids: list[str]) -> dict[str, int]:
-    from scans.models import Scan, ScanFile
-
     return {
         "vault_objects": len(object_ids),
-        "scans": Scan.objects.count(),
-        "scan_files": ScanFile.objects.count(),
+        **{held.name: held.model._default_manager.count() for held in _HOLDINGS},
     }
 
 
@@ -319,7 +336,7 @@ def backup_data(output_dir: Path) -> dict:
         "finished_at": datetime.now(UTC).isoformat(),
         "versions": _versions(),
         "database": {"engine": engine, "file": database.name},
-        "blob_backend": getattr(settings, "VAULT_BACKEND", "local"),
+        "blob_backend": settings.VAULT_BACKEND,
         "counts": {**_counts(object_ids), "blobs": blob_count},
         "missing_blobs": missing,
         "files": {
@@ -437,13 +454,12 @@ def _plan_keys(contents: dict[str, bytes]) -> list[tuple[Path, bytes]]:
 
 def _target_is_empty() -> list[str]:
     """What the target instance already holds (empty list: nothing)."""
-    from scans.models import Scan
-    from vault.models import VaultKey
-
     found = []
     tables = set(connection.introspection.table_names())
-    if Scan._meta.db_table in tables and Scan.objects.exists():
-        found.append("scans in the database")
+    for held in _HOLDINGS:
+        model = held.model
+        if held.marks_in_use and model._meta.db_table in tables and model._default_manager.exists():
+            found.append(f"{held.name} in the database")
     if VaultKey._meta.db_table in tables and VaultKey.objects.exists():
         found.append("vault keys in the database")
     if next(iter(_store().names()), None) is not None:

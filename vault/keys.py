@@ -12,6 +12,9 @@ import secrets
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 
 class KeyFileError(Exception):
     pass
@@ -54,3 +57,12 @@ def write_secret_file(path: Path, data: bytes) -> bool:
 
 def new_key() -> bytes:
     return secrets.token_bytes(32)
+
+
+def new_signing_key_pem() -> bytes:
+    """A new Ed25519 private key (PKCS#8 PEM, unencrypted): the audit log's tree-head key."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

@@ -65,6 +65,8 @@ class Command(BaseCommand):
 
 def _read_key(path_option: str | None) -> bytes:
     """The raw 32-byte key, refusing a missing, malformed or group/world-readable file."""
+    # Not a second default: a settings module without DEID_KEY_PATH (the command also runs
+    # against bare settings) has no key, and is told so below.
     path = path_option or getattr(settings, "DEID_KEY_PATH", None)
     if not path:
         raise CommandError("no key: pass --key-file or set DEID_KEY_PATH in the settings",

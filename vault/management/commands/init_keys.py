@@ -9,9 +9,8 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from audit.log import generate_signing_key
 from vault import generate_keyring_file
-from vault.keys import new_key, write_secret_file
+from vault.keys import new_key, new_signing_key_pem, write_secret_file
 
 
 class Command(BaseCommand):
@@ -34,7 +33,7 @@ class Command(BaseCommand):
         if write_secret_file(settings.ATTESTATION_KEY_PATH, new_key()):
             made.append("attestation key")
         if not settings.AUDIT_SIGNING_KEY and not settings.AUDIT_SIGNING_KEY_PATH.exists():
-            generate_signing_key(settings.AUDIT_SIGNING_KEY_PATH)
+            write_secret_file(settings.AUDIT_SIGNING_KEY_PATH, new_signing_key_pem())
             made.append("audit signing key")
         if made:
             self.stdout.write(f"Created {', '.join(made)} in {settings.KEYS_DIR} (mode 0600).")

@@ -49,7 +49,7 @@ class Command(BaseCommand):
             )
 
     def _target_keyring(self, key_id: str | None) -> Keyring:
-        from_env = bool((getattr(settings, "VAULT_KEYRING", "") or "").strip())
+        from_env = bool(settings.VAULT_KEYRING.strip())
         if key_id is None:
             if from_env:
                 raise CommandError(
