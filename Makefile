@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEMO_PORT ?= 8765
 
-.PHONY: run test lint bench soak setup install browser clean
+.PHONY: run test test-fast lint bench soak setup install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,15 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+# The suite without the browser and fault tests: PostgreSQL and Redis, no Chromium, no root.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser and not faults and not slow" -p no:playwright
+
+# ruff, the import contracts (pyproject: [tool.importlinter]) and the types (mypy + django-stubs).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/vault_bench.py

@@ -49,17 +49,20 @@ def new_pseudonym() -> str:
 
 
 class User(AbstractUser):
-    username = None
-    first_name = None
-    last_name = None
+    # Setting an inherited field to None removes it (Django's documented way); the stubs type
+    # these fields as str and cannot express the removal.
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
     pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym, editable=False)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []
 
-    objects = UserManager()
+    # A manager for email sign-in; the stubs expect the username-based UserManager here.
+    objects = UserManager()  # type: ignore[assignment,misc]
 
     class Meta:
         permissions = [

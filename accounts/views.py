@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
-from accounts.roles import has_mfa, role_required
+from accounts.roles import has_mfa, role_required, signed_in_user
 from accounts.tokens import issue_token, revoke_token
 
 
@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
         Role.AUDITOR: "audit:index",
         Role.CLINIC_ADMIN: "clinic:index",
     }
-    return redirect(landing[request.user.role])
+    return redirect(landing[Role(signed_in_user(request).role)])
 
 
 def _account_page(request: HttpRequest, new_token: str | None = None) -> HttpResponse:
@@ -30,9 +30,9 @@ def _account_page(request: HttpRequest, new_token: str | None = None) -> HttpRes
         request,
         "accounts/account.html",
         {
-            "tokens": request.user.api_tokens.order_by("-created_at"),
+            "tokens": signed_in_user(request).api_tokens.order_by("-created_at"),
             "new_token": new_token,
-            "has_mfa": has_mfa(request.user),
+            "has_mfa": has_mfa(signed_in_user(request)),
         },
     )
     response["Cache-Control"] = "no-store"
@@ -49,13 +49,13 @@ def account(request: HttpRequest) -> HttpResponse:
 def create_token(request: HttpRequest) -> HttpResponse:
     name = (request.POST.get("name") or "").strip()[:80] or "API token"
     # Shown once, in this response only; from now on only its hash exists anywhere.
-    return _account_page(request, new_token=issue_token(request.user, name))
+    return _account_page(request, new_token=issue_token(signed_in_user(request), name))
 
 
 @require_POST
 @login_required
 def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
-    if revoke_token(request.user, token_id):
+    if revoke_token(signed_in_user(request), token_id):
         messages.success(request, "The token was revoked.")
     return redirect("account")
 

@@ -113,7 +113,7 @@ def _consent(entry: AuditEntry) -> dict[str, Any] | None:
     consent: dict[str, Any] = {
         "resourceType": "Consent",
         "id": f"consent-{entry.seq}",
-        "status": CONSENT_STATUS[entry.action],
+        "status": CONSENT_STATUS[AuditAction(entry.action)],
         "scope": {
             "coding": [
                 {

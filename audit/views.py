@@ -17,7 +17,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
-from accounts.roles import role_required
+from accounts.roles import role_required, signed_in_user
 from audit import merkle
 from audit.downloads import FORMATS, export_download
 from audit.forms import EventFilterForm, TrailForm
@@ -41,7 +41,11 @@ def _rows(entries: Iterable[AuditEntry]) -> list[tuple[AuditEntry, str]]:
 def index(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET)
     valid = form.is_valid()
-    entries = matching_events(form.event_filter()).order_by("-seq") if valid else []
+    entries = (
+        matching_events(form.event_filter()).order_by("-seq")
+        if valid
+        else AuditEntry.objects.none()
+    )
     page = Paginator(entries, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -99,7 +103,7 @@ def export(request: HttpRequest) -> HttpResponseBase:
     if fmt not in FORMATS or not form.is_valid():
         messages.error(request, "That export could not be made; check the filter and try again.")
         return redirect("audit:index")
-    return export_download(form.event_filter(), fmt, actor=request.user.pseudonym)
+    return export_download(form.event_filter(), fmt, actor=signed_in_user(request).pseudonym)
 
 
 @require_GET

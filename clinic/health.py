@@ -85,10 +85,10 @@ def _redis_depths(url: str, names: list[str]) -> dict[str, int | None]:
 
 def _filesystem_depths(names: list[str]) -> dict[str, int | None]:
     # kombu's filesystem transport names each message "<time>_<uuid>.<queue>.msg".
-    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", ""))
+    folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")))
     if not folder.is_dir():
         return dict.fromkeys(names, 0)
-    depths = dict.fromkeys(names, 0)
+    depths: dict[str, int | None] = dict.fromkeys(names, 0)
     for entry in folder.iterdir():
         queue = entry.name.partition(".")[2].removesuffix(".msg")
         if queue in depths and entry.name.endswith(".msg"):

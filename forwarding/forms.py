@@ -62,6 +62,7 @@ class EndpointForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if cleaned.get("api_key") and cleaned.get("remove_api_key"):
             raise forms.ValidationError("Either enter a new API key or remove it, not both.")
         return cleaned

@@ -227,6 +227,7 @@ if PRODUCTION and not VAULT_KEYRING and not os.environ.get("VAULT_KEYRING_FILE")
 # --- Celery
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 CELERY_QUEUE_DIR = Path(env("CELERY_QUEUE_DIR", str(DATA_DIR / "celery"))).resolve()
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object]
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),

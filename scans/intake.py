@@ -22,7 +22,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 import pydicom
 from PIL import Image
@@ -527,7 +527,7 @@ def _check_picture(f: BinaryIO, kind: Kind, size: int, where: str, limits: Intak
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(header, formats=[kind.upper()]) as image:
+            with Image.open(cast(BinaryIO, header), formats=[kind.upper()]) as image:
                 width, height = image.size
                 frames = getattr(image, "n_frames", 1)
     except IntakeRejected:
@@ -653,7 +653,7 @@ def _open_member(
         raw = archive.open(info)
     except Exception:
         raise _damaged_member(member) from None
-    return _CappedReader(raw, cap, _zip_bomb(where, limits))  # type: ignore[return-value]
+    return cast(BinaryIO, _CappedReader(cast(BinaryIO, raw), cap, _zip_bomb(where, limits)))
 
 
 def _check_member(

@@ -94,10 +94,9 @@ def original_objects(scan_id: uuid.UUID) -> list[uuid.UUID]:
     """The uploaded files and the previews rendered from the original pixels."""
     files = ScanFile.objects.filter(scan_id=scan_id, vault_object__isnull=False)
     previews = ScanImage.objects.filter(scan_id=scan_id, original_preview_object__isnull=False)
-    return sorted(
-        set(files.values_list("vault_object", flat=True))
-        | set(previews.values_list("original_preview_object", flat=True))
-    )
+    found = {o for o in files.values_list("vault_object", flat=True) if o}
+    found |= {o for o in previews.values_list("original_preview_object", flat=True) if o}
+    return sorted(found)
 
 
 def sanitized_objects(scan_id: uuid.UUID) -> list[uuid.UUID]:

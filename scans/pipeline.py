@@ -8,6 +8,7 @@ Each change is recorded in ``ScanTransition`` with its time.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -51,7 +52,7 @@ def sources_of(target: str) -> frozenset[str]:
 
 
 def transition(
-    scan_id: object,
+    scan_id: uuid.UUID | str,
     target: str,
     *,
     expected: Iterable[str] | None = None,

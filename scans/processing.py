@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -112,12 +113,15 @@ def iter_file_images(file: ScanFile) -> Iterator[bytes | None]:
     """
     vault = get_vault()
     cap = settings.DEID_MAX_IMAGE_BYTES
+    original = file.vault_object
+    # Retention never takes the originals of a scan being processed (scans.busy).
+    assert original is not None
     if file.kind != FileKind.ZIP:
-        yield vault.read_bytes(file.vault_object) if vault.size(file.vault_object) <= cap else None
+        yield vault.read_bytes(original) if vault.size(original) <= cap else None
         return
-    with vault.open(file.vault_object) as sealed:
+    with vault.open(original) as sealed:
         for _index, _kind, opener in iter_zip_members(
-            sealed, intake_limits(), position=file.position
+            cast(BinaryIO, sealed), intake_limits(), position=file.position
         ):
             with opener() as member:
                 data = member.read(cap + 1)
@@ -253,7 +257,7 @@ def _store_image(
                 report=result.report,
             )
             regions = result.report.get("pixels", {}).get("regions", [])
-            if result.outcome == Outcome.CLEAN and result.output is not None:
+            if Outcome(result.outcome) == Outcome.CLEAN and result.output is not None:
                 info = vault.put_bytes(result.output)
                 sealed.append(info.object_id)
                 image.sanitized_object = info.object_id

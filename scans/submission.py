@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import BinaryIO, cast
 
 from django.db import transaction
 
@@ -34,12 +35,12 @@ def submit_scan(owner: User, uploads: Sequence[SealedUpload]) -> Scan:
     if not uploads:
         raise IntakeRejected("Choose at least one file to upload.", status=400)
     limits = intake_limits()
-    check_total([u.size for u in uploads], limits)
+    check_total([u.info.size for u in uploads], limits)
     vault = get_vault()
     checked = []
     for upload in uploads:
         with vault.open(upload.info.object_id) as sealed:
-            checked.append((upload, check_file(sealed, upload.position, limits)))
+            checked.append((upload, check_file(cast(BinaryIO, sealed), upload.position, limits)))
 
     try:
         scan = _record_scan(owner, checked)
@@ -63,7 +64,7 @@ def _record_scan(owner: User, checked: list[tuple[SealedUpload, IntakeResult]]) 
                 scan=scan,
                 position=upload.position,
                 kind=result.kind,
-                size=upload.size,
+                size=upload.info.size,
                 vault_object=upload.info.object_id,
                 image_count=result.image_count,
             )

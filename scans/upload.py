@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -31,7 +32,7 @@ from accounts.models import Role, User
 from accounts.tokens import user_for_bearer
 from scans.errors import UserFacingError
 from scans.models import ScanFile, Status
-from vault import ObjectInfo, get_vault
+from vault import ObjectInfo, VaultWriter, get_vault
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +56,24 @@ class SealedUpload(UploadedFile):
         self.position = position
         self.claimed = False
 
-    def open(self, mode: str | None = None):  # pragma: no cover - guard against misuse
+    def open(self, *args: Any, **kwargs: Any) -> SealedUpload:  # pragma: no cover - misuse guard
         raise RuntimeError("read sealed uploads through the vault, by info.object_id")
 
 
 def sealed_uploads(request: HttpRequest) -> list[SealedUpload]:
-    """Every file sealed during this request, in arrival order."""
-    if not hasattr(request, "_sealed_uploads"):
-        request._sealed_uploads = []
-    return request._sealed_uploads
+    """Every file sealed during this request, in arrival order (kept on the request itself)."""
+    uploads: list[SealedUpload] = vars(request).setdefault("_sealed_uploads", [])
+    return uploads
 
 
 def upload_rejection(request: HttpRequest) -> Rejection | None:
-    return getattr(request, "_upload_rejection", None)
+    rejection: Rejection | None = vars(request).get("_upload_rejection")
+    return rejection
 
 
 def _reject(request: HttpRequest, status: int, message: str) -> None:
     if upload_rejection(request) is None:
-        request._upload_rejection = Rejection(status, message)
+        vars(request)["_upload_rejection"] = Rejection(status, message)
 
 
 def quota_refusal(user: User, incoming_bytes: int) -> Rejection | None:
@@ -127,12 +128,25 @@ class EncryptingUploadHandler(FileUploadHandler):
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
         self.accepting = False
-        self.writer = None
+        self.writer: VaultWriter | None = None
         self.total_bytes = 0
         self.file_count = 0
 
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        request = self.request
+    @property
+    def _request(self) -> HttpRequest:
+        # Django always constructs upload handlers with the request they serve.
+        assert self.request is not None
+        return self.request
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],
+        content_length: int,
+        boundary: Any,
+        encoding: str | None = None,
+    ) -> None:
+        request = self._request
         if not is_upload_route(request):
             _reject(request, 400, "This page does not accept files.")
         elif (refusal := uploader_refusal(request)) is not None:
@@ -143,13 +157,13 @@ class EncryptingUploadHandler(FileUploadHandler):
 
     def new_file(
         self,
-        field_name,
-        file_name,
-        content_type,
-        content_length,
-        charset=None,
-        content_type_extra=None,
-    ):
+        field_name: str,
+        file_name: str,
+        content_type: str,
+        content_length: int | None,
+        charset: str | None = None,
+        content_type_extra: dict[str, bytes] | None = None,
+    ) -> None:
         # The file name is deliberately dropped here: it is identifying and never stored.
         super().new_file(
             field_name, "upload", content_type, content_length, charset, content_type_extra
@@ -157,12 +171,12 @@ class EncryptingUploadHandler(FileUploadHandler):
         if not self.accepting:
             raise StopUpload(connection_reset=True)
         if field_name != "files":
-            _reject(self.request, 400, "Send scan files in the form field named 'files'.")
+            _reject(self._request, 400, "Send scan files in the form field named 'files'.")
             raise StopUpload(connection_reset=True)
         self.file_count += 1
         if self.file_count > settings.UPLOAD_MAX_FILES:
             _reject(
-                self.request,
+                self._request,
                 413,
                 f"Too many files: at most {settings.UPLOAD_MAX_FILES} files per scan. "
                 "Put a large series in a ZIP archive.",
@@ -180,8 +194,10 @@ class EncryptingUploadHandler(FileUploadHandler):
         self.total_bytes += len(raw_data)
         if self.total_bytes > settings.UPLOAD_MAX_BYTES:
             self._abort_current()
-            _reject(self.request, 413, too_large_message())
+            _reject(self._request, 413, too_large_message())
             raise StopUpload(connection_reset=True)
+        # new_file opened the writer, or stopped the upload before any chunk could arrive.
+        assert self.writer is not None
         try:
             self.writer.write(raw_data)
         except OSError as exc:
@@ -199,7 +215,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             raise
         self.writer = None
         upload = SealedUpload(info, position=self.file_count)
-        sealed_uploads(self.request).append(upload)
+        sealed_uploads(self._request).append(upload)
         return upload
 
     def upload_interrupted(self) -> None:
@@ -220,7 +236,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             return
         self._abort_current()
         log.error("upload refused: the blob store is full")
-        _reject(self.request, 507, STORAGE_FULL_MESSAGE)
+        _reject(self._request, 507, STORAGE_FULL_MESSAGE)
         raise StopUpload(connection_reset=True) from exc
 
 

@@ -25,7 +25,7 @@ import secrets
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -262,7 +262,8 @@ class DecryptingReader(io.RawIOBase):
         self._source_pos = -1
         got = 0
         while got < len(sealed):
-            n = self._source.readinto(sealed[got:])
+            # Blob stores hand out raw files (io.FileIO, or the S3 reader), which have readinto.
+            n = self._source.readinto(sealed[got:])  # type: ignore[attr-defined]
             if not n:
                 raise TamperedError(f"object {self._cipher.object_id}: blob ended early")
             got += n
@@ -290,7 +291,7 @@ class DecryptingReader(io.RawIOBase):
         self._pos = seek_target(self._pos, self.size, offset, whence)
         return self._pos
 
-    def readinto(self, buffer: BytesLike) -> int:
+    def readinto(self, buffer: Any) -> int:  # any writable buffer, as io.RawIOBase takes
         """Fill ``buffer`` as far as the object allows (short only at the end of the object)."""
         self._check_open()
         dest = memoryview(buffer).cast("B")

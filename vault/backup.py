@@ -330,7 +330,7 @@ def backup_data(output_dir: Path) -> dict:
         database = output_dir / SQLITE_FILE
         object_ids = _dump_sqlite(database)
     blob_count, missing, blobs_sha = _archive_blobs(output_dir / BLOBS_FILE, object_ids)
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": DATA_FORMAT,
         "created_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),

@@ -82,7 +82,7 @@ def rewrap_data_keys(keyring: Keyring, target_kid: str, batch_size: int = 500) -
                 pending = pending.filter(object_id__gt=after)
             batch = list(pending[:batch_size])
             for row in batch:
-                data_key = keyring.unwrap(row.object_id, row.master_key_id, row.wrapped_key)
+                data_key = keyring.unwrap(row.object_id, row.master_key_id, bytes(row.wrapped_key))
                 row.master_key_id, row.wrapped_key = keyring.wrap(
                     row.object_id, data_key, target_kid
                 )

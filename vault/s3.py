@@ -241,7 +241,7 @@ class S3BlobReader(io.RawIOBase):
         with response["Body"] as body:
             return body.read()
 
-    def readinto(self, buffer: BytesLike) -> int:
+    def readinto(self, buffer: Any) -> int:  # any writable buffer, as io.RawIOBase takes
         self._check_open()
         dest = memoryview(buffer).cast("B")
         wanted = min(len(dest), self.size - self._pos)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import BinaryIO, cast
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -37,7 +38,9 @@ def _iter_original_headers(scan: Scan, limit: int = HEADER_SAMPLE) -> Iterator[p
                 found += 1
             else:
                 with vault.open(file.vault_object) as sealed:
-                    members = iter_zip_members(sealed, intake_limits(), file.position)
+                    members = iter_zip_members(
+                        cast(BinaryIO, sealed), intake_limits(), file.position
+                    )
                     for _number, kind, opener in members:
                         if kind != "dicom":
                             continue

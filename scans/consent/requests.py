@@ -79,6 +79,7 @@ class Prepared:
 def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint) -> Prepared:
     """Seal the image exactly as it would be sent; refuse one whose bytes or attestation fail."""
     vault = get_vault()
+    assert image.sanitized_object is not None  # only clean images with a sanitized copy are chosen
     data = vault.read_bytes(image.sanitized_object)
     if sha256_hex(data) != image.sanitized_sha256 or not is_attested(
         image.sanitized_sha256, scan.pk, image.attestation

@@ -36,10 +36,10 @@ def chosen_images(
     scan: Scan, endpoint: Endpoint, image_ids: Sequence[str] | None
 ) -> list[ScanImage]:
     if not image_ids:
-        chosen = default_selection(sendable_images(scan), endpoint.max_images)
-        if not chosen:
+        spread = default_selection(sendable_images(scan), endpoint.max_images)
+        if not spread:
             raise ConsentError("This scan has no image that can be sent.", status=409)
-        return chosen
+        return spread
     by_id = {str(image.id): image for image in scan.images.all()}
     chosen: list[ScanImage] = []
     for raw in dict.fromkeys(str(i) for i in image_ids):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -53,7 +53,7 @@ def _ask_context(
     images = sendable_images(scan)
     cap = min((e.max_images for e in endpoints), default=0)
     if form is not None and form.is_bound:
-        ticked = set(form.data.getlist("images"))
+        ticked = set(cast(QueryDict, form.data).getlist("images"))
         chosen_endpoint = form.data.get("endpoint", "")
         question = form.data.get("question", "")
     else:

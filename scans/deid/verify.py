@@ -159,11 +159,11 @@ def _check_attributes(
     elements: list[_Element], ds: Dataset, meta: Dataset, *, retain_dates: bool
 ) -> list[str]:
     reasons: list[str] = []
-    for elem in meta:
-        if int(elem.tag) not in FILE_META_KEEP:
-            reasons.append(f"file meta attribute {elem.tag} is not allowed")
-        if elem.VR == "UI" and not _allowed_uid(str(elem.value)):
-            reasons.append(f"file meta {elem.keyword} is not a remapped or standard UID")
+    for meta_elem in meta:
+        if int(meta_elem.tag) not in FILE_META_KEEP:
+            reasons.append(f"file meta attribute {meta_elem.tag} is not allowed")
+        if meta_elem.VR == "UI" and not _allowed_uid(str(meta_elem.value)):
+            reasons.append(f"file meta {meta_elem.keyword} is not a remapped or standard UID")
     for tag_of, vr, elem in elements:
         tag = int(tag_of)
         if tag_of.is_private:
