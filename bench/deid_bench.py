@@ -39,7 +39,7 @@ def make_ct_series(folder: Path, slices: int, size: int, text_every: int) -> int
     import numpy as np
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-    from tests.deid.phi_corpus import Patient, ct_slice, to_bytes
+    from tests.support.phi_corpus import Patient, ct_slice, to_bytes
 
     folder.mkdir(parents=True)
     total = 0
@@ -68,7 +68,7 @@ def make_ultrasound(folder: Path, frames: int) -> int:
     import cv2
     import numpy as np
 
-    from tests.deid.phi_corpus import Patient, to_bytes, ultrasound_cine
+    from tests.support.phi_corpus import Patient, to_bytes, ultrasound_cine
 
     folder.mkdir(parents=True)
     ds = ultrasound_cine(Patient(), frames=1, rows=480, columns=640)

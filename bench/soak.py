@@ -30,8 +30,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import builders  # noqa: E402
-from tests.faults.services import GatewayStack  # noqa: E402
+from tests.support import builders  # noqa: E402
+from tests.support.services import GatewayStack  # noqa: E402
 
 DONE = {"ready_for_review", "quarantined", "failed"}
 FINISHED_WELL = {"ready_for_review", "quarantined"}

@@ -51,7 +51,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 def make_study(path: Path, size_mib: int) -> int:
     """A stored (uncompressed) ZIP of 2 MiB DICOM slices adding up to ``size_mib``."""
-    from tests.builders import make_dicom_bytes
+    from tests.support.builders import make_dicom_bytes
 
     rows = cols = 1024
     slice_bytes = make_dicom_bytes(

@@ -16,7 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from gateway.api import api
-from tests.access_matrix_data import (
+from tests.support.access_matrix import (
     API_ROUTES,
     DJANGO_ROUTES,
     EXTRA_PATHS,
@@ -29,7 +29,7 @@ from tests.access_matrix_data import (
     django_expectation,
     outcome_of,
 )
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 

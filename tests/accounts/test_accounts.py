@@ -13,7 +13,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from accounts.models import Role, User
-from tests.conftest import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

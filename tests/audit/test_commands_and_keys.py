@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from audit import merkle
 from audit.log import append, generate_signing_key, public_key_pem, sign_head
-from tests.audit.tampering import tamper
+from tests.support.tampering import tamper
 
 pytestmark = pytest.mark.django_db
 

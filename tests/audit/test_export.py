@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -12,14 +11,16 @@ from audit import merkle
 from audit.export import export_csv, export_fhir, export_jsonl
 from audit.log import append, events
 from audit.models import AuditEntry
+from tests.support.fhir import (  # noqa: F401
+    FHIR_INSTANT,
+    assert_coding,
+    assert_valid_audit_event,
+    assert_valid_consent,
+)
 
 USER = "u-3f2a9c0d1e4b5a6f7c8d"
 SCAN = "0b6f7c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e"
 # FHIR R4 "instant": a full date-time with seconds and a time zone.
-FHIR_INSTANT = re.compile(
-    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
-    r"(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))"
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,37 +80,10 @@ def test_jsonl_lines_are_the_canonical_entries_with_their_leaf_hash(consent_stor
     assert leaf_hash == merkle.leaf_hash(merkle.canonical_json(first).encode()).hex()
 
 
-def assert_coding(concept: dict) -> None:
-    assert concept["coding"] and all(c["system"] and c["code"] for c in concept["coding"])
 
 
-def assert_valid_audit_event(event: dict) -> None:
-    """The R4 AuditEvent elements with minimum cardinality 1."""
-    assert event["type"]["system"] and event["type"]["code"]  # type 1..1 Coding
-    assert FHIR_INSTANT.fullmatch(event["recorded"])  # recorded 1..1 instant
-    assert len(event["agent"]) >= 1  # agent 1..*
-    for agent in event["agent"]:
-        assert isinstance(agent["requestor"], bool)  # agent.requestor 1..1
-        assert agent["who"]["identifier"]["value"]
-    assert event["source"]["observer"]  # source 1..1, source.observer 1..1
-    assert event["outcome"] in {"0", "4", "8", "12"}
-    assert event["action"] in {"C", "R", "U", "D", "E"}
-    for entity in event.get("entity", []):
-        assert entity["what"]["identifier"]["value"]
 
 
-def assert_valid_consent(consent: dict) -> None:
-    """The R4 Consent elements with minimum cardinality 1, and invariants ppc-1 and ppc-2."""
-    assert consent["status"] in {
-        "draft", "proposed", "active", "rejected", "inactive", "entered-in-error",
-    }  # fmt: skip
-    assert_coding(consent["scope"])
-    assert len(consent["category"]) >= 1
-    for category in consent["category"]:
-        assert_coding(category)
-    assert consent.get("policy") or consent.get("policyRule")  # ppc-1
-    assert consent["patient"]["identifier"]["value"]  # ppc-2: privacy consent names a patient
-    assert FHIR_INSTANT.fullmatch(consent["dateTime"])
 
 
 def test_fhir_export_is_a_bundle_of_audit_events_and_consents(consent_story):

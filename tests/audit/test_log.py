@@ -18,7 +18,7 @@ from audit.log import (
     verify_log,
 )
 from audit.models import AuditEntry, SignedTreeHead
-from tests.audit.tampering import tamper
+from tests.support.tampering import tamper
 
 USER = "u-3f2a9c0d1e4b5a6f7c8d"
 SCAN = "0b6f7c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e"

@@ -1,10 +1,11 @@
 """Playwright drives Debian's Chromium; no browser is downloaded."""
 
 import shutil
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.support.screens import ARTIFACTS, shot  # noqa: F401
 
 ARGS = [
     "--no-sandbox",
@@ -22,15 +23,6 @@ def browser_type_launch_args(browser_type_launch_args):
     if executable is None:
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package.")
     return {**browser_type_launch_args, "executable_path": executable, "args": ARGS}
-
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def shot(page, name: str) -> None:
-    """Save a full-page screenshot as a test artifact."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

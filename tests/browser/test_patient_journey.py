@@ -18,9 +18,9 @@ from allauth.mfa.totp.internal.auth import (
 from django.core import mail
 
 from scans.models import Scan, Status
-from tests import builders
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD
+from tests.support import builders
+from tests.support.accounts import PASSWORD
+from tests.support.screens import shot
 from vault.models import VaultKey
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -105,7 +105,7 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
 def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(
     watched_page, live_server, tmp_path
 ):
-    from tests.conftest import make_user
+    from tests.support.accounts import make_user
 
     make_user("hostile@example.org")
     page = watched_page

@@ -18,10 +18,11 @@ from django.core import mail
 
 from forwarding.endpoints import ensure_demo_endpoint
 from scans.models import Scan, Status
-from tests import builders
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD, ROOT, Worker, flush_broker, wait_until, worker_env
-from tests.waiting import free_port
+from tests.support import builders
+from tests.support.accounts import PASSWORD
+from tests.support.screens import shot
+from tests.support.waiting import free_port, wait_until
+from tests.support.workers import ROOT, Worker, flush_broker, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -1,16 +1,13 @@
 """A signed-in clinic admin with TOTP, for the clinic pages."""
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.test import Client
 
 from accounts.models import Role, User
-from tests.conftest import make_user
-
-
-def with_totp(user: User) -> User:
-    TOTP.activate(user, generate_totp_secret())
-    return user
+from tests.support.accounts import (
+    make_user,
+    with_totp,
+)
 
 
 @pytest.fixture

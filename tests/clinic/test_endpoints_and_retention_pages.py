@@ -9,7 +9,7 @@ from clinic.retention import current_policy
 from forwarding.endpoints import read_api_key
 from forwarding.models import Endpoint
 from scans.models import Status
-from tests.clinic.stored import stored_scan
+from tests.support.stored import stored_scan
 
 pytestmark = pytest.mark.django_db
 

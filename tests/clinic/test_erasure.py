@@ -15,10 +15,9 @@ from accounts.models import ApiToken, Role, User
 from audit.models import AuditEntry
 from clinic.erasure import ErasureRefused, erase_account
 from scans.models import ConsentState, Scan, Status
-from tests.clinic.conftest import with_totp
-from tests.clinic.stored import in_vault, stored_scan
-from tests.conftest import PASSWORD, bearer, make_user
-from tests.vault.blobs import blob_of, replace_blob
+from tests.support.accounts import PASSWORD, bearer, make_user, with_totp
+from tests.support.blobs import blob_of, replace_blob
+from tests.support.stored import in_vault, stored_scan
 from vault import UnknownObjectError, get_vault
 from vault.models import VaultKey
 

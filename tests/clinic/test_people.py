@@ -10,8 +10,7 @@ from django.core import mail
 
 from accounts.models import ApiToken, Role, User
 from audit.models import AuditEntry
-from tests.clinic.conftest import with_totp
-from tests.conftest import PASSWORD, bearer, make_user
+from tests.support.accounts import PASSWORD, bearer, make_user, with_totp
 
 pytestmark = pytest.mark.django_db
 

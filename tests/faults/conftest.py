@@ -2,7 +2,8 @@
 
 The shared PostgreSQL and Redis serve every other test run on this machine; nothing here touches
 them. A fixture that cannot set up its fault fails the test with the reason: a fault test that
-silently skips proves nothing.
+silently skips proves nothing. The one exception is a fault only root can cause (mounting the
+tmpfs of a full disk): without root it is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.services import GatewayStack, PrivateRedis, ServiceError, tmpfs
+from tests.support.services import GatewayStack, PrivateRedis, ServiceError, tmpfs
 
 # A scan id no row has: a probe message that any worker will find nothing to do for.
 PROBE_SCAN_ID = "00000000-0000-4000-8000-000000000000"
@@ -76,6 +77,8 @@ def app_broker(private_redis: PrivateRedis, settings) -> Iterator[PrivateRedis]:
 @pytest.fixture
 def full_blob_dir(settings, tmp_path: Path) -> Iterator[Path]:
     """VAULT_BLOB_DIR on a 2 MiB tmpfs: writing more fails with a real ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("a full disk needs a tmpfs, and only root can mount one (run as root)")
     try:
         with tmpfs(tmp_path / "tiny-blobs", "2m") as path:
             settings.VAULT_BLOB_DIR = path

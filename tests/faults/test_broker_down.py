@@ -21,10 +21,12 @@ from django.utils import timezone
 
 from scans import sweeper
 from scans.models import Scan, Status
-from tests import builders
-from tests.conftest import Worker, bearer, wait_until, worker_env
+from tests.support import builders
+from tests.support.accounts import bearer
+from tests.support.waiting import wait_until
+from tests.support.workers import Worker, worker_env
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 # Far longer than a bounded publish retry takes; an upload still running then is hanging.
 UPLOAD_BOUND_SECONDS = 60

@@ -11,11 +11,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import wait_until
-from tests.faults.services import GatewayStack
-from tests.faults.studies import study_zip
+from tests.support.services import GatewayStack
+from tests.support.studies import study_zip
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.worker
+pytestmark = [pytest.mark.faults, pytest.mark.worker]
 
 DONE = {"ready_for_review", "quarantined", "failed"}
 # Short lease and sweep times, so recovering a scan whose run died takes seconds, not minutes.

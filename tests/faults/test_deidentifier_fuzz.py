@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from pydicom.uid import generate_uid
 
 from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
-from tests import builders
+from tests.support import builders
 
 # pydicom warns about every malformed value it meets in random bytes; that is the point here.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 KEYS = DeidKeys(b"\x42" * 32)
 OPTIONS = DeidOptions()

@@ -11,11 +11,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans.models import Scan
-from tests import builders
-from tests.conftest import bearer
+from tests.support import builders
+from tests.support.accounts import bearer
 from vault.models import VaultKey
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 MESSAGE = "The gateway's storage is full; nothing was stored. Please tell the clinic."
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from tests.faults.services import ROOT
+from tests.support.services import ROOT
 
-pytestmark = pytest.mark.worker
+pytestmark = [pytest.mark.faults, pytest.mark.worker]
 
 
 def test_ten_patients_for_thirty_seconds_meet_no_error_and_lose_no_scan():

@@ -26,13 +26,15 @@ from django.utils import timezone
 
 from scans import processing, sweeper
 from scans.models import Scan, ScanFile, ScanImage, Status
-from tests import builders
-from tests.conftest import ROOT, Worker, bearer, wait_until, worker_env
-from tests.faults.studies import study_zip
+from tests.support import builders
+from tests.support.accounts import bearer
+from tests.support.studies import study_zip
+from tests.support.waiting import wait_until
+from tests.support.workers import ROOT, Worker, worker_env
 from vault import get_vault
 from vault.models import VaultKey
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 IMAGES = 60
 

@@ -11,7 +11,7 @@ import pytest
 from forwarding.demo_server import HEADING, make_server
 from forwarding.egress import send
 from forwarding.protocols import build_request, parse_answer
-from tests.forwarding.fakes import make_image
+from tests.support.fakes import make_image
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from forwarding.egress import (
     send,
 )
 from forwarding.protocols import PreparedRequest
-from tests.forwarding.fakes import FakeProvider, blocking_reply, redirect_to, success_body
+from tests.support.fakes import FakeProvider, blocking_reply, redirect_to, success_body
 
 
 class CountingResolver:

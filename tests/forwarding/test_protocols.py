@@ -5,7 +5,7 @@ import json
 import pytest
 
 from forwarding.protocols import ProviderError, build_request, parse_answer
-from tests.forwarding.fakes import success_body
+from tests.support.fakes import success_body
 
 
 def _build(protocol: str, **overrides):

@@ -8,7 +8,7 @@ import pytest
 from forwarding.egress import EgressRefused, Response, TransportError, send
 from forwarding.protocols import PreparedRequest
 from forwarding.retry import SendFailed, retry_after_seconds, send_with_retries
-from tests.forwarding.fakes import FakeProvider, success_body
+from tests.support.fakes import FakeProvider, success_body
 
 
 class Recorder:

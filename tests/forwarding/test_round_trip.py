@@ -5,7 +5,7 @@ import pytest
 
 from forwarding.egress import send
 from forwarding.protocols import build_request, parse_answer
-from tests.forwarding.fakes import FakeProvider, images_in, make_image, question_in
+from tests.support.fakes import FakeProvider, images_in, make_image, question_in
 
 PROTOCOLS = ["openai", "anthropic", "gemini"]
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from scans.models import Outcome, Scan, ScanFile, ScanImage, Status
-from tests import builders
-from tests.conftest import bearer, make_user
+from tests.support import builders
+from tests.support.accounts import bearer, make_user
 from vault import get_vault
 
 pytestmark = pytest.mark.django_db

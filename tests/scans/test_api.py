@@ -6,8 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans.models import Scan, Status
-from tests import builders
-from tests.conftest import bearer, make_user
+from tests.support import builders
+from tests.support.accounts import bearer, make_user
 from vault.models import VaultKey
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans import processing
 from scans.models import Scan, Status
-from tests import builders
+from tests.support import builders
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def test_the_review_page_shows_previews_changes_and_a_plain_summary(patient_clie
 
 
 def test_the_api_report_lists_outcomes_and_actions_without_original_values(patient_client, patient):
-    from tests.conftest import bearer
+    from tests.support.accounts import bearer
 
     scan = processed_scan(
         patient_client,

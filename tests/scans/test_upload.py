@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from scans.models import FileKind, Scan, ScanFile, Status
-from tests import builders
+from tests.support import builders
 from vault import get_vault
 from vault.models import VaultKey
 

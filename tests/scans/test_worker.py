@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from scans import processing, sweeper
 from scans.models import Scan, ScanImage, Status
-from tests import builders
-from tests.conftest import bearer, wait_until
+from tests.support import builders
+from tests.support.accounts import bearer
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -36,6 +37,7 @@ def queue_is_empty() -> bool:
     return all(broker.llen(queue) == 0 for queue in ("deid", "send", "default"))
 
 
+@pytest.mark.slow
 def test_an_uploaded_study_is_processed_by_the_worker_to_ready_for_review(
     client, patient, celery_worker_process
 ):
@@ -57,6 +59,7 @@ def test_an_uploaded_study_is_processed_by_the_worker_to_ready_for_review(
     assert scan.images.filter(outcome="clean").count() == 3
 
 
+@pytest.mark.slow
 def test_running_the_task_twice_changes_nothing_the_second_time(
     client, patient, celery_worker_process
 ):
@@ -88,13 +91,14 @@ def test_running_the_task_twice_changes_nothing_the_second_time(
     assert after == before
 
 
+@pytest.mark.slow
 def test_the_sweeper_hands_back_a_scan_whose_message_never_reached_the_broker(
     client, patient, settings
 ):
     """GIVEN a scan left 'uploaded' (the broker was down at upload time)
     WHEN the sweeper runs and a worker is up
     THEN the scan is processed, nothing lost."""
-    from tests.conftest import Worker, flush_broker, worker_env
+    from tests.support.workers import Worker, flush_broker, worker_env
 
     scan_id = upload_study(client, patient, count=1)
     flush_broker()  # the message is lost, as if Redis had been down

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.s3server import S3Server, running_seaweedfs
+from tests.support.blobs import SEGMENT
+from tests.support.s3server import S3Server, running_seaweedfs
 from vault import Vault, generate_keyring_file, get_vault
-
-SEGMENT = 4096
 
 # Tests about the local store's files on disk; their S3 counterparts are in test_s3_store.py.
 LOCAL_ONLY = {

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.vault.blobs import random_bytes
+from tests.support.blobs import random_bytes
 from vault import TamperedError, VaultError
 from vault.aead import (
     HEADER_SIZE,

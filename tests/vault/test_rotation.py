@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.vault.blobs import blob_of, random_bytes
+from tests.support.blobs import blob_of, random_bytes
 from vault import Keyring, get_vault
 from vault.models import VaultKey
 

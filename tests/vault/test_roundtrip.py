@@ -12,8 +12,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from tests.vault.blobs import random_bytes
-from tests.vault.conftest import SEGMENT
+from tests.support.blobs import SEGMENT, random_bytes
 from vault import ObjectInfo, VaultError, get_vault
 from vault.models import VaultKey
 

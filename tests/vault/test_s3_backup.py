@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.vault.blobs import random_bytes
+from tests.support.blobs import random_bytes
 from vault import get_vault
 from vault.backup import BLOBS_FILE, backup_data, restore
 

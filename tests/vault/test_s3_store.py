@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.s3server import S3Server
-from tests.vault.blobs import random_bytes
+from tests.support.blobs import random_bytes
+from tests.support.s3server import S3Server
 from vault import S3BlobStore, TamperedError, UnknownObjectError, VaultError, get_vault
 from vault.models import VaultKey
 from vault.s3 import MIN_PART_SIZE

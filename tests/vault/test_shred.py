@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.vault.blobs import blob_of, random_bytes, replace_blob
+from tests.support.blobs import blob_of, random_bytes, replace_blob
 from vault import UnknownObjectError
 from vault.models import VaultKey
 

@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.vault.blobs import blob_of, random_bytes, replace_blob, segment_span
-from tests.vault.conftest import SEGMENT
+from tests.support.blobs import SEGMENT, blob_of, random_bytes, replace_blob, segment_span
 from vault import KeyNotFoundError, TamperedError, UnknownObjectError, get_vault
 from vault.aead import HEADER_SIZE, TAG_SIZE
 from vault.models import VaultKey
