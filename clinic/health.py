@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -73,8 +74,6 @@ class QueueHealth:
 
 
 def _redis_depths(url: str, names: list[str]) -> dict[str, int | None]:
-    import redis
-
     try:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         return {name: int(client.llen(name)) for name in names}

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandParser
 
 from audit import merkle
+from audit.log import public_key_pem
 
 
 class Command(BaseCommand):
@@ -28,8 +29,6 @@ class Command(BaseCommand):
             if public_key is not None:
                 key = merkle.load_public_key_pem(public_key.read_bytes())
             else:
-                from audit.log import public_key_pem  # needs the signing key's settings
-
                 key = merkle.load_public_key_pem(public_key_pem().encode("ascii"))
         except (OSError, ValueError) as exc:
             self.stdout.write(f"FAILED: cannot read input ({type(exc).__name__})")

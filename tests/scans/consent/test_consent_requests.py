@@ -14,7 +14,6 @@ from audit.models import SignedTreeHead
 from scans import hashing
 from scans.consent import acceptance, questions
 from scans.consent import text as consent_text
-from scans.deid.identifiers import Identifiers
 from scans.models import Consent, ConsentRequest, ImmutableContentError, Outcome, Status
 from tests.support.accounts import bearer
 from tests.support.consent import (
@@ -143,32 +142,6 @@ def test_a_question_with_the_planted_patient_id_is_flagged(client, patient, stud
     )
     assert response.status_code == 409
     assert questions.SCAN_ID in response.json()["warnings"]
-
-
-@pytest.mark.parametrize(
-    ("question", "category"),
-    [
-        ("Scanned on 2024-01-02, anything new?", questions.DATE),
-        ("Taken 3 March 2023 after a fall", questions.DATE),
-        ("Call me on +44 20 7946 0958 please", questions.PHONE),
-        ("Write to someone@example.net", questions.EMAIL),
-        ("My insurance number is 123456789", questions.LONG_NUMBER),
-        ("I am pat, what does this show?", questions.ACCOUNT),
-    ],
-)
-def test_dates_phone_numbers_emails_long_numbers_and_the_account_are_flagged(question, category):
-    warnings = questions.question_warnings(
-        question, identifiers=Identifiers(), email="pat@example.org"
-    )
-    assert category in warnings
-
-
-def test_an_ordinary_question_is_not_flagged():
-    warnings = questions.question_warnings(
-        "Is the bone in image 2 broken, and how large is the shadow (about 12 mm)?",
-        identifiers=Identifiers(), email="pat@example.org",
-    )
-    assert warnings == []
 
 
 def test_accepting_records_an_immutable_consent_and_moves_the_scan_to_consented(
