@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from tests.support.phi_corpus import Patient, ct_series, to_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
