@@ -23,7 +23,7 @@ from scans.models import Scan
 from scans.submission import submit_scan
 from scans.upload import sealed_uploads, upload_rejection
 
-router = Router(tags=["scans"])
+router = Router()
 
 
 class Error(Schema):
