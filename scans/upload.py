@@ -25,13 +25,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, StopUpload
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 
 from accounts.models import Role, User
 from accounts.tokens import user_for_bearer
 from scans.errors import UserFacingError
 from scans.models import ScanFile, Status
+from scans.refusals import refusal_page
 from vault import ObjectInfo, VaultWriter, get_vault
 
 log = logging.getLogger(__name__)
@@ -248,12 +248,15 @@ def too_large_message() -> str:
     return f"The upload is larger than the limit of {limit_mib} MiB; nothing was stored."
 
 
-def rejection_response(request: HttpRequest, status: int, message: str) -> HttpResponse:
-    """A JSON error for API clients, a plain page for browsers."""
+def rejection_response(request: HttpRequest, refusal: Rejection) -> HttpResponse:
+    """The refusal as a JSON error for API clients, a plain page for browsers.
+
+    Raised before any view runs (the middleware) or read by the upload views, so neither the API's
+    exception handler nor a view's own page can show it.
+    """
     if request.path_info.startswith("/api/"):
-        return JsonResponse({"detail": message}, status=status)
-    html = render_to_string("scans/upload_refused.html", {"message": message}, request=request)
-    return HttpResponse(html, status=status)
+        return JsonResponse(refusal.as_json(), status=refusal.status)
+    return refusal_page(request, "scans/upload_refused.html", {}, refusal)
 
 
 def shred_unclaimed(request: HttpRequest) -> int:
@@ -278,10 +281,12 @@ class UploadGuardMiddleware:
         try:
             declared_bytes = int(declared)
         except ValueError:
-            return rejection_response(request, 400, "The request's Content-Length is not valid.")
+            return rejection_response(
+                request, Rejection(400, "The request's Content-Length is not valid.")
+            )
         # A little room for the multipart envelope around the files themselves.
         if declared_bytes > settings.UPLOAD_MAX_BYTES + 1024 * 1024:
-            return rejection_response(request, 413, too_large_message())
+            return rejection_response(request, Rejection(413, too_large_message()))
         try:
             return self.get_response(request)
         finally:

@@ -44,7 +44,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     request.FILES  # noqa: B018 - parse the body now, through the encrypting handler
     rejection = upload_rejection(request)
     if rejection is not None:
-        return rejection_response(request, rejection.status, rejection.message)
+        return rejection_response(request, rejection)
     try:
         scan = submit_scan(signed_in_user(request), sealed_uploads(request))
     except IntakeRejected as exc:
