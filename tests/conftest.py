@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
-from accounts.models import User
-from tests.support.accounts import make_user
+from accounts.models import Role, User
+from tests.support.accounts import make_user, with_totp
 from tests.support.workers import Worker, flush_broker, worker_env
 
 os.environ.setdefault(
@@ -66,3 +67,17 @@ def fresh_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def admin(db, blob_dir) -> User:
+    """A clinic admin with TOTP, for the clinic's and the endpoints' pages."""
+    return with_totp(make_user("admin@example.org", Role.CLINIC_ADMIN))
+
+
+@pytest.fixture
+def admin_client(admin) -> Client:
+    """Its own client, so a test can sign someone else in with ``client`` at the same time."""
+    admin_client = Client()
+    admin_client.force_login(admin)
+    return admin_client

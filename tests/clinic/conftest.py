@@ -1,26 +1,6 @@
-"""A signed-in clinic admin with TOTP, for the clinic pages."""
+"""A throwaway audit signing key for the clinic pages."""
 
 import pytest
-from django.test import Client
-
-from accounts.models import Role, User
-from tests.support.accounts import (
-    make_user,
-    with_totp,
-)
-
-
-@pytest.fixture
-def admin(db, blob_dir) -> User:
-    return with_totp(make_user("admin@example.org", Role.CLINIC_ADMIN))
-
-
-@pytest.fixture
-def admin_client(admin) -> Client:
-    """Its own client, so a test can sign someone else in with ``client`` at the same time."""
-    admin_client = Client()
-    admin_client.force_login(admin)
-    return admin_client
 
 
 @pytest.fixture

@@ -1,15 +1,12 @@
-"""AI endpoints and the retention policy, managed from the clinic pages and audited."""
+"""The clinic admin's AI endpoint pages: create, edit, disable; the API key is write-only."""
 
 from __future__ import annotations
 
 import pytest
 
 from audit.models import AuditEntry
-from clinic.retention import current_policy
 from forwarding.endpoints import read_api_key
 from forwarding.models import Endpoint
-from scans.models import Status
-from tests.support.stored import stored_scan
 
 pytestmark = pytest.mark.django_db
 
@@ -109,35 +106,3 @@ def test_a_refused_endpoint_shows_why_and_creates_nothing(admin_client):
     assert b"only allowed for a local endpoint" in response.content
     assert not Endpoint.objects.exists()
     assert audit("endpoint.created") is None
-
-
-def test_the_retention_policy_is_changed_from_its_page_and_audited(admin_client, admin):
-    response = admin_client.post("/clinic/retention/", {
-        "originals_days": 3, "sanitized_days": 30, "answers_days": 180, "unconsented_days": 14,
-    })
-
-    assert response.status_code == 302
-    policy = current_policy()
-    assert (policy.originals_days, policy.answers_days) == (3, 180)
-    entry = audit("retention.changed")
-    assert entry.actor == admin.pseudonym
-    assert entry.details["fields"] == ["answers_days", "originals_days"]
-
-
-def test_the_retention_page_refuses_zero_days(admin_client):
-    response = admin_client.post("/clinic/retention/", {
-        "originals_days": 0, "sanitized_days": 30, "answers_days": 365, "unconsented_days": 14,
-    })
-
-    assert response.status_code == 200
-    assert current_policy().originals_days == 7
-    assert audit("retention.changed") is None
-
-
-def test_the_retention_page_shows_what_is_due(admin_client, patient):
-    stored_scan(patient, uploaded_days_ago=15, status=Status.FAILED)
-
-    page = admin_client.get("/clinic/retention/").content.decode()
-
-    assert "<td>unconsented</td>" in page
-    assert "<td>1</td><td>4</td>" in page
