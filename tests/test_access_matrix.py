@@ -31,7 +31,8 @@ from tests.support.access_matrix import (
 )
 from tests.support.accounts import PASSWORD
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
+# About a thousand cells, each in a fresh world: a minute or two on its own.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 
 ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>")
 SCHEMA_PARAM = re.compile(r"\{(\w+)\}")
