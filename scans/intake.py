@@ -731,6 +731,7 @@ class _CappedReader(io.RawIOBase):
             raise self._rejection
         return data
 
+    # typeshed types the parameter as collections.abc.Buffer, which Python 3.11 cannot name.
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
         buffer[: len(data)] = data
@@ -787,6 +788,7 @@ class _HeaderReader(io.RawIOBase):
             self.truncated = True
         return data
 
+    # typeshed types the parameter as collections.abc.Buffer, which Python 3.11 cannot name.
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
         buffer[: len(data)] = data

@@ -284,6 +284,7 @@ def _archive_blobs(target: Path, object_ids: list[str]) -> tuple[int, list[str],
     missing: list[str] = []
     count = 0
     try:
+        # The stubs want a readable fileobj even for a write-only stream; the sink only writes.
         with tarfile.open(fileobj=sink, mode="w|") as archive:  # type: ignore[call-overload]
             for name in object_ids:
                 try:
