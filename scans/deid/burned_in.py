@@ -21,8 +21,9 @@ the black margins of a CT, an ultrasound or a radiograph is never "over the body
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -188,3 +189,78 @@ def review_codes(verdicts: Sequence[Verdict]) -> list[str]:
     if any(v.action == "leave" for v in verdicts):
         codes.append("unreadable")
     return codes
+
+
+Region = tuple[int, int, int, int, int]  # (frame, x, y, w, h); frame counts from 0
+Flag = tuple[int, int, int, int, int, str]  # (frame, x, y, w, h, review code)
+
+
+@dataclass
+class TextSearch:
+    """What the search of one image found, frame by frame.
+
+    ``regions``: boxes to black out (grown by the margin); ``kept``: annotations left readable;
+    ``review``: boxes a person should look at, with their code ("over-body", "unreadable");
+    ``clear_frames``: frames with no line at all, by the digest of the pixels searched.
+    """
+
+    regions: list[Region] = field(default_factory=list)
+    kept: list[Region] = field(default_factory=list)
+    review: list[Flag] = field(default_factory=list)
+    clear_frames: dict[int, str] = field(default_factory=dict)
+
+    def add(self, frame: int, verdicts: Sequence[Verdict], margin: int, width: int,
+            height: int) -> None:
+        """Record one frame's verdicts."""
+        for verdict in verdicts:
+            box = verdict.box
+            if verdict.action == "keep":
+                self.kept.append((frame, box.x, box.y, box.w, box.h))
+                continue
+            if verdict.action == "leave":
+                self.review.append((frame, box.x, box.y, box.w, box.h, "unreadable"))
+                continue
+            grown = box.grown(margin, width, height)
+            if grown.w == 0 or grown.h == 0:
+                continue
+            self.regions.append((frame, grown.x, grown.y, grown.w, grown.h))
+            if verdict.over_body:
+                self.review.append((frame, grown.x, grown.y, grown.w, grown.h, "over-body"))
+
+    def review_reasons(self) -> list[str]:
+        """The plain sentences telling a patient why to check the image; empty if no need."""
+        codes = dict.fromkeys(flag[5] for flag in self.review)
+        return [REVIEW_REASONS[code] for code in codes]
+
+    def report(self) -> dict[str, object]:
+        """The JSON-safe summary for the engine's per-image report: no text, boxes only."""
+        return {
+            "kept": [list(r) for r in self.kept],
+            "review": {
+                "needed": bool(self.review),
+                "reasons": self.review_reasons(),
+                "boxes": [list(f) for f in self.review],
+            },
+        }
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    """A digest of a decoded frame's values, shape and type."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{frame.dtype.str}{frame.shape}".encode())
+    digest.update(np.ascontiguousarray(frame).data)
+    return digest.hexdigest()
+
+
+def verifier_for(detector: TextDetector) -> TextDetector:
+    """The second pass's own detector: the same networks, its own parameters (a finer scale
+    and a lower box threshold than the first pass), so it does not repeat the first pass's
+    resizing and scoring."""
+    return TextDetector(
+        det_side=None if detector.det_side is None else round(detector.det_side * 1.25),
+        min_scale=detector.min_scale,
+        target_text_px=detector.target_text_px * 1.25,
+        timeout=detector.timeout,
+        box_thresh=max(0.3, detector.box_thresh - 0.1),
+        providers=detector.providers,
+    )

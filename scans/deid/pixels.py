@@ -9,7 +9,7 @@ compressed files stay compressed. If the pixels cannot be decoded or the detecto
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +19,16 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
+from scans.deid.burned_in import (
+    TextSearch,
+    frame_digest,
+    judge_lines,
+    max_line_height,
+    verifier_for,
+    with_body,
+)
 from scans.deid.pixel_bytes import native_layout
-from scans.deid.text import Box, PixelError, TextDetector, fuzzy_contains, get_detector
+from scans.deid.text import Box, Line, PixelError, TextDetector, fuzzy_contains, get_detector
 
 Region = tuple[int, int, int, int, int]  # (frame, x, y, w, h); frame counts from 0
 
@@ -31,12 +39,11 @@ DEFAULT_MARGIN = 3
 _EMPHASIS_FROM = 0.98
 _EMPHASIS_REST = 160.0
 _AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
-# A scanner's text line is never taller than this (px, or this fraction of the frame height).
-MAX_LINE_PX = 48
-MAX_LINE_FRACTION = 8
 REFINE_DEPTH = 3
 # A letter the redaction missed sits right next to a region.
 VERIFY_SLACK = 6
+# Frames searched per detector call (same-sized frames of a multi-frame image go as one batch).
+FRAME_BATCH = 4
 
 _CODEC_NAMES = {
     "1.2.840.10008.1.2.4.50": "JPEG",
@@ -68,6 +75,7 @@ class PixelOutcome:
     exempt: bool = False
     pending: bool = False
     fill: int = 0
+    search: TextSearch = field(default_factory=lambda: TextSearch([], [], [], {}))
 
 
 def _transfer_syntax(ds: Dataset) -> UID | None:
@@ -246,30 +254,44 @@ def detection_image(frame: np.ndarray, ds: Dataset) -> np.ndarray:
 
 
 def find_text(image: np.ndarray, detector: TextDetector, *, depth: int = REFINE_DEPTH) -> list[Box]:
-    """Text boxes in an 8-bit image, with boxes too tall to be a line of text looked at again.
+    """Text boxes in an 8-bit image (``find_lines``, boxes only)."""
+    return [line.box for line in find_lines([image], detector, depth=depth)[0]]
+
+
+def find_lines(
+    images: list[np.ndarray], detector: TextDetector, *, depth: int = REFINE_DEPTH
+) -> list[list[Line]]:
+    """Text lines in each 8-bit image, with lines too tall to be text looked at again.
 
     The detector sometimes marks a large smooth structure (a body outline, lungs, a segmentation
     mask) as one huge text region. Such a box is searched again on its own crop, which the
     detector sees at a finer scale; lines found there replace it. A box that is still too tall
-    after ``depth`` closer looks is kept whole: when in doubt, black it out.
+    after ``depth`` closer looks is kept whole, for the verdict to judge.
     """
-    return _find_text(image, detector, depth, _max_line_height(image.shape[0]))
+    found = detector.detect_lines(images)
+    return [
+        _refined(image, lines, detector, depth, max_line_height(image.shape[0]))
+        for image, lines in zip(images, found, strict=True)
+    ]
 
 
-def _max_line_height(frame_height: int) -> int:
-    return max(MAX_LINE_PX, frame_height // MAX_LINE_FRACTION)
-
-
-def _find_text(image: np.ndarray, detector: TextDetector, depth: int, max_line: int) -> list[Box]:
-    found: list[Box] = []
-    for box in detector.detect(image):
+def _refined(image: np.ndarray, lines: list[Line], detector: TextDetector, depth: int,
+             max_line: int) -> list[Line]:
+    out: list[Line] = []
+    for line in lines:
+        box = line.box
         crop = image[box.y : box.y + box.h, box.x : box.x + box.w]
         if box.h <= max_line or depth <= 0 or crop.shape == image.shape:
-            found.append(box)
+            out.append(line)
             continue
-        for inner in _find_text(np.ascontiguousarray(crop), detector, depth - 1, max_line):
-            found.append(Box(inner.x + box.x, inner.y + box.y, inner.w, inner.h))
-    return found
+        inner = _refined(np.ascontiguousarray(crop), detector.detect_lines([crop])[0], detector,
+                         depth - 1, max_line)
+        out.extend(Line(_shifted(i.box, box), _shifted(i.core, box)) for i in inner)
+    return out
+
+
+def _shifted(inner: Box, outer: Box) -> Box:
+    return Box(inner.x + outer.x, inner.y + outer.y, inner.w, inner.h)
 
 
 def redact_dicom_pixels(
@@ -297,44 +319,76 @@ def redact_dicom_pixels(
         return PixelOutcome(changed=False)
     tsyntax = _transfer_syntax(ds)
     if deferred and native_layout(ds) is not None:
-        regions, fill = _find_regions(iter_frames(ds), ds, detector, margin)
+        search, fill = _search_frames(iter_frames(ds), ds, detector, margin)
+        regions = search.regions
         return PixelOutcome(changed=bool(regions), regions=regions, pending=bool(regions),
-                            fill=fill)
+                            fill=fill, search=search)
     original = decode_frames(ds)
     if tsyntax is not None and not tsyntax.is_little_endian:
         raise PixelError("big-endian pixel data is not supported")
-    regions, fill = _find_regions(original, ds, detector, margin)
+    search, fill = _search_frames(original, ds, detector, margin)
+    regions = search.regions
     if not regions:
-        return PixelOutcome(changed=False)
+        return PixelOutcome(changed=False, search=search)
     # The decoded array is ours to change: Pixel Data is replaced from it right below.
     paint_regions(original, regions, fill)
     _write_uncompressed(ds, original)
     new_tsyntax = _transfer_syntax(ds)
     changed_to = str(new_tsyntax) if new_tsyntax != tsyntax else None
     return PixelOutcome(changed=True, regions=regions, transfer_syntax_changed_to=changed_to,
-                        fill=fill)
+                        fill=fill, search=search)
 
 
-def _find_regions(
+def _search_frames(
     frames: Iterable[np.ndarray], ds: Dataset, detector: TextDetector, margin: int
-) -> tuple[list[Region], int]:
-    """Text boxes (grown by ``margin``) on every frame, and the stored value shown as black:
-    the lowest of the whole image (highest for MONOCHROME1), 0 for colour."""
-    regions: list[Region] = []
+) -> tuple[TextSearch, int]:
+    """The verdict on every text line of every frame, and the stored value shown as black:
+    the lowest of the whole image (highest for MONOCHROME1), 0 for colour.
+
+    Frames go to the detector in batches of ``FRAME_BATCH``. Redacted boxes are grown by
+    ``margin``. A frame with no line at all is recorded by the digest of its decoded pixels,
+    so the verifier can tell that the output still holds exactly those pixels.
+    """
+    search = TextSearch([], [], [], {})
     monochrome, inverted = _is_monochrome(ds), _is_inverted(ds)
     fill: int | None = None
+    batch: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def flush() -> None:
+        images = [image for _, _, image in batch]
+        for (index, frame, image), lines in zip(batch, find_lines(images, detector),
+                                                strict=True):
+            if not lines:
+                search.clear_frames[index] = frame_digest(frame)
+                continue
+            verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome),
+                                 _grey(image, monochrome))
+            search.add(index, verdicts, margin, frame.shape[1], frame.shape[0])
+        batch.clear()
+
     for index, frame in enumerate(frames):
         if monochrome:
             extreme = int(frame.max()) if inverted else int(frame.min())
             if fill is None or (extreme > fill if inverted else extreme < fill):
                 fill = extreme
-        rows, columns = frame.shape[0], frame.shape[1]
-        for box in find_text(detection_image(frame, ds), detector):
-            grown = box.grown(margin, columns, rows)
-            if grown.w == 0 or grown.h == 0:
-                continue
-            regions.append((index, grown.x, grown.y, grown.w, grown.h))
-    return regions, fill if fill is not None else 0
+        batch.append((index, frame, detection_image(frame, ds)))
+        if len(batch) >= FRAME_BATCH:
+            flush()
+    if batch:
+        flush()
+    return search, fill if fill is not None else 0
+
+
+def _grey(image: np.ndarray, monochrome: bool) -> np.ndarray:
+    """A grey image for the foreground mask: a monochrome frame's clinical window (channel 0 of
+    ``detection_image``), or the luminance of a colour frame."""
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    if monochrome:
+        return np.ascontiguousarray(image[:, :, 0])
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
 def paint_regions(frames: np.ndarray, regions: Iterable[Region], fill: int) -> None:
@@ -393,36 +447,70 @@ def _frame_count(data: bytes) -> int:
 
 
 def verify_redacted(
-    ds_or_bytes: Dataset | bytes, regions: Iterable[Region], detector: TextDetector
+    ds_or_bytes: Dataset | bytes,
+    regions: Iterable[Region],
+    detector: TextDetector,
+    *,
+    clear_frames: Mapping[int, str] | None = None,
 ) -> list[str]:
     """Reasons the redaction cannot be trusted; empty if it can.
 
-    Independently re-decodes the written output, checks that each region is one flat value,
-    and runs a second detection on every frame that had text. Only text at or next to a
-    redacted region counts: that is where a missed letter would be, while with the labels gone
-    the frame's contrast changes and plain anatomy elsewhere can look like text. Frames are
-    counted from 1 in the reasons. Only the frames with regions are decoded, one at a time.
+    Independent of the first pass: the written output is parsed and decoded again, frame by
+    frame, and looked at with the verifier's own detector parameters (``verifier_for``), its
+    own crops and its own readings. Each redacted region must be one flat value. Then every
+    frame gets the second look, except a frame the first pass found no text on at all AND
+    whose re-decoded pixels have exactly the digest the first pass recorded for it
+    (``clear_frames``): nothing was drawn, kept or changed there, so there is no redaction to
+    check and the same networks on the same pixels have nothing new to say. The second look
+    recognises every line: a line next to a redacted region fails the image unless it reads
+    surely as an allowed annotation (a letter the box missed sits there); anywhere else,
+    readable text that is not an allowed annotation, or an unreadable text-shaped mark,
+    fails it. Frames are counted from 1 in the reasons.
     """
     regions = list(regions)
-    if not regions:
-        return []
+    clear = dict(clear_frames or {})
     data = _written_bytes(ds_or_bytes)
     count = _frame_count(data)
     reasons: list[str] = []
     for index in sorted({r[0] for r in regions}):
         if not 0 <= index < count:
             reasons.append(f"redacted frame {index + 1} is missing from the output")
-    wanted = sorted({r[0] for r in regions if 0 <= r[0] < count})
-    for (header, frame), index in zip(_read_frames(data, wanted), wanted, strict=True):
+    verifier = verifier_for(detector)
+    for index, (header, frame) in enumerate(_read_frames(data)):
         boxes = [(x, y, w, h) for f, x, y, w, h in regions if f == index]
         for x, y, w, h in boxes:
             patch = frame[y : y + h, x : x + w]
             if patch.size == 0 or np.any(patch != patch.reshape(-1, *patch.shape[2:])[0]):
                 reasons.append(f"a redacted region on frame {index + 1} is not blacked out")
+        if not boxes and clear.get(index) == frame_digest(frame):
+            continue
         image = detection_image(frame, header)
-        found = find_text(neutralize_regions(image, boxes), detector)
-        if any(touches(box, region) for box in found for region in boxes):
+        neutral = neutralize_regions(image, boxes) if boxes else image
+        reasons += second_look(neutral, boxes, verifier, index,
+                               renderings=_is_monochrome(header))
+    return list(dict.fromkeys(reasons))
+
+
+def second_look(
+    image: np.ndarray,
+    boxes: list[tuple[int, int, int, int]],
+    verifier: TextDetector,
+    index: int,
+    *,
+    renderings: bool,
+) -> list[str]:
+    """The verifier's reasons for one frame (see ``verify_redacted``)."""
+    lines = find_lines([image], verifier)[0]
+    reasons = []
+    for verdict in judge_lines(image, lines, verifier, renderings=renderings):
+        if verdict.action == "keep":
+            continue
+        if any(touches(verdict.box, region) for region in boxes):
             reasons.append(f"text still detected on frame {index + 1} after redaction")
+        elif verdict.why == "identifying":
+            reasons.append(f"readable text remains on frame {index + 1}")
+        elif verdict.why == "unreadable text":
+            reasons.append(f"unreadable text-shaped marks remain on frame {index + 1}")
     return reasons
 
 

@@ -2,6 +2,7 @@
 the fuzzy matcher recognises a patient's identifiers through OCR slips."""
 
 import threading
+from types import SimpleNamespace
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -80,11 +81,14 @@ def test_it_refuses_images_that_are_not_8_bit():
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Replace the OCR engine with a function, run on a thread of its own as the real one is."""
+    """Replace the detection network with a function, run on a thread of its own as the real
+    one is."""
     executor = ThreadPoolExecutor(max_workers=1)
 
-    def install(engine):
-        monkeypatch.setattr(text, "_shared_engine", lambda: (engine, executor))
+    def install(run):
+        networks = SimpleNamespace(detect=SimpleNamespace(run=run), recognize=None,
+                                   characters=[""])
+        monkeypatch.setattr(text, "_shared", lambda providers: (networks, executor))
 
     yield install
     executor.shutdown(wait=False)
