@@ -14,6 +14,8 @@ Rules that hold whatever is added:
 * Numbers pass only when short: at most 3 digits before the decimal point and 2 after, so an
   id (``889123``), a year (``1961``) or a phone number never passes as "a number". A number
   with a unit passes under the same limit.
+* OCR slips: a word of five or more letters one edit from an allowed word passes, and so do
+  two allowed words read without their space; short words must match exactly.
 * A line whose tokens are all marks (``-``, ``|``, ``+``, ``.``: scale bars, ticks, calipers)
   passes: marks cannot spell anything.
 """
@@ -142,6 +144,7 @@ _ANATOMY_WORDS = (
 ANATOMY: dict[str, str] = dict.fromkeys(_ANATOMY_WORDS.split(" "), "anatomy or finding label")
 
 ALLOWED_WORDS: dict[str, str] = {**ANATOMY, **MODES, **ORIENTATION, **PARAMETERS, **UNITS}
+_LONG_WORDS = tuple(word for word in ALLOWED_WORDS if len(word) >= 5 and word.isalpha())
 
 # Date and time shapes, refused anywhere on a line.
 _DATE_OR_TIME = re.compile(
@@ -171,13 +174,51 @@ def _fold(text: str) -> str:
     return folded.replace("\u2014", "-").replace("\u2013", "-").replace("\u2212", "-")
 
 
+def _near_word(core: str) -> bool:
+    """One OCR slip (a letter replaced, dropped or added) from an allowed word of five or more
+    letters: "NODI" is not five letters and stays refused, "KIDNEV" is KIDNEY."""
+    if len(core) < 5 or not core.isalpha():
+        return False
+    return any(abs(len(word) - len(core)) <= 1 and _one_edit(core, word)
+               for word in _LONG_WORDS)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _word_allowed(core: str) -> bool:
+    return core in ALLOWED_WORDS or _near_word(core) or _joined_words(core)
+
+
+def _joined_words(core: str) -> bool:
+    """Two allowed words read without their space ("ascao" is ASC AO)."""
+    return core.isalpha() and any(
+        core[:i] in ALLOWED_WORDS and core[i:] in ALLOWED_WORDS and min(i, len(core) - i) >= 2
+        for i in range(2, len(core) - 1)
+    )
+
+
+# Digits OCR reads in place of letters, undone when a token is checked as a word ("AscA0").
+_DIGITS_AS_LETTERS = str.maketrans("0158", "olsb")
+
+
 def _token_allowed(token: str) -> bool:
     core = token.strip(_EDGE_PUNCTUATION)
+    if core and not core.isdigit() and any(c.isalpha() for c in core):
+        lettered = core.translate(_DIGITS_AS_LETTERS)
+        if lettered != core and lettered.isalpha() and _word_allowed(lettered):
+            return True
     if not core or _MARKS.match(core):
         return True
     if _NUMBER_ONLY.match(core):
         return True
     if core in ALLOWED_WORDS or _PROBE.match(core):
+        return True
+    if _word_allowed(core):
         return True
     unit = _NUMBER_WITH_UNIT.match(core)
     if unit and unit.group("unit") in UNITS:

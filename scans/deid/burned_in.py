@@ -2,9 +2,12 @@
 
 No Django imports. The rules, in order, for each line the detector found:
 
+0. A box taller than any text line, even after closer looks: an outline or texture the
+   detector mistook, LEFT in place and flagged (rule 4).
 1. The recogniser reads it surely (``KEEP_SCORE``) and every token is on the reviewed
-   allow-vocabulary (``annotations.py``): it is a clinical annotation and is KEPT. A small box is
-   also read mirrored: radiographers' lead markers ("R", "L") are often seen from behind.
+   allow-vocabulary (``annotations.py``): it is a clinical annotation and is KEPT. A small box
+   that reads as nothing is also read mirrored, and kept if it is then surely an orientation
+   marker: radiographers' lead markers ("R", "L") are often seen from behind.
 2. The recogniser reads letters or digits in it (``READ_SCORE``) that are not all allowed: it
    is identifying (a name, an id, a date, a place, a free word) and is BLACKED OUT.
 3. Nothing readable, but the box has the shape of text (a line no taller than a scanner's text
@@ -28,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from scans.deid.annotations import has_letters_or_digits, is_annotation
+from scans.deid.annotations import ORIENTATION, has_letters_or_digits, is_annotation
 from scans.deid.text import Box, Line, Reading, TextDetector, crop_of, reading_box
 
 # Mean character confidence above which a reading counts as readable at all, and above which
@@ -86,19 +89,33 @@ def judge_lines(
         return []
     height, width = image.shape[:2]
     boxes = [reading_box(line, width, height) for line in lines]
-    crops = [_crop_to_read(image, box, renderings) for box in boxes]
+    crops = [_crop_to_read(image, box, renderings, line.core)
+             for box, line in zip(boxes, lines, strict=True)]
     readings = detector.read_crops(crops)
     mirrored_at = [i for i, (line, reading) in enumerate(zip(lines, readings, strict=True))
-                   if not _kept(reading) and line.box.w <= MARKER_RATIO * line.box.h]
+                   if not _readable(reading) and line.box.w <= MARKER_RATIO * line.box.h]
     mirrored = detector.read_crops([np.ascontiguousarray(crops[i][:, ::-1])
                                     for i in mirrored_at]) if mirrored_at else []
     flipped = dict(zip(mirrored_at, mirrored, strict=True))
+    # A line read as not allowed gets one more reading, from a wider crop and (monochrome) the
+    # next-best rendering, before it is blacked out: a letter cut at the crop's edge ("LYMPH
+    # NODI") or a rendering where the text sits in bright texture must not cost an annotation.
+    # Only a sure, allowed second reading keeps it; identifiers do not read as annotations.
+    again_at = [i for i, reading in enumerate(readings)
+                if _readable(reading) and not _kept(reading) and lines[i].box.h <= height]
+    wider = [_crop_to_read(image, _wider(boxes[i], lines[i], width, height), renderings,
+                           lines[i].core, rank=1) for i in again_at]
+    second = dict(zip(again_at, detector.read_crops(wider), strict=True)) if again_at else {}
     limit = max_line_height(height)
     verdicts = []
     for index, (line, reading) in enumerate(zip(lines, readings, strict=True)):
-        if _kept(reading) or _kept(flipped.get(index)):
+        if line.box.h > limit:
+            # Still taller than any text line after the closer looks (pixels.find_lines): an
+            # outline or a texture, not writing; a person checks it.
+            verdicts.append(Verdict(line.box, "leave", "unreadable mark"))
+        elif _kept(reading) or _kept(second.get(index)) or _mirrored_marker(flipped.get(index)):
             verdicts.append(Verdict(line.box, "keep", "annotation"))
-        elif reading.score >= READ_SCORE and has_letters_or_digits(reading.text):
+        elif _readable(reading):
             verdicts.append(Verdict(line.box, "redact", "identifying"))
         elif text_shaped(crops[index], line, limit):
             verdicts.append(Verdict(line.box, "redact", "unreadable text"))
@@ -107,22 +124,63 @@ def judge_lines(
     return verdicts
 
 
+def _wider(box: Box, line: Line, width: int, height: int) -> Box:
+    dx, dy = max(4, line.core.h), max(2, line.core.h // 3)
+    x0, y0 = max(0, box.x - dx), max(0, box.y - dy)
+    x1, y1 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
 def _kept(reading: Reading | None) -> bool:
     return reading is not None and reading.score >= KEEP_SCORE and is_annotation(reading.text)
 
 
-def _crop_to_read(image: np.ndarray, box: Box, renderings: bool) -> np.ndarray:
+def _readable(reading: Reading) -> bool:
+    return reading.score >= READ_SCORE and has_letters_or_digits(reading.text)
+
+
+def _mirrored_marker(reading: Reading | None) -> bool:
+    """A lone orientation marker read mirrored (only tried when the box read as nothing)."""
+    return (reading is not None and reading.score >= KEEP_SCORE
+            and reading.text.strip().casefold() in ORIENTATION)
+
+
+def _crop_to_read(image: np.ndarray, box: Box, renderings: bool, core: Box | None = None,
+                  rank: int = 0) -> np.ndarray:
+    """The crop the recogniser reads. Of the three renderings of a monochrome frame, the one
+    where the text core separates most cleanly from its background (``rank`` 1: the next)."""
     crop = crop_of(image, box)
     if not renderings or crop.ndim == 2 or crop.size == 0:
         return crop
-    spreads = [int(crop[:, :, c].max()) - int(crop[:, :, c].min()) for c in range(3)]
-    return np.ascontiguousarray(crop[:, :, int(np.argmax(spreads))])
+    judged = crop_of(image, core) if core is not None and core.w and core.h else crop
+    order = sorted(range(3), key=lambda c: -_separation(np.ascontiguousarray(judged[:, :, c])))
+    return np.ascontiguousarray(crop[:, :, order[rank]])
+
+
+def _separation(grey: np.ndarray) -> float:
+    """How cleanly a grey crop splits into ink and background: Otsu's between-class variance
+    over the total variance (1 for two flat levels, near 0 for texture)."""
+    import cv2
+
+    total = float(grey.var())
+    if total == 0:
+        return 0.0
+    _, binary = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    share = float(binary.mean())
+    if share in (0.0, 1.0):
+        return 0.0
+    high, low = float(grey[binary == 1].mean()), float(grey[binary == 0].mean())
+    return share * (1 - share) * (high - low) ** 2 / total
 
 
 def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
-    """Whether an unreadable box looks like a line of text: no taller than a text line, and
-    its ink (the minority side of an Otsu split with real contrast) falls into at least two
-    letter-sized pieces side by side that make up most of the ink."""
+    """Whether an unreadable box looks like a line of text.
+
+    All of: no taller than a text line; ink with real contrast (the minority side of an Otsu
+    split, 40 grey levels from the rest); at least two letter-sized pieces of ink (0.3-1.6 core
+    heights tall, at most twice as wide as tall) that sit on one line (centres within a third
+    of the core height of their median) and hold at least half of the ink.
+    """
     import cv2
 
     if line.box.h > max_line or crop.size == 0:
@@ -134,13 +192,18 @@ def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
     if not above.size or not below.size or float(above.mean()) - float(below.mean()) < 40:
         return False
     ink = binary if above.size <= below.size else 1 - binary
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    count, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8),
+                                                                   connectivity=8)
     core_h = max(3, line.core.h)
     total = int(ink.sum())
-    letters = [(x, w, area) for x, _y, w, h, area in stats[1:count]
-               if 0.3 * core_h <= h <= 1.6 * core_h and w <= 2.0 * h and area >= 3]
-    letter_ink = sum(area for _, _, area in letters)
-    return len(letters) >= 2 and total > 0 and letter_ink >= 0.5 * total
+    letters = [(float(centroids[i][1]), int(stats[i][4])) for i in range(1, count)
+               if 0.3 * core_h <= stats[i][3] <= 1.6 * core_h
+               and stats[i][2] <= 2.0 * stats[i][3] and stats[i][4] >= 3]
+    if len(letters) < 2 or total == 0:
+        return False
+    middle = float(np.median([y for y, _ in letters]))
+    aligned = [area for y, area in letters if abs(y - middle) <= core_h / 3]
+    return len(aligned) >= 2 and sum(aligned) >= 0.5 * total
 
 
 def foreground_mask(grey: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:

@@ -270,9 +270,44 @@ def find_lines(
     """
     found = detector.detect_lines(images)
     return [
-        _refined(image, lines, detector, depth, max_line_height(image.shape[0]))
+        merge_overlapping(_refined(image, lines, detector, depth, max_line_height(image.shape[0])))
         for image, lines in zip(images, found, strict=True)
     ]
+
+
+def merge_overlapping(lines: list[Line]) -> list[Line]:
+    """Lines whose boxes overlap by more than a third of the smaller one become one line: the
+    detector sometimes cuts one line into overlapping pieces, and each piece alone reads as
+    nonsense. Lines that merely touch stay apart."""
+    merged = list(lines)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                if _overlap(merged[i].box, merged[j].box) > 1 / 3:
+                    merged[i] = Line(_union(merged[i].box, merged[j].box),
+                                     _union(merged[i].core, merged[j].core))
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return sorted(merged, key=lambda line: (line.box.y, line.box.x))
+
+
+def _overlap(a: Box, b: Box) -> float:
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / max(1, min(a.w * a.h, b.w * b.h))
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a.x, b.x), min(a.y, b.y)
+    x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
+    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def _refined(image: np.ndarray, lines: list[Line], detector: TextDetector, depth: int,

@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-# The smallest overlay text seen on scanner output is about 9 px high on a 512 px matrix and
-# grows with the matrix (1024 px ultrasound and 2k radiographs draw 14-30 px letters); the
-# detector still finds lines whose letters are about 5 px high at its own scale.
+# The smallest overlay text seen on scanner output is about 9 px high up to a 1k matrix
+# (CT, MR, 1024 px ultrasound) and grows on larger images (2k radiographs draw 20-60 px
+# letters); the detector still finds lines whose letters are about 5 px high at its own scale.
 MIN_TEXT_PX = 9.0
-MIN_TEXT_FRACTION = 1 / 64
-TARGET_TEXT_PX = 5.0
+MIN_TEXT_FRACTION = 1 / 110
+TARGET_TEXT_PX = 6.0
 # Never shrink below this long side, nor by more than this factor.
 MIN_DET_SIDE = 256
 DEFAULT_MIN_SCALE = 0.25
@@ -105,6 +105,7 @@ class _Networks:
     detect: Any
     recognize: Any
     characters: list[str]
+    other_case: np.ndarray | None = None  # class index of each character's other case, or 0
 
 
 _lock = threading.Lock()
@@ -133,7 +134,19 @@ def _load_networks(providers: tuple[str, ...]) -> _Networks:
                                              providers=list(providers))
     listed = recognize.get_modelmeta().custom_metadata_map["character"].splitlines()
     # CTC class 0 is "blank"; the model's last class is a space.
-    return _Networks(detect, recognize, ["", *listed, " "])
+    characters = ["", *listed, " "]
+    return _Networks(detect, recognize, characters, _other_case(characters))
+
+
+def _other_case(characters: list[str]) -> np.ndarray:
+    """For each class, the class of the same letter in the other case (0 when none)."""
+    index = {char: i for i, char in enumerate(characters) if char}
+    pairs = np.zeros(len(characters), dtype=np.int64)
+    for i, char in enumerate(characters):
+        swapped = char.swapcase() if len(char) == 1 else char
+        if swapped != char and swapped in index:
+            pairs[i] = index[swapped]
+    return pairs
 
 
 def _shared(providers: tuple[str, ...]) -> tuple[_Networks, ThreadPoolExecutor]:
@@ -197,7 +210,7 @@ def boxes_from_probability(
     lines = []
     for label in range(1, count):
         x, y, w, h, _area = stats[label]
-        if min(w, h) < 3:
+        if min(w, h) < 2:
             continue
         inside = labels[y : y + h, x : x + w] == label
         window = prob[y : y + h, x : x + w]
@@ -354,9 +367,10 @@ class TextDetector:
                 batch[row, :, :, : item.shape[2]] = item  # type: ignore[union-attr]
             probs = self._call(lambda nets, b=batch: nets.recognize.run(None, {"x": b})[0],
                                timeout)
-            characters = self._characters()
+            networks, _ = _shared(self.providers)
             for row, index in enumerate(chunk):
-                readings[index] = _ctc_decode(probs[row], characters)
+                readings[index] = _ctc_decode(probs[row], networks.characters,
+                                              networks.other_case)
         return readings
 
     def recognize(
@@ -371,10 +385,6 @@ class TextDetector:
         readings = self.read(image, [reading_box(line, width, height) for line in lines],
                              timeout=timeout)
         return [(line.box, reading.text) for line, reading in zip(lines, readings, strict=True)]
-
-    def _characters(self) -> list[str]:
-        networks, _ = _shared(self.providers)
-        return networks.characters
 
     def _call(self, run: Callable[[_Networks], Any], timeout: float | None) -> Any:
         networks, executor = _shared(self.providers)
@@ -431,17 +441,27 @@ def _rec_input(crop: np.ndarray) -> np.ndarray:
     return _normalized(resized)
 
 
-def _ctc_decode(probs: np.ndarray, characters: list[str]) -> Reading:
-    """Greedy CTC: the best class per step, repeats merged, blanks dropped; the score is the
-    mean probability of the kept steps."""
+def _ctc_decode(probs: np.ndarray, characters: list[str],
+                other_case: np.ndarray | None = None) -> Reading:
+    """Greedy CTC: the best class per step, repeats merged, blanks dropped.
+
+    The score is the mean probability of the kept steps, counting a letter's other case with
+    it: every use of a reading here is case-blind, and a model torn between "K" and "k" is
+    sure of the letter.
+    """
     best = probs.argmax(axis=1)
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
     if not keep.any():
         return Reading("", 0.0)
-    text = "".join(characters[i] for i in best[keep])
-    score = float(probs.max(axis=1)[keep].mean())
-    return Reading(text, score)
+    steps = np.flatnonzero(keep)
+    chosen = best[steps]
+    sure = probs[steps, chosen]
+    if other_case is not None:
+        pair = other_case[chosen]
+        sure = sure + np.where(pair > 0, probs[steps, pair], 0.0)
+    text = "".join(characters[i] for i in chosen)
+    return Reading(text, float(np.minimum(sure, 1.0).mean()))
 
 
 def get_detector() -> TextDetector:
