@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Units a measurement or an acquisition parameter is given in.
+# Units a measurement or an acquisition parameter is given in (micrometre spelled with the
+# Greek mu that NFKC and casefold turn the micro sign into).
 UNITS: dict[str, str] = {
-    "mm": "length", "cm": "length", "m": "length", "um": "length", "µm": "length",
+    "mm": "length", "cm": "length", "m": "length", "um": "length", "\u03bcm": "length",
     "mm2": "area", "cm2": "area", "cm²": "area", "mm²": "area",
     "ml": "volume", "cc": "volume", "cm3": "volume", "cm³": "volume", "l": "volume",
     "hz": "frame rate, pulse repetition", "khz": "pulse repetition frequency",

@@ -2,8 +2,8 @@
 the fuzzy matcher recognises a patient's identifiers through OCR slips."""
 
 import threading
-from types import SimpleNamespace
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest

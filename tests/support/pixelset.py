@@ -84,7 +84,8 @@ class Label:
     @property
     def box(self) -> tuple[int, int, int, int]:
         ys, xs = np.nonzero(self.mask)
-        return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+        x0, y0 = int(xs.min()), int(ys.min())
+        return x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1
 
 
 @dataclass
