@@ -162,7 +162,7 @@ _DATE_OR_TIME = re.compile(
 # A short number, optionally signed or with a decimal comma: at most 3 integer digits.
 _NUMBER = r"[+\-\u2212±~]?(?:\d{1,3}(?:[.,]\d{1,2})?|[.,]\d{1,2})"
 _NUMBER_ONLY = re.compile(rf"^{_NUMBER}$")
-_NUMBER_WITH_UNIT = re.compile(rf"^{_NUMBER}(?P<unit>[a-zµ°%²³/*]+\d?)$")
+_NUMBER_WITH_UNIT = re.compile(rf"^{_NUMBER}[.,]?(?P<unit>[a-zµ°%²³/*]+\d?)$")
 _WORD_WITH_NUMBER = re.compile(rf"^(?P<word>[a-z][a-z\-]*)[:=]?(?P<number>{_NUMBER})$")
 _MARKS = re.compile(r"^[\-_|.:,;+*=<>~^'\"`()\[\]{}#°•·/\\]+$")
 _SPLIT = re.compile(r"[\s]+")

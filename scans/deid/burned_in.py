@@ -37,7 +37,7 @@ from scans.deid.text import Box, Line, Reading, TextDetector, crop_of, reading_b
 # Mean character confidence above which a reading counts as readable at all, and above which
 # an allowed reading is trusted enough to keep the pixels.
 READ_SCORE = 0.5
-KEEP_SCORE = 0.8
+KEEP_SCORE = 0.75
 # A scanner's text line is never taller than this (px, or this fraction of the frame height).
 MAX_LINE_PX = 48
 MAX_LINE_FRACTION = 8
@@ -122,6 +122,16 @@ def judge_lines(
         else:
             verdicts.append(Verdict(line.box, "leave", "unreadable mark"))
     return verdicts
+
+
+def annotation_at(image: np.ndarray, place: Box, detector: TextDetector, *,
+                  renderings: bool) -> bool:
+    """Whether the whole of ``place`` reads, surely, as an allowed annotation (in the
+    rendering where it separates best, or the next)."""
+    core = Box(place.x, place.y + place.h // 4, place.w, max(1, place.h // 2))
+    crops = [_crop_to_read(image, place, renderings, core, rank=rank)
+             for rank in ((0, 1) if renderings else (0,))]
+    return any(_kept(reading) for reading in detector.read_crops(crops))
 
 
 def _wider(box: Box, line: Line, width: int, height: int) -> Box:

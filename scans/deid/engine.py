@@ -161,6 +161,7 @@ def _deidentify_dicom(
                                      **_no_review()}
     regions: list[tuple[int, int, int, int, int]] = []
     clear_frames: dict[int, str] = {}
+    kept: list[tuple[int, int, int, int, int]] = []
     new_syntax: str | None = None
     detector = None
     pending: Callable[[np.ndarray], None] | None = None
@@ -173,6 +174,7 @@ def _deidentify_dicom(
         regions = list(outcome.regions)
         new_syntax = outcome.transfer_syntax_changed_to
         clear_frames = outcome.search.clear_frames
+        kept = outcome.search.kept
         pixels_report.update(checked=not exempt, changed=outcome.changed,
                              regions=[list(r) for r in regions],
                              transfer_syntax_changed=new_syntax is not None,
@@ -214,7 +216,7 @@ def _deidentify_dicom(
                                         detector=detector)
             else:
                 reasons = verify_redacted(output, regions, detector,
-                                          clear_frames=clear_frames)
+                                          clear_frames=clear_frames, kept=kept)
     report = {
         "categories": dict(sorted(header.categories.items())),
         "attributes": header.attribute_report(),
@@ -254,7 +256,8 @@ def _deidentify_photo(
         with _timed(stats, "pixel_verify"):
             # The pixel side's own check: it walks the container itself (not through Pillow),
             # re-decodes the pixels and runs a second detection over the blacked-out boxes.
-            reasons += verify_photo(outcome.output, list(outcome.regions), detector)
+            reasons += verify_photo(outcome.output, list(outcome.regions), detector,
+                                    kept=outcome.search.kept)
     except _pixel_error() as exc:
         return FileResult("quarantined", f"photo could not be cleaned: {exc}", "photo",
                           identifiers=identifiers)

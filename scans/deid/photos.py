@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scans.deid.burned_in import TextSearch, judge_lines, verifier_for, with_body
 from scans.deid.pixels import Region, find_lines, neutralize_regions, second_look
-from scans.deid.text import PixelError, TextDetector
+from scans.deid.text import Box, PixelError, TextDetector
 
 DEFAULT_MARGIN = 4
 JPEG_QUALITY = 92
@@ -136,7 +136,8 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def verify_photo(output: bytes, regions: list[Region], detector: TextDetector) -> list[str]:
+def verify_photo(output: bytes, regions: list[Region], detector: TextDetector, *,
+                 kept: list[Region] | None = None) -> list[str]:
     """Reasons the cleaned photo cannot be released; empty if it can.
 
     Parses the container itself for any metadata segment or chunk, re-decodes the pixels,
@@ -163,7 +164,9 @@ def verify_photo(output: bytes, regions: list[Region], detector: TextDetector) -
             reasons.append("a redacted region of the photo is not blacked out")
         boxes.append((x, y, w, h))
     neutral = neutralize_regions(pixels, boxes) if boxes else pixels
-    for reason in second_look(neutral, boxes, verifier_for(detector), 0, renderings=False):
+    places = [Box(x, y, w, h) for _, x, y, w, h in kept or []]
+    for reason in second_look(neutral, boxes, verifier_for(detector), 0, renderings=False,
+                              places=places):
         reasons.append(reason.replace("on frame 1", "in the photo"))
     return list(dict.fromkeys(reasons))
 

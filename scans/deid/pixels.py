@@ -21,6 +21,7 @@ from pydicom.uid import UID
 
 from scans.deid.burned_in import (
     TextSearch,
+    annotation_at,
     frame_digest,
     judge_lines,
     max_line_height,
@@ -270,9 +271,61 @@ def find_lines(
     """
     found = detector.detect_lines(images)
     return [
-        merge_overlapping(_refined(image, lines, detector, depth, max_line_height(image.shape[0])))
+        merge_overlapping([
+            along_ink(image, line)
+            for line in _refined(image, lines, detector, depth, max_line_height(image.shape[0]))
+        ])
         for image, lines in zip(images, found, strict=True)
     ]
+
+
+def along_ink(image: np.ndarray, line: Line) -> Line:
+    """The line stretched along its row to letters its core stopped short of.
+
+    At a coarse detection scale the first or last letters of a line answer weakly (a thin
+    "1", a final "E"). Columns just beyond the box, within the core's rows, that hold ink
+    (pixels far from the band's median) continue the line, up to 4 core heights per side
+    and across gaps no wider than a core height. Both the redaction box and the crop read
+    grow with it.
+    """
+    core = line.core
+    height, width = image.shape[:2]
+    if core.h < 2 or core.w < 2:
+        return line
+    top, bottom = max(0, core.y - core.h // 3), min(height, core.y + core.h + core.h // 3)
+    band = image[top:bottom]
+    band = band.max(axis=2).astype(np.int16) if band.ndim == 3 else band.astype(np.int16)
+    middle = np.median(band[:, core.x : core.x + core.w])
+    spread = np.percentile(band[:, core.x : core.x + core.w], 98) - middle
+    ink_columns = (np.abs(band - middle) > max(40.0, 0.5 * float(spread))).any(axis=0)
+    gap, limit = max(3, core.h), 4 * core.h
+    left = _reach(ink_columns, core.x - 1, -1, gap, limit)
+    right = _reach(ink_columns, core.x + core.w, 1, gap, limit)
+    if left == core.x and right == core.x + core.w:
+        return line
+    box = line.box
+    x0, x1 = min(box.x, left - (core.x - box.x) // 2), max(box.x + box.w, right + 2)
+    x0, x1 = max(0, x0), min(width, x1)
+    new_core = Box(left, core.y, right - left, core.h)
+    return Line(Box(x0, box.y, x1 - x0, box.h), new_core)
+
+
+def _reach(ink: np.ndarray, start: int, step: int, gap: int, limit: int) -> int:
+    """How far ink continues from ``start`` in direction ``step``: the column after the last
+    ink column found (or ``start`` itself, stepped back, when there is none)."""
+    last = None
+    position, blank = start, 0
+    while 0 <= position < ink.size and abs(position - start) <= limit:
+        if ink[position]:
+            last, blank = position, 0
+        else:
+            blank += 1
+            if blank > gap:
+                break
+        position += step
+    if last is None:
+        return start if step > 0 else start + 1
+    return last + 1 if step > 0 else last
 
 
 def merge_overlapping(lines: list[Line]) -> list[Line]:
@@ -294,6 +347,12 @@ def merge_overlapping(lines: list[Line]) -> list[Line]:
             if changed:
                 break
     return sorted(merged, key=lambda line: (line.box.y, line.box.x))
+
+
+def _inside(box: Box, place: Box, share: float = 0.8) -> bool:
+    w = min(box.x + box.w, place.x + place.w) - max(box.x, place.x)
+    h = min(box.y + box.h, place.y + place.h) - max(box.y, place.y)
+    return w > 0 and h > 0 and w * h >= share * box.w * box.h
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -487,6 +546,7 @@ def verify_redacted(
     detector: TextDetector,
     *,
     clear_frames: Mapping[int, str] | None = None,
+    kept: Iterable[Region] = (),
 ) -> list[str]:
     """Reasons the redaction cannot be trusted; empty if it can.
 
@@ -501,8 +561,14 @@ def verify_redacted(
     surely as an allowed annotation (a letter the box missed sits there); anywhere else,
     readable text that is not an allowed annotation, or an unreadable text-shaped mark,
     fails it. Frames are counted from 1 in the reasons.
+
+    ``kept``: where the first pass kept annotations. Used only as places to read again: a
+    line the verifier cannot accept that lies inside one of them is accepted only if the
+    verifier's own reading of that whole place is surely an allowed annotation (a line found
+    in pieces reads as nonsense piece by piece).
     """
     regions = list(regions)
+    kept = list(kept)
     clear = dict(clear_frames or {})
     data = _written_bytes(ds_or_bytes)
     count = _frame_count(data)
@@ -521,8 +587,9 @@ def verify_redacted(
             continue
         image = detection_image(frame, header)
         neutral = neutralize_regions(image, boxes) if boxes else image
+        places = [Box(x, y, w, h) for f, x, y, w, h in kept if f == index]
         reasons += second_look(neutral, boxes, verifier, index,
-                               renderings=_is_monochrome(header))
+                               renderings=_is_monochrome(header), places=places)
     return list(dict.fromkeys(reasons))
 
 
@@ -533,12 +600,16 @@ def second_look(
     index: int,
     *,
     renderings: bool,
+    places: list[Box] | None = None,
 ) -> list[str]:
     """The verifier's reasons for one frame (see ``verify_redacted``)."""
     lines = find_lines([image], verifier)[0]
     reasons = []
     for verdict in judge_lines(image, lines, verifier, renderings=renderings):
         if verdict.action == "keep":
+            continue
+        place = next((p for p in places or [] if _inside(verdict.box, p)), None)
+        if place is not None and annotation_at(image, place, verifier, renderings=renderings):
             continue
         if any(touches(verdict.box, region) for region in boxes):
             reasons.append(f"text still detected on frame {index + 1} after redaction")

@@ -39,7 +39,7 @@ import numpy as np
 # letters); the detector still finds lines whose letters are about 5 px high at its own scale.
 MIN_TEXT_PX = 9.0
 MIN_TEXT_FRACTION = 1 / 110
-TARGET_TEXT_PX = 6.0
+TARGET_TEXT_PX = 5.0
 # Never shrink below this long side, nor by more than this factor.
 MIN_DET_SIDE = 256
 DEFAULT_MIN_SCALE = 0.25
@@ -47,7 +47,7 @@ DEFAULT_TIMEOUT = 30.0
 # The detector's probability map: pixels above BIN_THRESH are text; a box whose mean
 # probability is below BOX_THRESH is dropped; boxes grow by UNCLIP_RATIO (PP-OCR's defaults).
 BIN_THRESH = 0.3
-BOX_THRESH = 0.5
+BOX_THRESH = 0.45
 UNCLIP_RATIO = 1.6
 # The recogniser's input height, and the longest line it is given (in 48 px units of width).
 REC_HEIGHT = 48
@@ -334,7 +334,10 @@ class TextDetector:
         pad = 1 / min(sx, sy)  # one detection pixel: rounding never cuts a letter
         lines = []
         for x0, y0, x1, y1, grow in boxes_from_probability(prob, box_thresh=self.box_thresh):
-            box = _scaled_box(x0 - grow, y0 - grow, x1 + grow, y1 + grow, sx, sy, pad, width,
+            # At a coarse scale the first and last letters of a line answer weakly and the core
+            # stops short: the box reaches a core height further along the line.
+            reach = grow + (y1 - y0)
+            box = _scaled_box(x0 - reach, y0 - grow, x1 + reach, y1 + grow, sx, sy, pad, width,
                               height)
             core = _scaled_box(x0, y0, x1, y1, sx, sy, pad, width, height)
             if box.w > 3 and box.h > 3 and core.w > 0 and core.h > 0:
@@ -413,14 +416,16 @@ def _scaled_box(x0: float, y0: float, x1: float, y1: float, sx: float, sy: float
 
 
 def reading_box(line: Line, width: int, height: int) -> Box:
-    """The crop the recogniser reads: the core plus half its height above and below and a
-    character's width at each end, so the letters are whole and the neighbouring lines,
-    which the redaction box may overlap, stay out."""
-    core = line.core
+    """The crop the recogniser reads: the core plus half its height above and below, and
+    along the line as far as the line's box reaches plus half a core height (the core can
+    stop short of the first and last letters), so the letters are whole and the neighbouring
+    lines, which the redaction box may overlap, stay out."""
+    core, box = line.core, line.box
     dy = max(2, round(core.h * 0.5))
-    dx = max(3, round(core.h * 0.8))
-    x0, y0 = max(0, core.x - dx), max(0, core.y - dy)
-    x1, y1 = min(width, core.x + core.w + dx), min(height, core.y + core.h + dy)
+    dx = max(3, round(core.h * 0.5))
+    x0, y0 = max(0, min(core.x, box.x) - dx), max(0, core.y - dy)
+    x1 = min(width, max(core.x + core.w, box.x + box.w) + dx)
+    y1 = min(height, core.y + core.h + dy)
     return Box(x0, y0, x1 - x0, y1 - y0)
 
 
