@@ -92,6 +92,19 @@ def judge_lines(
     crops = [_crop_to_read(image, box, renderings, line.core)
              for box, line in zip(boxes, lines, strict=True)]
     readings = detector.read_crops(crops)
+    limit = max_line_height(height)
+    if renderings:
+        # Nothing read in the rendering that looked cleanest: read the other two. Text drawn
+        # at a value the clinical window shows like its background is plain in another.
+        retry = [i for i, reading in enumerate(readings)
+                 if not _readable(reading) and lines[i].box.h <= limit]
+        for rank in (1, 2):
+            others = [_crop_to_read(image, boxes[i], True, lines[i].core, rank=rank)
+                      for i in retry]
+            for i, crop, reading in zip(retry, others, detector.read_crops(others),
+                                        strict=True):
+                if reading.score > readings[i].score:
+                    readings[i], crops[i] = reading, crop
     mirrored_at = [i for i, (line, reading) in enumerate(zip(lines, readings, strict=True))
                    if not _readable(reading) and line.box.w <= MARKER_RATIO * line.box.h]
     mirrored = detector.read_crops([np.ascontiguousarray(crops[i][:, ::-1])
@@ -106,7 +119,6 @@ def judge_lines(
     wider = [_crop_to_read(image, _wider(boxes[i], lines[i], width, height), renderings,
                            lines[i].core, rank=1) for i in again_at]
     second = dict(zip(again_at, detector.read_crops(wider), strict=True)) if again_at else {}
-    limit = max_line_height(height)
     verdicts = []
     for index, (line, reading) in enumerate(zip(lines, readings, strict=True)):
         if line.box.h > limit:
@@ -117,11 +129,21 @@ def judge_lines(
             verdicts.append(Verdict(line.box, "keep", "annotation"))
         elif _readable(reading):
             verdicts.append(Verdict(line.box, "redact", "identifying"))
-        elif text_shaped(crops[index], line, limit):
+        elif _any_text_shaped(image, boxes[index], line, limit, renderings):
             verdicts.append(Verdict(line.box, "redact", "unreadable text"))
         else:
             verdicts.append(Verdict(line.box, "leave", "unreadable mark"))
     return verdicts
+
+
+def _any_text_shaped(image: np.ndarray, box: Box, line: Line, limit: int,
+                     renderings: bool) -> bool:
+    """``text_shaped`` in any rendering: unsure means text."""
+    crop = crop_of(image, box)
+    if renderings and crop.ndim == 3:
+        return any(text_shaped(np.ascontiguousarray(crop[:, :, c]), line, limit)
+                   for c in range(3))
+    return text_shaped(crop, line, limit)
 
 
 def annotation_at(image: np.ndarray, place: Box, detector: TextDetector, *,
@@ -187,9 +209,8 @@ def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
     """Whether an unreadable box looks like a line of text.
 
     All of: no taller than a text line; ink with real contrast (the minority side of an Otsu
-    split, 40 grey levels from the rest); at least two letter-sized pieces of ink (0.3-1.6 core
-    heights tall, at most twice as wide as tall) that sit on one line (centres within a third
-    of the core height of their median) and hold at least half of the ink.
+    split, 40 grey levels from the rest); and, in some band of inked rows (a box can hold
+    stacked lines), letter-sized pieces of ink on one row (``_letters_on_a_row``).
     """
     import cv2
 
@@ -201,24 +222,37 @@ def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
     above, below = grey[binary == 1], grey[binary == 0]
     if not above.size or not below.size or float(above.mean()) - float(below.mean()) < 40:
         return False
-    ink = binary if above.size <= below.size else 1 - binary
-    count, _, stats, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8),
-                                                                   connectivity=8)
-    core_h = max(3, line.core.h)
+    ink = (binary if above.size <= below.size else 1 - binary).astype(np.uint8)
+    # Several stacked lines in one box: each band of inked rows is judged on its own.
+    rows = np.flatnonzero(np.diff(np.concatenate(([0], ink.any(axis=1).astype(np.int8), [0]))))
+    bands = [(int(a), int(b)) for a, b in zip(rows[::2], rows[1::2], strict=True)]
+    return any(_letters_on_a_row(np.ascontiguousarray(ink[a:b]), b - a)
+               for a, b in bands if b - a >= 3)
+
+
+def _letters_on_a_row(ink: np.ndarray, row_h: int) -> bool:
+    """At least two letter-sized pieces (0.3 to 1 row heights tall, at most twice as wide as
+    tall) whose centres sit within a third of the row height of their median, holding at
+    least half of the row's ink."""
+    import cv2
+
+    count, _, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
     total = int(ink.sum())
     letters = [(float(centroids[i][1]), int(stats[i][4])) for i in range(1, count)
-               if 0.3 * core_h <= stats[i][3] <= 1.6 * core_h
+               if 0.3 * row_h <= stats[i][3] <= row_h
                and stats[i][2] <= 2.0 * stats[i][3] and stats[i][4] >= 3]
     if len(letters) < 2 or total == 0:
         return False
     middle = float(np.median([y for y, _ in letters]))
-    aligned = [area for y, area in letters if abs(y - middle) <= core_h / 3]
+    aligned = [area for y, area in letters if abs(y - middle) <= row_h / 3]
     return len(aligned) >= 2 and sum(aligned) >= 0.5 * total
 
 
 def foreground_mask(grey: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     """The image's foreground (the body, the object photographed) at 1/4 scale, computed with
-    the detected boxes replaced by their surroundings so text never counts as foreground."""
+    the detected boxes replaced by their surroundings so text never counts as foreground.
+    Of the two Otsu classes, the foreground is the one that does not fill the image's edges
+    (air is black on a CT and white on some MONOCHROME1 renderings)."""
     import cv2
 
     from scans.deid.pixels import neutralize_regions
@@ -231,6 +265,9 @@ def foreground_mask(grey: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     _, mask = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if int(small.max()) - int(small.min()) < 16:  # flat image: no body to speak of
         return np.zeros_like(small, dtype=bool)
+    border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+    if border.mean() > 0.5:  # the class that fills the edges is the background
+        mask = 1 - mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
     big = np.zeros(count, dtype=bool)
     big[1:] = stats[1:, cv2.CC_STAT_AREA] >= 0.01 * small.size

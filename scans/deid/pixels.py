@@ -329,16 +329,17 @@ def _reach(ink: np.ndarray, start: int, step: int, gap: int, limit: int) -> int:
 
 
 def merge_overlapping(lines: list[Line]) -> list[Line]:
-    """Lines whose boxes overlap by more than a third of the smaller one become one line: the
-    detector sometimes cuts one line into overlapping pieces, and each piece alone reads as
-    nonsense. Lines that merely touch stay apart."""
+    """Pieces of one row whose boxes overlap by more than a third of the smaller one become one
+    line: the detector sometimes cuts a line into overlapping pieces, and each piece alone
+    reads as nonsense. Lines that merely touch, and stacked lines, stay apart."""
     merged = list(lines)
     changed = True
     while changed:
         changed = False
         for i in range(len(merged)):
             for j in range(i + 1, len(merged)):
-                if _overlap(merged[i].box, merged[j].box) > 1 / 3:
+                if _same_row(merged[i].core, merged[j].core) and \
+                        _overlap(merged[i].box, merged[j].box) > 1 / 3:
                     merged[i] = Line(_union(merged[i].box, merged[j].box),
                                      _union(merged[i].core, merged[j].core))
                     del merged[j]
@@ -347,6 +348,12 @@ def merge_overlapping(lines: list[Line]) -> list[Line]:
             if changed:
                 break
     return sorted(merged, key=lambda line: (line.box.y, line.box.x))
+
+
+def _same_row(a: Box, b: Box) -> bool:
+    """Whether two cores sit on one row: their vertical centres are within half the smaller
+    core's height."""
+    return abs((a.y + a.h / 2) - (b.y + b.h / 2)) <= min(a.h, b.h) / 2
 
 
 def _inside(box: Box, place: Box, share: float = 0.8) -> bool:
