@@ -321,13 +321,15 @@ class TextDetector:
         # The network wants sides that are multiples of 32; sizing here avoids a second resize.
         new_w = max(32, round(width * scale / 32) * 32)
         new_h = max(32, round(height * scale / 32) * 32)
-        if (new_w, new_h) != (width, height):
-            import cv2  # deferred: the web process imports this module but never detects text
+        import cv2  # deferred: the web process imports this module but never detects text
 
+        if (new_w, new_h) != (width, height):
             rgb = cv2.resize(np.ascontiguousarray(rgb), (new_w, new_h),
                              interpolation=cv2.INTER_AREA)
-        # The networks were trained on BGR images.
-        return _normalized(rgb[:, :, ::-1]), new_w / width, new_h / height, width, height
+        # (x - 127.5) * 2 / 255, channels first, RGB to the BGR the networks were trained on.
+        blob = cv2.dnn.blobFromImage(np.ascontiguousarray(rgb), 2 / 255, None,
+                                     (127.5, 127.5, 127.5), swapRB=True)
+        return blob[0], new_w / width, new_h / height, width, height
 
     def _to_lines(self, prob: np.ndarray, sx: float, sy: float, width: int,
                   height: int) -> list[Line]:
