@@ -42,6 +42,10 @@ KEEP_SCORE = 0.75
 MAX_LINE_PX = 48
 MAX_LINE_FRACTION = 8
 BODY_FRACTION = 0.3
+# Ink on a ground splits into two levels that explain most of a crop's variance. Measured on
+# the labelled set: text lines 0.70-0.99 (the low end is text over ultrasound speckle), false
+# detections on anatomy 0.61-0.89; the bar only drops shading, never text.
+MIN_SEPARATION = 0.6
 # A box narrower than this many heights may be a lone marker: it is also read mirrored.
 MARKER_RATIO = 2.5
 
@@ -209,7 +213,8 @@ def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
     """Whether an unreadable box looks like a line of text.
 
     All of: no taller than a text line; ink with real contrast (the minority side of an Otsu
-    split, 40 grey levels from the rest); and, in some band of inked rows (a box can hold
+    split, 40 grey levels from the rest) on a ground, not shading (Otsu's between-class share
+    of the variance at least ``MIN_SEPARATION``); and, in some band of inked rows (a box can hold
     stacked lines), letter-sized pieces of ink on one row (``_letters_on_a_row``).
     """
     import cv2
@@ -222,6 +227,8 @@ def text_shaped(crop: np.ndarray, line: Line, max_line: int) -> bool:
     above, below = grey[binary == 1], grey[binary == 0]
     if not above.size or not below.size or float(above.mean()) - float(below.mean()) < 40:
         return False
+    if _separation(np.ascontiguousarray(grey)) < MIN_SEPARATION:
+        return False  # shaded texture, not ink on a ground
     ink = (binary if above.size <= below.size else 1 - binary).astype(np.uint8)
     # Several stacked lines in one box: each band of inked rows is judged on its own.
     rows = np.flatnonzero(np.diff(np.concatenate(([0], ink.any(axis=1).astype(np.int8), [0]))))
@@ -336,6 +343,10 @@ class TextSearch:
             self.regions.append((frame, grown.x, grown.y, grown.w, grown.h))
             if verdict.over_body:
                 self.review.append((frame, grown.x, grown.y, grown.w, grown.h, "over-body"))
+
+    def left(self) -> list[Region]:
+        """The marks left in place and flagged (unreadable, not text-shaped)."""
+        return [(f, x, y, w, h) for f, x, y, w, h, code in self.review if code == "unreadable"]
 
     def review_reasons(self) -> list[str]:
         """The plain sentences telling a patient why to check the image; empty if no need."""

@@ -162,6 +162,7 @@ def _deidentify_dicom(
     regions: list[tuple[int, int, int, int, int]] = []
     clear_frames: dict[int, str] = {}
     kept: list[tuple[int, int, int, int, int]] = []
+    flagged: list[tuple[int, int, int, int, int]] = []
     new_syntax: str | None = None
     detector = None
     pending: Callable[[np.ndarray], None] | None = None
@@ -175,6 +176,7 @@ def _deidentify_dicom(
         new_syntax = outcome.transfer_syntax_changed_to
         clear_frames = outcome.search.clear_frames
         kept = outcome.search.kept
+        flagged = outcome.search.left()
         pixels_report.update(checked=not exempt, changed=outcome.changed,
                              regions=[list(r) for r in regions],
                              transfer_syntax_changed=new_syntax is not None,
@@ -216,7 +218,8 @@ def _deidentify_dicom(
                                         detector=detector)
             else:
                 reasons = verify_redacted(output, regions, detector,
-                                          clear_frames=clear_frames, kept=kept)
+                                          clear_frames=clear_frames, kept=kept,
+                                          flagged=flagged)
     report = {
         "categories": dict(sorted(header.categories.items())),
         "attributes": header.attribute_report(),
@@ -257,7 +260,8 @@ def _deidentify_photo(
             # The pixel side's own check: it walks the container itself (not through Pillow),
             # re-decodes the pixels and runs a second detection over the blacked-out boxes.
             reasons += verify_photo(outcome.output, list(outcome.regions), detector,
-                                    kept=outcome.search.kept)
+                                    kept=outcome.search.kept,
+                                    flagged=outcome.search.left())
     except _pixel_error() as exc:
         return FileResult("quarantined", f"photo could not be cleaned: {exc}", "photo",
                           identifiers=identifiers)

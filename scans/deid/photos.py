@@ -137,7 +137,8 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def verify_photo(output: bytes, regions: list[Region], detector: TextDetector, *,
-                 kept: list[Region] | None = None) -> list[str]:
+                 kept: list[Region] | None = None,
+                 flagged: list[Region] | None = None) -> list[str]:
     """Reasons the cleaned photo cannot be released; empty if it can.
 
     Parses the container itself for any metadata segment or chunk, re-decodes the pixels,
@@ -165,8 +166,9 @@ def verify_photo(output: bytes, regions: list[Region], detector: TextDetector, *
         boxes.append((x, y, w, h))
     neutral = neutralize_regions(pixels, boxes) if boxes else pixels
     places = [Box(x, y, w, h) for _, x, y, w, h in kept or []]
+    marks = [Box(x, y, w, h) for _, x, y, w, h in flagged or []]
     for reason in second_look(neutral, boxes, verifier_for(detector), 0, renderings=False,
-                              places=places):
+                              places=places, marks=marks):
         reasons.append(reason.replace("on frame 1", "in the photo"))
     return list(dict.fromkeys(reasons))
 

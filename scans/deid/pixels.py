@@ -586,6 +586,7 @@ def verify_redacted(
     *,
     clear_frames: Mapping[int, str] | None = None,
     kept: Iterable[Region] = (),
+    flagged: Iterable[Region] = (),
 ) -> list[str]:
     """Reasons the redaction cannot be trusted; empty if it can.
 
@@ -604,10 +605,13 @@ def verify_redacted(
     ``kept``: where the first pass kept annotations. Used only as places to read again: a
     line the verifier cannot accept that lies inside one of them is accepted only if the
     verifier's own reading of that whole place is surely an allowed annotation (a line found
-    in pieces reads as nonsense piece by piece).
+    in pieces reads as nonsense piece by piece). ``flagged``: marks the first pass left in
+    place and flagged for a person; an unreadable text-shaped line inside one is already
+    before the patient's eyes with its reason, and does not fail the image (anything readable
+    there still does).
     """
     regions = list(regions)
-    kept = list(kept)
+    kept, flagged = list(kept), list(flagged)
     clear = dict(clear_frames or {})
     data = _written_bytes(ds_or_bytes)
     count = _frame_count(data)
@@ -627,8 +631,9 @@ def verify_redacted(
         image = detection_image(frame, header)
         neutral = neutralize_regions(image, boxes) if boxes else image
         places = [Box(x, y, w, h) for f, x, y, w, h in kept if f == index]
+        marks = [Box(x, y, w, h) for f, x, y, w, h in flagged if f == index]
         reasons += second_look(neutral, boxes, verifier, index,
-                               renderings=_is_monochrome(header), places=places)
+                               renderings=_is_monochrome(header), places=places, marks=marks)
     return list(dict.fromkeys(reasons))
 
 
@@ -640,6 +645,7 @@ def second_look(
     *,
     renderings: bool,
     places: list[Box] | None = None,
+    marks: list[Box] | None = None,
 ) -> list[str]:
     """The verifier's reasons for one frame (see ``verify_redacted``)."""
     lines = find_lines([image], verifier)[0]
@@ -654,7 +660,8 @@ def second_look(
             reasons.append(f"text still detected on frame {index + 1} after redaction")
         elif verdict.why == "identifying":
             reasons.append(f"readable text remains on frame {index + 1}")
-        elif verdict.why == "unreadable text":
+        elif verdict.why == "unreadable text" and not any(
+                _inside(verdict.box, mark) for mark in marks or []):
             reasons.append(f"unreadable text-shaped marks remain on frame {index + 1}")
     return reasons
 

@@ -39,7 +39,7 @@ import numpy as np
 # letters); the detector still finds lines whose letters are about 5 px high at its own scale.
 MIN_TEXT_PX = 9.0
 MIN_TEXT_FRACTION = 1 / 110
-TARGET_TEXT_PX = 5.0
+TARGET_TEXT_PX = 4.5
 # Never shrink below this long side, nor by more than this factor.
 MIN_DET_SIDE = 256
 DEFAULT_MIN_SCALE = 0.25

@@ -72,7 +72,8 @@ def score_image(image: LabelledImage, detector: TextDetector) -> ImageScore:
         outcome = clean_photo(image.data, detector=detector)
         after, _ = open_pixels(outcome.output)
         regions, search = outcome.regions, outcome.search
-        reasons = verify_photo(outcome.output, regions, detector, kept=search.kept)
+        reasons = verify_photo(outcome.output, regions, detector, kept=search.kept,
+                               flagged=search.left())
         frames_before, frames_after = before[None], after[None]
         shown = [after]
     else:
@@ -85,7 +86,8 @@ def score_image(image: LabelledImage, detector: TextDetector) -> ImageScore:
         frames_after = decode_frames(written)
         regions, search = outcome.regions, outcome.search
         reasons = verify_redacted(buffer.getvalue(), regions, detector,
-                                  clear_frames=search.clear_frames, kept=search.kept)
+                                  clear_frames=search.clear_frames, kept=search.kept,
+                                  flagged=search.left())
         shown = [display_frame(frame, written) for frame in frames_after]
     changed = frames_before.shape != frames_after.shape or not np.array_equal(
         frames_before, frames_after)
