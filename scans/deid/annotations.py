@@ -243,3 +243,13 @@ def is_annotation(text: str) -> bool:
 def has_letters_or_digits(text: str) -> bool:
     """Whether a reading holds anything that could spell a word or a number."""
     return any(c.isalnum() for c in text)
+
+
+def mostly_allowed(text: str) -> bool:
+    """Whether at least half the tokens of a line pass on their own and nothing on it has a
+    date or time shape: a misread annotation, worth a second look, rather than an identifier."""
+    folded = _fold(text).strip()
+    tokens = [token for token in _SPLIT.split(folded) if token]
+    if not tokens or _DATE_OR_TIME.search(folded):
+        return False
+    return 2 * sum(_token_allowed(token) for token in tokens) >= len(tokens)

@@ -31,7 +31,12 @@ from typing import Literal
 
 import numpy as np
 
-from scans.deid.annotations import ORIENTATION, has_letters_or_digits, is_annotation
+from scans.deid.annotations import (
+    ORIENTATION,
+    has_letters_or_digits,
+    is_annotation,
+    mostly_allowed,
+)
 from scans.deid.text import Box, Line, Reading, TextDetector, crop_of, reading_box
 
 # Mean character confidence above which a reading counts as readable at all, and above which
@@ -118,8 +123,10 @@ def judge_lines(
     # next-best rendering, before it is blacked out: a letter cut at the crop's edge ("LYMPH
     # NODI") or a rendering where the text sits in bright texture must not cost an annotation.
     # Only a sure, allowed second reading keeps it; identifiers do not read as annotations.
+    # Lines that are mostly not vocabulary ("DOE^JOHN ID 12345") are not worth the reading.
     again_at = [i for i, reading in enumerate(readings)
-                if _readable(reading) and not _kept(reading) and lines[i].box.h <= height]
+                if _readable(reading) and not _kept(reading) and lines[i].box.h <= limit
+                and mostly_allowed(reading.text)]
     wider = [_crop_to_read(image, _wider(boxes[i], lines[i], width, height), renderings,
                            lines[i].core, rank=1) for i in again_at]
     second = dict(zip(again_at, detector.read_crops(wider), strict=True)) if again_at else {}

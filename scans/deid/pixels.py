@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import iter_pixels
@@ -570,15 +569,6 @@ def _read_frames(data: bytes, indices: list[int] | None = None) -> Iterator[tupl
         raise PixelError("the redacted file could not be read back") from exc
 
 
-def _frame_count(data: bytes) -> int:
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
-                             specific_tags=["NumberOfFrames"])
-    except Exception as exc:
-        raise PixelError("the redacted file could not be read back") from exc
-    return int(ds.get("NumberOfFrames", 1) or 1)
-
-
 def verify_redacted(
     ds_or_bytes: Dataset | bytes,
     regions: Iterable[Region],
@@ -614,13 +604,11 @@ def verify_redacted(
     kept, flagged = list(kept), list(flagged)
     clear = dict(clear_frames or {})
     data = _written_bytes(ds_or_bytes)
-    count = _frame_count(data)
     reasons: list[str] = []
-    for index in sorted({r[0] for r in regions}):
-        if not 0 <= index < count:
-            reasons.append(f"redacted frame {index + 1} is missing from the output")
     verifier = verifier_for(detector)
+    count = 0
     for index, (header, frame) in enumerate(_read_frames(data)):
+        count = index + 1
         boxes = [(x, y, w, h) for f, x, y, w, h in regions if f == index]
         for x, y, w, h in boxes:
             patch = frame[y : y + h, x : x + w]
@@ -634,6 +622,9 @@ def verify_redacted(
         marks = [Box(x, y, w, h) for f, x, y, w, h in flagged if f == index]
         reasons += second_look(neutral, boxes, verifier, index,
                                renderings=_is_monochrome(header), places=places, marks=marks)
+    for index in sorted({r[0] for r in regions}):
+        if not 0 <= index < count:
+            reasons.append(f"redacted frame {index + 1} is missing from the output")
     return list(dict.fromkeys(reasons))
 
 
