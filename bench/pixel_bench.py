@@ -114,9 +114,13 @@ def run_anonymizer(folder: str, out: str, queue: multiprocessing.Queue) -> None:
     except ImportError:
         queue.put(None)
         return
+    import contextlib
+    import io
+
     cpu, start = _cpu(), time.perf_counter()
-    for index, path in enumerate(sorted(Path(folder).iterdir())):
-        anonymize(str(path), str(Path(out) / f"{index:05d}.dcm"), {}, True)
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        for index, path in enumerate(sorted(Path(folder).iterdir())):
+            anonymize(str(path), str(Path(out) / f"{index:05d}.dcm"), {}, True)
     queue.put({"wall": time.perf_counter() - start, "cpu": _cpu() - cpu})
 
 
