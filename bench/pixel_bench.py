@@ -77,11 +77,15 @@ def _pct(part: int, whole: int) -> str:
 # ---- 2. throughput -----------------------------------------------------------------------------
 
 
-def run_pipeline(folder: str, out: str, queue: multiprocessing.Queue) -> None:
-    """The full default pipeline over the folder, the detector loaded before timing."""
+def run_pipeline(folder: str, out: str, queue: multiprocessing.Queue,
+                 detect_text: bool = True) -> None:
+    """The default pipeline over the folder, the detector loaded before timing; then the
+    detector alone on one slice's rendering (CPU ms per call)."""
     import numpy as np
+    import pydicom
 
     from scans.deid.engine import DeidKeys, DeidOptions, deidentify_tree
+    from scans.deid.pixels import decode_frames, detection_image
     from scans.deid.text import get_detector
 
     detector = get_detector()
@@ -89,10 +93,22 @@ def run_pipeline(folder: str, out: str, queue: multiprocessing.Queue) -> None:
     detector.read_crops([np.zeros((24, 96), np.uint8)])
     stats: dict[str, float] = {}
     cpu, start = _cpu(), time.perf_counter()
-    report = deidentify_tree(folder, out, keys=DeidKeys(b"\x01" * 32), options=DeidOptions(),
-                             stats=stats)
-    queue.put({"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "stats": stats,
-               "summary": report["summary"], "providers": list(detector.providers)})
+    report = deidentify_tree(folder, out, keys=DeidKeys(b"\x01" * 32),
+                             options=DeidOptions(detect_text=detect_text), stats=stats)
+    figures = {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "stats": stats,
+               "summary": report["summary"], "providers": list(detector.providers)}
+    ds = pydicom.dcmread(sorted(Path(folder).iterdir())[1])
+    image = detection_image(decode_frames(ds)[0], ds)
+    before = _cpu()
+    for _ in range(20):
+        detector.detect(image)
+    figures["detect_ms"] = (_cpu() - before) / 20 * 1000
+    queue.put(figures)
+
+
+def run_header_only(folder: str, out: str, queue: multiprocessing.Queue) -> None:
+    """The same pipeline with text detection off: what the header stages cost."""
+    run_pipeline(folder, out, queue, detect_text=False)
 
 
 def run_floor(folder: str, out: str, queue: multiprocessing.Queue) -> None:
@@ -144,6 +160,7 @@ def throughput_figures(slices: int, text_every: int) -> None:
         load = os.getloadavg()
         floor = fresh(run_floor, root / "ct", root / "floor")
         anonymizer = fresh(run_anonymizer, root / "ct", root / "anonymizer")
+        header = fresh(run_header_only, root / "ct", root / "header")
         full = fresh(run_pipeline, root / "ct", root / "full")
         load_after = os.getloadavg()
     stats = full["stats"]
@@ -154,6 +171,7 @@ def throughput_figures(slices: int, text_every: int) -> None:
     rows = [("pydicom read+write (floor)", floor)]
     if anonymizer is not None:
         rows.append(("dicom-anonymizer (no pixel check)", anonymizer))
+    rows.append(("header stages only (no detection)", header))
     rows.append(("full pipeline", full))
     for label, figures in rows:
         print(f"   {label:34} {slices / figures['wall']:16.1f} {slices / figures['cpu']:24.1f}")
@@ -164,6 +182,9 @@ def throughput_figures(slices: int, text_every: int) -> None:
     print(f"   => full pipeline {per_core:.1f} slices/s per core -> {verdict} target >= "
           f"{TARGET_SLICES_PER_CORE:.0f}; outcome {full['summary']}; providers "
           f"{full['providers']}")
+    pixel_ms = (full["cpu"] - header["cpu"]) / slices * 1000
+    print(f"   pixel stages {pixel_ms:.1f} ms CPU per slice (full minus header-only); the "
+          f"detector alone {full['detect_ms']:.1f} ms CPU on one 512 x 512 slice")
     print("   ms per slice (wall): " + ", ".join(
         f"{stage} {seconds / slices * 1000:.1f}" for stage, seconds in sorted(stats.items())))
 
