@@ -25,7 +25,7 @@ the black margins of a CT, an ultrasound or a radiograph is never "over the body
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,8 +88,12 @@ def judge_lines(
     detector: TextDetector,
     *,
     renderings: bool = False,
+    memo: dict[bytes, Reading] | None = None,
 ) -> list[Verdict]:
     """The verdict on each line of one image (rules 1-4 of the module docstring).
+
+    ``memo``: readings already made for identical crops (the frames of one cine repeat their
+    overlay pixel for pixel); the recogniser is deterministic, so a crop is read once.
 
     ``renderings``: ``image`` holds three grey renderings of one monochrome frame in its
     channels (read from the channel with the most contrast); otherwise it is grey or RGB.
@@ -100,7 +104,7 @@ def judge_lines(
     boxes = [reading_box(line, width, height) for line in lines]
     crops = [_crop_to_read(image, box, renderings, line.core)
              for box, line in zip(boxes, lines, strict=True)]
-    readings = detector.read_crops(crops)
+    readings = detector.read_crops(crops, memo=memo)
     limit = max_line_height(height)
     if renderings:
         # Nothing read in the rendering that looked cleanest: read the other two. Text drawn
@@ -110,14 +114,14 @@ def judge_lines(
         for rank in (1, 2):
             others = [_crop_to_read(image, boxes[i], True, lines[i].core, rank=rank)
                       for i in retry]
-            for i, crop, reading in zip(retry, others, detector.read_crops(others),
+            for i, crop, reading in zip(retry, others, detector.read_crops(others, memo=memo),
                                         strict=True):
                 if reading.score > readings[i].score:
                     readings[i], crops[i] = reading, crop
     mirrored_at = [i for i, (line, reading) in enumerate(zip(lines, readings, strict=True))
                    if not _readable(reading) and line.box.w <= MARKER_RATIO * line.box.h]
     mirrored = detector.read_crops([np.ascontiguousarray(crops[i][:, ::-1])
-                                    for i in mirrored_at]) if mirrored_at else []
+                                    for i in mirrored_at], memo=memo) if mirrored_at else []
     flipped = dict(zip(mirrored_at, mirrored, strict=True))
     # A line read as not allowed gets one more reading, from a wider crop and (monochrome) the
     # next-best rendering, before it is blacked out: a letter cut at the crop's edge ("LYMPH
@@ -129,7 +133,8 @@ def judge_lines(
                 and mostly_allowed(reading.text)]
     wider = [_crop_to_read(image, _wider(boxes[i], lines[i], width, height), renderings,
                            lines[i].core, rank=1) for i in again_at]
-    second = dict(zip(again_at, detector.read_crops(wider), strict=True)) if again_at else {}
+    second = (dict(zip(again_at, detector.read_crops(wider, memo=memo), strict=True))
+              if again_at else {})
     verdicts = []
     for index, (line, reading) in enumerate(zip(lines, readings, strict=True)):
         if line.box.h > limit:
@@ -262,14 +267,34 @@ def _letters_on_a_row(ink: np.ndarray, row_h: int) -> bool:
     return len(aligned) >= 2 and sum(aligned) >= 0.5 * total
 
 
+def neutralize_regions(image: np.ndarray, boxes: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
+    """A copy of an 8-bit image with each box filled by the median of a ring around it.
+
+    The detector reads a black bar on grey tissue as a line of text; the verifier has already
+    checked that each box is flat, so hiding the bars lets the second pass look only for
+    letters the boxes missed.
+    """
+    out = image.copy()
+    height, width = out.shape[:2]
+    ring = 4
+    for x, y, w, h in boxes:
+        x0, y0 = max(0, x - ring), max(0, y - ring)
+        x1, y1 = min(width, x + w + ring), min(height, y + h + ring)
+        around = out[y0:y1, x0:x1].astype(np.float32)
+        inner = np.zeros(around.shape[:2], dtype=bool)
+        inner[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
+        border = around[~inner]
+        if border.size:
+            out[y : y + h, x : x + w] = np.median(border, axis=0).astype(np.uint8)
+    return out
+
+
 def foreground_mask(grey: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
     """The image's foreground (the body, the object photographed) at 1/4 scale, computed with
     the detected boxes replaced by their surroundings so text never counts as foreground.
     Of the two Otsu classes, the foreground is the one that does not fill the image's edges
     (air is black on a CT and white on some MONOCHROME1 renderings)."""
     import cv2
-
-    from scans.deid.pixels import neutralize_regions
 
     neutral = neutralize_regions(grey, [(b.x, b.y, b.w, b.h) for b in boxes]) if boxes else grey
     height, width = grey.shape[:2]

@@ -24,6 +24,7 @@ from scans.deid.burned_in import (
     frame_digest,
     judge_lines,
     max_line_height,
+    neutralize_regions,
     verifier_for,
     with_body,
 )
@@ -485,6 +486,7 @@ def _search_frames(
     monochrome, inverted = _is_monochrome(ds), _is_inverted(ds)
     fill: int | None = None
     batch: list[tuple[int, np.ndarray, np.ndarray]] = []
+    memo: dict = {}  # readings by crop digest: a cine repeats its overlay on every frame
 
     def flush() -> None:
         images = [image for _, _, image in batch]
@@ -493,8 +495,8 @@ def _search_frames(
             if not lines:
                 search.clear_frames[index] = frame_digest(frame)
                 continue
-            verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome),
-                                 _grey(image, monochrome))
+            verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome,
+                                             memo=memo), _grey(image, monochrome))
             search.add(index, verdicts, margin, frame.shape[1], frame.shape[0])
         batch.clear()
 
@@ -666,28 +668,6 @@ def touches(box: Box, region: tuple[int, int, int, int], slack: int = VERIFY_SLA
         and box.y < y + h + slack
         and y - slack < box.y + box.h
     )
-
-
-def neutralize_regions(image: np.ndarray, boxes: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
-    """A copy of an 8-bit image with each box filled by the median of a ring around it.
-
-    The detector reads a black bar on grey tissue as a line of text; the verifier has already
-    checked that each box is flat, so hiding the bars lets the second pass look only for
-    letters the boxes missed.
-    """
-    out = image.copy()
-    height, width = out.shape[:2]
-    ring = 4
-    for x, y, w, h in boxes:
-        x0, y0 = max(0, x - ring), max(0, y - ring)
-        x1, y1 = min(width, x + w + ring), min(height, y + h + ring)
-        around = out[y0:y1, x0:x1].astype(np.float32)
-        inner = np.zeros(around.shape[:2], dtype=bool)
-        inner[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
-        border = around[~inner]
-        if border.size:
-            out[y : y + h, x : x + w] = np.median(border, axis=0).astype(np.uint8)
-    return out
 
 
 def _recognition_images(frame: np.ndarray, ds: Dataset) -> list[np.ndarray]:

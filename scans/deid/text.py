@@ -356,9 +356,20 @@ class TextDetector:
         return self.read_crops([crop_of(image, box) for box in boxes], timeout=timeout)
 
     def read_crops(
-        self, crops: Sequence[np.ndarray], *, timeout: float | None = None
+        self, crops: Sequence[np.ndarray], *, timeout: float | None = None,
+        memo: dict[bytes, Reading] | None = None,
     ) -> list[Reading]:
-        """What the recogniser reads in each crop (grey or RGB uint8), in the order given."""
+        """What the recogniser reads in each crop (grey or RGB uint8), in the order given.
+
+        ``memo``: readings of earlier crops by the digest of their pixels; a crop seen before
+        is not read again (the network is deterministic), and new readings are added.
+        """
+        if memo is not None:
+            keys = [_crop_key(crop) for crop in crops]
+            missing = [i for i, key in enumerate(keys) if key not in memo]
+            fresh = self.read_crops([crops[i] for i in missing], timeout=timeout)
+            memo.update((keys[i], reading) for i, reading in zip(missing, fresh, strict=True))
+            return [memo[key] for key in keys]
         readings = [Reading("", 0.0)] * len(crops)
         prepared = [_rec_input(as_three_channels(crop)) if crop.size else None for crop in crops]
         order = sorted((i for i, p in enumerate(prepared) if p is not None),
@@ -434,6 +445,14 @@ def reading_box(line: Line, width: int, height: int) -> Box:
 def crop_of(image: np.ndarray, box: Box) -> np.ndarray:
     """The box's pixels (a view)."""
     return image[box.y : box.y + box.h, box.x : box.x + box.w]
+
+
+def _crop_key(crop: np.ndarray) -> bytes:
+    import hashlib
+
+    digest = hashlib.blake2b(str(crop.shape).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(crop).data)
+    return digest.digest()
 
 
 def _rec_input(crop: np.ndarray) -> np.ndarray:
