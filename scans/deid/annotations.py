@@ -69,7 +69,10 @@ PARAMETERS: dict[str, str] = {
     "q": "quality preset", "p": "power preset", "cf": "colour flow", "bpm": "heart rate",
     "avg": "average", "mean": "mean", "max": "maximum", "min": "minimum", "sd": "standard dev.",
     "roi": "region of interest", "no": "number", "of": "'n of m' counters",
-    "measurement": "measurement label", "caliper": "caliper label",
+    "measurement": "measurement label", "caliper": "caliper label", "index": "indexed measurement",
+    "hpen": "harmonic penetration preset", "hgen": "harmonic general preset",
+    "hres": "harmonic resolution preset", "low": "preset level", "high": "preset level",
+    "medium": "preset level", "adult": "patient-size preset", "auto": "automatic setting",
 }
 
 # Laterality, orientation and projection markers (PS3.3 C.7.6.1.1.1 and radiographers' lead
@@ -163,11 +166,14 @@ _DATE_OR_TIME = re.compile(
 _NUMBER = r"[+\-\u2212±~]?(?:\d{1,3}(?:[.,]\d{1,2})?|[.,]\d{1,2})"
 _NUMBER_ONLY = re.compile(rf"^{_NUMBER}$")
 _NUMBER_WITH_UNIT = re.compile(rf"^{_NUMBER}[.,]?(?P<unit>[a-zµ°%²³/*]+\d?)$")
-_WORD_WITH_NUMBER = re.compile(rf"^(?P<word>[a-z][a-z\-]*)[:=]?(?P<number>{_NUMBER})$")
+_WORD_WITH_NUMBER = re.compile(
+    rf"^(?P<word>[a-z][a-z\-]*)[:=]?(?P<number>{_NUMBER})(?P<unit>[a-z%°/]*)$")
 _MARKS = re.compile(r"^[\-_|.:,;+*=<>~^'\"`()\[\]{}#°•·/\\]+$")
-_SPLIT = re.compile(r"[\s]+")
+# Whitespace, and the caliper and cursor marks measurements are numbered with ("+", "*", "x"
+# as a multiplication sign, bullets), separate tokens.
+_SPLIT = re.compile(r"[\s+*\u00d7\u2022\u25e6\u00b7]+")
 # Punctuation scanners print between fields; stripped from the ends of each token.
-_EDGE_PUNCTUATION = "()[]{}:;,=\"'`"
+_EDGE_PUNCTUATION = "()[]{}:;,=\"'`/\\|"
 
 
 def _fold(text: str) -> str:
@@ -225,7 +231,8 @@ def _token_allowed(token: str) -> bool:
     if unit and unit.group("unit") in UNITS:
         return True
     labelled = _WORD_WITH_NUMBER.match(core)
-    return bool(labelled and labelled.group("word") in ALLOWED_WORDS)
+    return bool(labelled and labelled.group("word") in ALLOWED_WORDS
+                and (not labelled.group("unit") or labelled.group("unit") in UNITS))
 
 
 def is_annotation(text: str) -> bool:

@@ -145,3 +145,36 @@ def test_cuda_is_chosen_first_when_onnxruntime_offers_it(monkeypatch):
 def test_the_note_for_the_ai_says_black_rectangles_are_redactions_not_findings():
     assert "black rectangles" in REDACTION_NOTE.lower()
     assert "not findings" in REDACTION_NOTE
+
+
+# Where a vendor's echo (pydicom-data's JPGLosslessP14SV1_1s_1f_8b.dcm) prints its measurements.
+ECHO_ANNOTATIONS = {
+    "Asc Ao Diam 3.3 cm": (104, 62, 230, 26),
+    "Asc Ao Index 2.0": (104, 92, 230, 24),
+    "TIS0.4 MI 1.4": (824, 24, 164, 24),
+    "65bpm": (928, 728, 70, 22),
+}
+
+
+def test_a_real_echo_keeps_its_measurements_and_safety_indices(detector):
+    """GIVEN a vendor echo with measurements and MI/TIS (once blacked out wholesale)
+    THEN none of them is touched, each still reads the same, and the verifier accepts it."""
+    from tests.support.pixel_scoring import similarity
+    from tests.support.pixelset import dicom_path
+
+    path = dicom_path("JPGLosslessP14SV1_1s_1f_8b.dcm")
+    if path is None:
+        pytest.skip("pydicom-data is not installed")
+    ds = pydicom.dcmread(path)
+    outcome = redact_dicom_pixels(ds, detector=detector)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    written = decode_frames(pydicom.dcmread(io.BytesIO(buffer.getvalue())))[0]
+    for text, (x, y, w, h) in ECHO_ANNOTATIONS.items():
+        assert not any(rx < x + w and x < rx + rw and ry < y + h and y < ry + rh
+                       for _, rx, ry, rw, rh in outcome.regions), text
+        reading = detector.read_crops([np.ascontiguousarray(written[y : y + h, x : x + w])])[0]
+        assert similarity(reading.text, text) >= 0.8, (text, reading.text)
+    assert verify_redacted(buffer.getvalue(), outcome.regions, detector,
+                           clear_frames=outcome.search.clear_frames, kept=outcome.search.kept,
+                           flagged=outcome.search.left()) == []
