@@ -128,6 +128,9 @@ def _load_networks(providers: tuple[str, ...]) -> _Networks:
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    # No memory arena: inputs vary in size (two detection scales, recognition batches of any
+    # width), and an arena keeps the peak of each for the life of the worker.
+    options.enable_cpu_mem_arena = False
     detect = onnxruntime.InferenceSession(_model_path(_DET_MODEL), options,
                                           providers=list(providers))
     recognize = onnxruntime.InferenceSession(_model_path(_REC_MODEL), options,
