@@ -157,8 +157,12 @@ def _deidentify_dicom(
 ) -> FileResult:
     exempt = modality in {m.upper() for m in options.exempt_modalities}
     pixels_report: dict[str, Any] = {"checked": False, "exempt": exempt, "changed": False,
-                                     "regions": [], "transfer_syntax_changed": False}
+                                     "regions": [], "transfer_syntax_changed": False,
+                                     **_no_review()}
     regions: list[tuple[int, int, int, int, int]] = []
+    clear_frames: dict[int, str] = {}
+    kept: list[tuple[int, int, int, int, int]] = []
+    flagged: list[tuple[int, int, int, int, int]] = []
     new_syntax: str | None = None
     detector = None
     pending: Callable[[np.ndarray], None] | None = None
@@ -170,9 +174,13 @@ def _deidentify_dicom(
             outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt, deferred=True)
         regions = list(outcome.regions)
         new_syntax = outcome.transfer_syntax_changed_to
+        clear_frames = outcome.search.clear_frames
+        kept = outcome.search.kept
+        flagged = outcome.search.left()
         pixels_report.update(checked=not exempt, changed=outcome.changed,
                              regions=[list(r) for r in regions],
-                             transfer_syntax_changed=new_syntax is not None)
+                             transfer_syntax_changed=new_syntax is not None,
+                             **outcome.search.report())
         if outcome.pending:
             pending = _painter(regions, outcome.fill, stats)
     elif str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
@@ -209,7 +217,9 @@ def _deidentify_dicom(
                 reasons = verify_exempt(output, sorted(identifiers.for_matching()),
                                         detector=detector)
             else:
-                reasons = verify_redacted(output, regions, detector)
+                reasons = verify_redacted(output, regions, detector,
+                                          clear_frames=clear_frames, kept=kept,
+                                          flagged=flagged)
     report = {
         "categories": dict(sorted(header.categories.items())),
         "attributes": header.attribute_report(),
@@ -249,7 +259,9 @@ def _deidentify_photo(
         with _timed(stats, "pixel_verify"):
             # The pixel side's own check: it walks the container itself (not through Pillow),
             # re-decodes the pixels and runs a second detection over the blacked-out boxes.
-            reasons += verify_photo(outcome.output, list(outcome.regions), detector)
+            reasons += verify_photo(outcome.output, list(outcome.regions), detector,
+                                    kept=outcome.search.kept,
+                                    flagged=outcome.search.left())
     except _pixel_error() as exc:
         return FileResult("quarantined", f"photo could not be cleaned: {exc}", "photo",
                           identifiers=identifiers)
@@ -258,12 +270,18 @@ def _deidentify_photo(
                           f"({type(exc).__name__})", "photo", identifiers=identifiers)
     regions = [list(r) for r in getattr(outcome, "regions", [])]
     report = {"pixels": {"checked": True, "exempt": False, "changed": bool(regions),
-                         "regions": regions, "metadata_removed": True}}
+                         "regions": regions, "metadata_removed": True,
+                         **outcome.search.report()}}
     if reasons:
         return FileResult("quarantined", "; ".join(reasons), "photo", report=report,
                           identifiers=identifiers)
     return FileResult("clean", "", "photo", output=outcome.output,
                       output_suffix=outcome.suffix, report=report, identifiers=identifiers)
+
+
+def _no_review() -> dict[str, Any]:
+    """The pixel report of an image nobody searched for text: nothing kept, nothing to check."""
+    return {"kept": [], "review": {"needed": False, "reasons": [], "boxes": []}}
 
 
 def _pixel_length_problem(ds: Dataset) -> str | None:

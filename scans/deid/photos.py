@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from scans.deid.pixels import Region, find_text, neutralize_regions, touches
-from scans.deid.text import PixelError, TextDetector
+from scans.deid.burned_in import TextSearch, judge_lines, verifier_for, with_body
+from scans.deid.pixels import Region, find_lines, neutralize_regions, second_look
+from scans.deid.text import Box, PixelError, TextDetector
 
 DEFAULT_MARGIN = 4
 JPEG_QUALITY = 92
@@ -38,6 +39,7 @@ class PhotoOutcome:
     regions: list[Region] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    search: TextSearch = field(default_factory=TextSearch)
 
 
 def open_pixels(data: bytes, *, max_pixels: int = 80_000_000) -> tuple[np.ndarray, str]:
@@ -106,28 +108,42 @@ def clean_photo(
     max_pixels: int = 80_000_000,
     margin: int = DEFAULT_MARGIN,
 ) -> PhotoOutcome:
-    """Upright, metadata-free copy of a photo with every detected text region blacked out.
+    """Upright, metadata-free copy of a photo with identifying text blacked out.
 
-    JPEG stays JPEG (quality 92), PNG stays PNG. Raises PixelError if the image cannot be
-    decoded or the detector cannot run.
+    Each detected line gets the verdict of ``burned_in.judge_lines``: identifying or unsure
+    text-shaped lines are blacked out, allowed annotations kept, unreadable marks left and
+    flagged. JPEG stays JPEG (quality 92), PNG stays PNG. Raises PixelError if the image cannot
+    be decoded or the detector cannot run.
     """
     pixels, fmt = open_pixels(data, max_pixels=max_pixels)
     height, width = pixels.shape[:2]
-    regions: list[Region] = []
-    for box in find_text(pixels, detector):
-        grown = box.grown(margin, width, height)
-        if grown.w and grown.h:
-            pixels[grown.y : grown.y + grown.h, grown.x : grown.x + grown.w] = 0
-            regions.append((0, grown.x, grown.y, grown.w, grown.h))
+    search = TextSearch()
+    lines = find_lines([pixels], detector)[0]
+    if lines:
+        grey = pixels if pixels.ndim == 2 else _luminance(pixels)
+        search.add(0, with_body(judge_lines(pixels, lines, detector), grey), margin, width,
+                   height)
+    for _, x, y, w, h in search.regions:
+        pixels[y : y + h, x : x + w] = 0
     suffix = ".jpg" if fmt == "JPEG" else ".png"
-    return PhotoOutcome(encode(pixels, fmt), suffix, regions, width, height)
+    return PhotoOutcome(encode(pixels, fmt), suffix, list(search.regions), width, height,
+                        search)
 
 
-def verify_photo(output: bytes, regions: list[Region], detector: TextDetector) -> list[str]:
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def verify_photo(output: bytes, regions: list[Region], detector: TextDetector, *,
+                 kept: list[Region] | None = None,
+                 flagged: list[Region] | None = None) -> list[str]:
     """Reasons the cleaned photo cannot be released; empty if it can.
 
     Parses the container itself for any metadata segment or chunk, re-decodes the pixels,
-    checks that redacted regions are dark, and runs a second text detection over them.
+    checks that redacted regions are dark, and gives the whole picture the verifier's second
+    look (``pixels.second_look``: its own detector parameters, its own readings).
     """
     if output.startswith(b"\xff\xd8"):
         reasons = jpeg_metadata_problems(output)
@@ -148,13 +164,13 @@ def verify_photo(output: bytes, regions: list[Region], detector: TextDetector) -
         if patch.size == 0 or x + w > width or y + h > height or inner.max() > 48:
             reasons.append("a redacted region of the photo is not blacked out")
         boxes.append((x, y, w, h))
-    if boxes:
-        neutral = neutralize_regions(pixels, boxes)
-        for found in find_text(neutral, detector):
-            if any(touches(found, box) for box in boxes):
-                reasons.append("text still detected in the photo after redaction")
-                break
-    return reasons
+    neutral = neutralize_regions(pixels, boxes) if boxes else pixels
+    places = [Box(x, y, w, h) for _, x, y, w, h in kept or []]
+    marks = [Box(x, y, w, h) for _, x, y, w, h in flagged or []]
+    for reason in second_look(neutral, boxes, verifier_for(detector), 0, renderings=False,
+                              places=places, marks=marks):
+        reasons.append(reason.replace("on frame 1", "in the photo"))
+    return list(dict.fromkeys(reasons))
 
 
 def jpeg_metadata_problems(data: bytes) -> list[str]:

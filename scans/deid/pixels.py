@@ -9,18 +9,27 @@ compressed files stay compressed. If the pixels cannot be decoded or the detecto
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
+from scans.deid.burned_in import (
+    TextSearch,
+    annotation_at,
+    frame_digest,
+    judge_lines,
+    max_line_height,
+    neutralize_regions,
+    verifier_for,
+    with_body,
+)
 from scans.deid.pixel_bytes import native_layout
-from scans.deid.text import Box, PixelError, TextDetector, fuzzy_contains, get_detector
+from scans.deid.text import Box, Line, PixelError, TextDetector, fuzzy_contains, get_detector
 
 Region = tuple[int, int, int, int, int]  # (frame, x, y, w, h); frame counts from 0
 
@@ -31,12 +40,11 @@ DEFAULT_MARGIN = 3
 _EMPHASIS_FROM = 0.98
 _EMPHASIS_REST = 160.0
 _AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
-# A scanner's text line is never taller than this (px, or this fraction of the frame height).
-MAX_LINE_PX = 48
-MAX_LINE_FRACTION = 8
 REFINE_DEPTH = 3
 # A letter the redaction missed sits right next to a region.
 VERIFY_SLACK = 6
+# Frames searched per detector call (same-sized frames of a multi-frame image go as one batch).
+FRAME_BATCH = 4
 
 _CODEC_NAMES = {
     "1.2.840.10008.1.2.4.50": "JPEG",
@@ -68,6 +76,7 @@ class PixelOutcome:
     exempt: bool = False
     pending: bool = False
     fill: int = 0
+    search: TextSearch = field(default_factory=lambda: TextSearch([], [], [], {}))
 
 
 def _transfer_syntax(ds: Dataset) -> UID | None:
@@ -229,6 +238,8 @@ def detection_image(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     """
     if not _is_monochrome(ds):
         return _rgb_uint8(frame, ds)
+    if frame.dtype.kind in "iu" and frame.dtype.itemsize <= 2 and frame.ndim == 2:
+        return _detection_image_by_table(frame, ds)
     values = rescaled(frame, ds)
     low, high = float(values.min()), float(values.max())
     window = file_window(ds) or auto_window(values)
@@ -245,31 +256,175 @@ def detection_image(frame: np.ndarray, ds: Dataset) -> np.ndarray:
     return np.dstack([windowed, full, emphasis.astype(np.uint8)])
 
 
+def _detection_image_by_table(frame: np.ndarray, ds: Dataset) -> np.ndarray:
+    """``detection_image`` for integer frames, computed once per stored value that occurs
+    (a look-up table) instead of once per pixel: the same three renderings, a few times
+    faster on a 512 x 512 slice."""
+    lowest, highest = int(frame.min()), int(frame.max())
+    stored = np.arange(lowest, highest + 1, dtype=np.int64)
+    values = rescaled(stored.astype(np.float32), ds)
+    low, high = float(min(values[0], values[-1])), float(max(values[0], values[-1]))
+    window = file_window(ds)
+    if window is None:
+        step = max(1, int(np.sqrt(frame.size / 65536)))
+        sample = rescaled(frame[::step, ::step], ds)
+        window = auto_window(sample)
+    windowed = to_uint8(values, *window)
+    if high > low:
+        fraction = (values - np.float32(low)) * np.float32(1.0 / (high - low))
+    else:
+        fraction = np.zeros_like(values)
+    if _is_inverted(ds):
+        windowed = 255 - windowed
+        fraction = 1 - fraction
+    full = np.clip(fraction * 255, 0, 255).astype(np.uint8)
+    emphasis = np.where(fraction >= _EMPHASIS_FROM, 255.0, fraction * _EMPHASIS_REST)
+    table = np.stack([windowed, full, emphasis.astype(np.uint8)], axis=1)
+    index = frame.astype(np.int32) if lowest else frame
+    if lowest:
+        index -= lowest
+    return np.take(table, index, axis=0)
+
+
 def find_text(image: np.ndarray, detector: TextDetector, *, depth: int = REFINE_DEPTH) -> list[Box]:
-    """Text boxes in an 8-bit image, with boxes too tall to be a line of text looked at again.
+    """Text boxes in an 8-bit image (``find_lines``, boxes only)."""
+    return [line.box for line in find_lines([image], detector, depth=depth)[0]]
+
+
+def find_lines(
+    images: list[np.ndarray], detector: TextDetector, *, depth: int = REFINE_DEPTH
+) -> list[list[Line]]:
+    """Text lines in each 8-bit image, with lines too tall to be text looked at again.
 
     The detector sometimes marks a large smooth structure (a body outline, lungs, a segmentation
     mask) as one huge text region. Such a box is searched again on its own crop, which the
     detector sees at a finer scale; lines found there replace it. A box that is still too tall
-    after ``depth`` closer looks is kept whole: when in doubt, black it out.
+    after ``depth`` closer looks is kept whole, for the verdict to judge.
     """
-    return _find_text(image, detector, depth, _max_line_height(image.shape[0]))
+    found = detector.detect_lines(images)
+    return [
+        merge_overlapping([
+            along_ink(image, line)
+            for line in _refined(image, lines, detector, depth, max_line_height(image.shape[0]))
+        ])
+        for image, lines in zip(images, found, strict=True)
+    ]
 
 
-def _max_line_height(frame_height: int) -> int:
-    return max(MAX_LINE_PX, frame_height // MAX_LINE_FRACTION)
+def along_ink(image: np.ndarray, line: Line) -> Line:
+    """The line stretched along its row to letters its core stopped short of.
+
+    At a coarse detection scale the first or last letters of a line answer weakly (a thin
+    "1", a final "E"). Columns just beyond the box, within the core's rows, that hold ink
+    (pixels far from the band's median) continue the line, up to 4 core heights per side
+    and across gaps no wider than a core height. Both the redaction box and the crop read
+    grow with it.
+    """
+    core = line.core
+    height, width = image.shape[:2]
+    if core.h < 2 or core.w < 2:
+        return line
+    top, bottom = max(0, core.y - core.h // 3), min(height, core.y + core.h + core.h // 3)
+    band = image[top:bottom]
+    band = band.max(axis=2).astype(np.int16) if band.ndim == 3 else band.astype(np.int16)
+    middle = np.median(band[:, core.x : core.x + core.w])
+    spread = np.percentile(band[:, core.x : core.x + core.w], 98) - middle
+    ink_columns = (np.abs(band - middle) > max(40.0, 0.5 * float(spread))).any(axis=0)
+    gap, limit = max(3, core.h), 4 * core.h
+    left = _reach(ink_columns, core.x - 1, -1, gap, limit)
+    right = _reach(ink_columns, core.x + core.w, 1, gap, limit)
+    if left == core.x and right == core.x + core.w:
+        return line
+    box = line.box
+    x0, x1 = min(box.x, left - (core.x - box.x) // 2), max(box.x + box.w, right + 2)
+    x0, x1 = max(0, x0), min(width, x1)
+    new_core = Box(left, core.y, right - left, core.h)
+    return Line(Box(x0, box.y, x1 - x0, box.h), new_core)
 
 
-def _find_text(image: np.ndarray, detector: TextDetector, depth: int, max_line: int) -> list[Box]:
-    found: list[Box] = []
-    for box in detector.detect(image):
+def _reach(ink: np.ndarray, start: int, step: int, gap: int, limit: int) -> int:
+    """How far ink continues from ``start`` in direction ``step``: the column after the last
+    ink column found (or ``start`` itself, stepped back, when there is none)."""
+    last = None
+    position, blank = start, 0
+    while 0 <= position < ink.size and abs(position - start) <= limit:
+        if ink[position]:
+            last, blank = position, 0
+        else:
+            blank += 1
+            if blank > gap:
+                break
+        position += step
+    if last is None:
+        return start if step > 0 else start + 1
+    return last + 1 if step > 0 else last
+
+
+def merge_overlapping(lines: list[Line]) -> list[Line]:
+    """Pieces of one row whose boxes overlap by more than a third of the smaller one become one
+    line: the detector sometimes cuts a line into overlapping pieces, and each piece alone
+    reads as nonsense. Lines that merely touch, and stacked lines, stay apart."""
+    merged = list(lines)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                if _same_row(merged[i].core, merged[j].core) and \
+                        _overlap(merged[i].box, merged[j].box) > 1 / 3:
+                    merged[i] = Line(_union(merged[i].box, merged[j].box),
+                                     _union(merged[i].core, merged[j].core))
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return sorted(merged, key=lambda line: (line.box.y, line.box.x))
+
+
+def _same_row(a: Box, b: Box) -> bool:
+    """Whether two cores sit on one row: their vertical centres are within half the smaller
+    core's height."""
+    return abs((a.y + a.h / 2) - (b.y + b.h / 2)) <= min(a.h, b.h) / 2
+
+
+def _inside(box: Box, place: Box, share: float = 0.8) -> bool:
+    w = min(box.x + box.w, place.x + place.w) - max(box.x, place.x)
+    h = min(box.y + box.h, place.y + place.h) - max(box.y, place.y)
+    return w > 0 and h > 0 and w * h >= share * box.w * box.h
+
+
+def _overlap(a: Box, b: Box) -> float:
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / max(1, min(a.w * a.h, b.w * b.h))
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a.x, b.x), min(a.y, b.y)
+    x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _refined(image: np.ndarray, lines: list[Line], detector: TextDetector, depth: int,
+             max_line: int) -> list[Line]:
+    out: list[Line] = []
+    for line in lines:
+        box = line.box
         crop = image[box.y : box.y + box.h, box.x : box.x + box.w]
         if box.h <= max_line or depth <= 0 or crop.shape == image.shape:
-            found.append(box)
+            out.append(line)
             continue
-        for inner in _find_text(np.ascontiguousarray(crop), detector, depth - 1, max_line):
-            found.append(Box(inner.x + box.x, inner.y + box.y, inner.w, inner.h))
-    return found
+        inner = _refined(np.ascontiguousarray(crop), detector.detect_lines([crop])[0], detector,
+                         depth - 1, max_line)
+        out.extend(Line(_shifted(i.box, box), _shifted(i.core, box)) for i in inner)
+    return out
+
+
+def _shifted(inner: Box, outer: Box) -> Box:
+    return Box(inner.x + outer.x, inner.y + outer.y, inner.w, inner.h)
 
 
 def redact_dicom_pixels(
@@ -297,44 +452,77 @@ def redact_dicom_pixels(
         return PixelOutcome(changed=False)
     tsyntax = _transfer_syntax(ds)
     if deferred and native_layout(ds) is not None:
-        regions, fill = _find_regions(iter_frames(ds), ds, detector, margin)
+        search, fill = _search_frames(iter_frames(ds), ds, detector, margin)
+        regions = search.regions
         return PixelOutcome(changed=bool(regions), regions=regions, pending=bool(regions),
-                            fill=fill)
+                            fill=fill, search=search)
     original = decode_frames(ds)
     if tsyntax is not None and not tsyntax.is_little_endian:
         raise PixelError("big-endian pixel data is not supported")
-    regions, fill = _find_regions(original, ds, detector, margin)
+    search, fill = _search_frames(original, ds, detector, margin)
+    regions = search.regions
     if not regions:
-        return PixelOutcome(changed=False)
+        return PixelOutcome(changed=False, search=search)
     # The decoded array is ours to change: Pixel Data is replaced from it right below.
     paint_regions(original, regions, fill)
     _write_uncompressed(ds, original)
     new_tsyntax = _transfer_syntax(ds)
     changed_to = str(new_tsyntax) if new_tsyntax != tsyntax else None
     return PixelOutcome(changed=True, regions=regions, transfer_syntax_changed_to=changed_to,
-                        fill=fill)
+                        fill=fill, search=search)
 
 
-def _find_regions(
+def _search_frames(
     frames: Iterable[np.ndarray], ds: Dataset, detector: TextDetector, margin: int
-) -> tuple[list[Region], int]:
-    """Text boxes (grown by ``margin``) on every frame, and the stored value shown as black:
-    the lowest of the whole image (highest for MONOCHROME1), 0 for colour."""
-    regions: list[Region] = []
+) -> tuple[TextSearch, int]:
+    """The verdict on every text line of every frame, and the stored value shown as black:
+    the lowest of the whole image (highest for MONOCHROME1), 0 for colour.
+
+    Frames go to the detector in batches of ``FRAME_BATCH``. Redacted boxes are grown by
+    ``margin``. A frame with no line at all is recorded by the digest of its decoded pixels,
+    so the verifier can tell that the output still holds exactly those pixels.
+    """
+    search = TextSearch([], [], [], {})
     monochrome, inverted = _is_monochrome(ds), _is_inverted(ds)
     fill: int | None = None
+    batch: list[tuple[int, np.ndarray, np.ndarray]] = []
+    memo: dict = {}  # readings by crop digest: a cine repeats its overlay on every frame
+
+    def flush() -> None:
+        images = [image for _, _, image in batch]
+        for (index, frame, image), lines in zip(batch, find_lines(images, detector),
+                                                strict=True):
+            if not lines:
+                search.clear_frames[index] = frame_digest(frame)
+                continue
+            verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome,
+                                             memo=memo), _grey(image, monochrome))
+            search.add(index, verdicts, margin, frame.shape[1], frame.shape[0])
+        batch.clear()
+
     for index, frame in enumerate(frames):
         if monochrome:
             extreme = int(frame.max()) if inverted else int(frame.min())
             if fill is None or (extreme > fill if inverted else extreme < fill):
                 fill = extreme
-        rows, columns = frame.shape[0], frame.shape[1]
-        for box in find_text(detection_image(frame, ds), detector):
-            grown = box.grown(margin, columns, rows)
-            if grown.w == 0 or grown.h == 0:
-                continue
-            regions.append((index, grown.x, grown.y, grown.w, grown.h))
-    return regions, fill if fill is not None else 0
+        batch.append((index, frame, detection_image(frame, ds)))
+        if len(batch) >= FRAME_BATCH:
+            flush()
+    if batch:
+        flush()
+    return search, fill if fill is not None else 0
+
+
+def _grey(image: np.ndarray, monochrome: bool) -> np.ndarray:
+    """A grey image for the foreground mask: a monochrome frame's clinical window (channel 0 of
+    ``detection_image``), or the luminance of a colour frame."""
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    if monochrome:
+        return np.ascontiguousarray(image[:, :, 0])
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 
 
 def paint_regions(frames: np.ndarray, regions: Iterable[Region], fill: int) -> None:
@@ -383,46 +571,91 @@ def _read_frames(data: bytes, indices: list[int] | None = None) -> Iterator[tupl
         raise PixelError("the redacted file could not be read back") from exc
 
 
-def _frame_count(data: bytes) -> int:
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
-                             specific_tags=["NumberOfFrames"])
-    except Exception as exc:
-        raise PixelError("the redacted file could not be read back") from exc
-    return int(ds.get("NumberOfFrames", 1) or 1)
-
-
 def verify_redacted(
-    ds_or_bytes: Dataset | bytes, regions: Iterable[Region], detector: TextDetector
+    ds_or_bytes: Dataset | bytes,
+    regions: Iterable[Region],
+    detector: TextDetector,
+    *,
+    clear_frames: Mapping[int, str] | None = None,
+    kept: Iterable[Region] = (),
+    flagged: Iterable[Region] = (),
 ) -> list[str]:
     """Reasons the redaction cannot be trusted; empty if it can.
 
-    Independently re-decodes the written output, checks that each region is one flat value,
-    and runs a second detection on every frame that had text. Only text at or next to a
-    redacted region counts: that is where a missed letter would be, while with the labels gone
-    the frame's contrast changes and plain anatomy elsewhere can look like text. Frames are
-    counted from 1 in the reasons. Only the frames with regions are decoded, one at a time.
+    Independent of the first pass: the written output is parsed and decoded again, frame by
+    frame, and looked at with the verifier's own detector parameters (``verifier_for``), its
+    own crops and its own readings. Each redacted region must be one flat value. Then every
+    frame gets the second look, except a frame the first pass found no text on at all AND
+    whose re-decoded pixels have exactly the digest the first pass recorded for it
+    (``clear_frames``): nothing was drawn, kept or changed there, so there is no redaction to
+    check and the same networks on the same pixels have nothing new to say. The second look
+    recognises every line: a line next to a redacted region fails the image unless it reads
+    surely as an allowed annotation (a letter the box missed sits there); anywhere else,
+    readable text that is not an allowed annotation, or an unreadable text-shaped mark,
+    fails it. Frames are counted from 1 in the reasons.
+
+    ``kept``: where the first pass kept annotations. Used only as places to read again: a
+    line the verifier cannot accept that lies inside one of them is accepted only if the
+    verifier's own reading of that whole place is surely an allowed annotation (a line found
+    in pieces reads as nonsense piece by piece). ``flagged``: marks the first pass left in
+    place and flagged for a person; an unreadable text-shaped line inside one is already
+    before the patient's eyes with its reason, and does not fail the image (anything readable
+    there still does).
     """
     regions = list(regions)
-    if not regions:
-        return []
+    kept, flagged = list(kept), list(flagged)
+    clear = dict(clear_frames or {})
     data = _written_bytes(ds_or_bytes)
-    count = _frame_count(data)
     reasons: list[str] = []
-    for index in sorted({r[0] for r in regions}):
-        if not 0 <= index < count:
-            reasons.append(f"redacted frame {index + 1} is missing from the output")
-    wanted = sorted({r[0] for r in regions if 0 <= r[0] < count})
-    for (header, frame), index in zip(_read_frames(data, wanted), wanted, strict=True):
+    verifier = verifier_for(detector)
+    count = 0
+    for index, (header, frame) in enumerate(_read_frames(data)):
+        count = index + 1
         boxes = [(x, y, w, h) for f, x, y, w, h in regions if f == index]
         for x, y, w, h in boxes:
             patch = frame[y : y + h, x : x + w]
             if patch.size == 0 or np.any(patch != patch.reshape(-1, *patch.shape[2:])[0]):
                 reasons.append(f"a redacted region on frame {index + 1} is not blacked out")
+        if not boxes and clear.get(index) == frame_digest(frame):
+            continue
         image = detection_image(frame, header)
-        found = find_text(neutralize_regions(image, boxes), detector)
-        if any(touches(box, region) for box in found for region in boxes):
+        neutral = neutralize_regions(image, boxes) if boxes else image
+        places = [Box(x, y, w, h) for f, x, y, w, h in kept if f == index]
+        marks = [Box(x, y, w, h) for f, x, y, w, h in flagged if f == index]
+        reasons += second_look(neutral, boxes, verifier, index,
+                               renderings=_is_monochrome(header), places=places, marks=marks)
+    for index in sorted({r[0] for r in regions}):
+        if not 0 <= index < count:
+            reasons.append(f"redacted frame {index + 1} is missing from the output")
+    return list(dict.fromkeys(reasons))
+
+
+def second_look(
+    image: np.ndarray,
+    boxes: list[tuple[int, int, int, int]],
+    verifier: TextDetector,
+    index: int,
+    *,
+    renderings: bool,
+    places: list[Box] | None = None,
+    marks: list[Box] | None = None,
+) -> list[str]:
+    """The verifier's reasons for one frame (see ``verify_redacted``)."""
+    lines = find_lines([image], verifier)[0]
+    reasons = []
+    for verdict in judge_lines(image, lines, verifier, renderings=renderings):
+        if verdict.action == "keep":
+            continue
+        place = next((p for p in places or [] if _inside(verdict.box, p)), None)
+        if place is not None and annotation_at(image, place, verifier, renderings=renderings):
+            continue
+        if any(touches(verdict.box, region) for region in boxes):
             reasons.append(f"text still detected on frame {index + 1} after redaction")
+        elif verdict.why == "identifying":
+            reasons.append(f"readable text remains on frame {index + 1}")
+        elif verdict.why == "unreadable text" and not any(
+                _inside(verdict.box, mark) for mark in marks or []):
+            reasons.append(f"unreadable text-shaped marks remain on frame {index + 1}")
     return reasons
 
 
@@ -435,28 +668,6 @@ def touches(box: Box, region: tuple[int, int, int, int], slack: int = VERIFY_SLA
         and box.y < y + h + slack
         and y - slack < box.y + box.h
     )
-
-
-def neutralize_regions(image: np.ndarray, boxes: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
-    """A copy of an 8-bit image with each box filled by the median of a ring around it.
-
-    The detector reads a black bar on grey tissue as a line of text; the verifier has already
-    checked that each box is flat, so hiding the bars lets the second pass look only for
-    letters the boxes missed.
-    """
-    out = image.copy()
-    height, width = out.shape[:2]
-    ring = 4
-    for x, y, w, h in boxes:
-        x0, y0 = max(0, x - ring), max(0, y - ring)
-        x1, y1 = min(width, x + w + ring), min(height, y + h + ring)
-        around = out[y0:y1, x0:x1].astype(np.float32)
-        inner = np.zeros(around.shape[:2], dtype=bool)
-        inner[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
-        border = around[~inner]
-        if border.size:
-            out[y : y + h, x : x + w] = np.median(border, axis=0).astype(np.uint8)
-    return out
 
 
 def _recognition_images(frame: np.ndarray, ds: Dataset) -> list[np.ndarray]:

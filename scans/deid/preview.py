@@ -9,7 +9,7 @@ bytes every time for the same input.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
@@ -20,6 +20,9 @@ from scans.deid.reading import UnreadableError, read_dicom
 from scans.deid.text import PixelError
 
 OUTLINE_COLOUR = (255, 64, 160)
+# Boxes a person should check (report["pixels"]["review"]["boxes"]): a mark left in place or a
+# black box over the body, drawn apart from the plain redactions.
+FLAG_COLOUR = (255, 190, 0)
 _JPEG_QUALITIES = (90, 80, 70, 60, 50)
 _SHRINK_STEP = 0.75
 _MIN_SIDE = 64
@@ -46,7 +49,8 @@ def _fit(image: Image.Image, max_size: int) -> tuple[Image.Image, float]:
 
 
 def _outline(
-    image: Image.Image, boxes: Iterable[tuple[int, int, int, int]], scale: float
+    image: Image.Image, boxes: Iterable[tuple[int, int, int, int]], scale: float,
+    colour: tuple[int, int, int] = OUTLINE_COLOUR,
 ) -> Image.Image:
     image = image.convert("RGB")
     draw = ImageDraw.Draw(image)
@@ -54,7 +58,7 @@ def _outline(
     for x, y, w, h in boxes:
         x0, y0 = int(x * scale), int(y * scale)
         x1, y1 = max(x0, int((x + w) * scale) - 1), max(y0, int((y + h) * scale) - 1)
-        draw.rectangle((x0, y0, x1, y1), outline=OUTLINE_COLOUR, width=width)
+        draw.rectangle((x0, y0, x1, y1), outline=colour, width=width)
     return image
 
 
@@ -81,16 +85,26 @@ def render_dicom_preview(
     max_size: int = 768,
     regions: Iterable[Region] | None = None,
     outline: bool = True,
+    flags: Iterable[Sequence[object]] | None = None,
 ) -> bytes:
     """PNG of one frame for the review page: the file's window (or a robust auto window),
     MONOCHROME1 inverted, colour as RGB, scaled down to ``max_size``, redacted regions of
-    that frame outlined if asked."""
+    that frame outlined if asked, and the boxes to check (``flags``: the review boxes of the
+    report, ``[frame, x, y, w, h, code]``) outlined in ``FLAG_COLOUR``."""
     image, index = dicom_image(ds_or_bytes, frame)
     image, scale = _fit(image, max_size)
     boxes = [r[1:] for r in regions or [] if r[0] == index]
     if outline and boxes:
         image = _outline(image, boxes, scale)
+    flagged = [_box(f) for f in flags or [] if f[0] == index]
+    if outline and flagged:
+        image = _outline(image, flagged, scale, FLAG_COLOUR)
     return _png(image)
+
+
+def _box(flag: Sequence[object]) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(v) for v in flag[1:5])  # type: ignore[call-overload]
+    return x, y, w, h
 
 
 def render_photo_preview(
@@ -99,12 +113,16 @@ def render_photo_preview(
     max_size: int = 768,
     regions: Iterable[Region] | None = None,
     outline: bool = True,
+    flags: Iterable[Sequence[object]] | None = None,
 ) -> bytes:
-    """PNG of a photo for the review page, upright, with redacted regions outlined if asked."""
+    """PNG of a photo for the review page, upright, with redacted regions outlined if asked,
+    and the boxes to check (``flags``) in ``FLAG_COLOUR``."""
     pixels, _ = open_pixels(data)
     image, scale = _fit(Image.fromarray(pixels), max_size)
     if outline and regions:
         image = _outline(image, [r[1:] for r in regions], scale)
+    if outline and flags:
+        image = _outline(image, [_box(f) for f in flags], scale, FLAG_COLOUR)
     return _png(image)
 
 

@@ -36,3 +36,11 @@ def all_clean(report: dict[str, Any]) -> bool:
 def write_report(report: dict[str, Any], path: str | Path) -> None:
     """Write the report as stable, sorted JSON: the same run gives the same bytes."""
     Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+# Sent with every image that leaves (the lead wires it into the prompt): a black rectangle is
+# our redaction, and a model that does not know it may describe it as a finding.
+REDACTION_NOTE = (
+    "Solid black rectangles in these images are privacy redactions made by the sender's "
+    "de-identification software, not findings: do not interpret them."
+)

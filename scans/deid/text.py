@@ -1,14 +1,20 @@
-"""Finding burned-in text in pixels, and reading it where a clinic exempted an image from redaction.
+"""Finding and reading burned-in text in pixels: one detector and one recogniser per process.
 
 No Django imports: the de-identification engine is a plain library.
 
-Detection runs rapidocr's text detector (no recognition) on a downscaled copy of each image: the
-detector's cost grows with the pixel count (RECIPES.md 5), and at a long side of about 350 px it
-still finds scanner overlays 10-14 px high on a 512 px slice. Boxes come back in the caller's
-pixel coordinates, padded by one detection pixel so that rounding never cuts a letter.
+The two PP-OCRv4 networks that ship in the rapidocr-onnxruntime wheel are run directly with
+onnxruntime, with our own pre- and post-processing: axis-aligned boxes are all a redaction
+needs, and skipping the general-purpose polygon pipeline saves a third of the time per slice.
 
-Any failure of the detector raises ``PixelError``: the caller quarantines the image rather than
-releasing pixels nobody has checked. Messages never contain patient data.
+* Detection runs on a copy of the image shrunk so that the smallest text a scanner burns into
+  an image of that size stays about ``TARGET_TEXT_PX`` high (``scale_for``): cost grows with the
+  pixel count, and a 512 px CT slice's overlay text survives being halved.
+* Recognition reads only the detected boxes, batched, at the recogniser's native 48 px height.
+
+The execution provider is a parameter: CUDA when onnxruntime offers it, the CPU otherwise,
+one thread per worker process. Any failure of a network raises ``PixelError``: the caller
+quarantines the image rather than releasing pixels nobody has checked. Messages never
+contain patient data.
 """
 
 from __future__ import annotations
@@ -19,27 +25,41 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
+from functools import partial
+from importlib import resources
 from typing import Any
 
 import numpy as np
 
-# Long side of the image handed to the detector. On 512 px slices with planted labels, 352 px
-# covered every label with letters 9-11 px high (320/320) and 315/320 with letters 8-10 px high,
-# at about 29 ms per slice on one idle core; 320 px missed some 9-11 px labels on a real CT.
-DEFAULT_DET_SIDE = 352
-# Never shrink an image by more than this: large radiographs keep their text legible.
-DEFAULT_MIN_SCALE = 0.5
+# The smallest overlay text seen on scanner output is about 9 px high up to a 1k matrix
+# (CT, MR, 1024 px ultrasound) and grows on larger images (2k radiographs draw 20-60 px
+# letters); the detector still finds lines whose letters are about 5 px high at its own scale.
+MIN_TEXT_PX = 9.0
+MIN_TEXT_FRACTION = 1 / 110
+TARGET_TEXT_PX = 4.5
+# Never shrink below this long side, nor by more than this factor.
+MIN_DET_SIDE = 256
+DEFAULT_MIN_SCALE = 0.25
 DEFAULT_TIMEOUT = 30.0
-# rapidocr's box thresholds, passed on every call because rapidocr stores them on the shared engine.
-BOX_THRESH = 0.5
+# The detector's probability map: pixels above BIN_THRESH are text; a box whose mean
+# probability is below BOX_THRESH is dropped; boxes grow by UNCLIP_RATIO (PP-OCR's defaults).
+BIN_THRESH = 0.3
+BOX_THRESH = 0.45
 UNCLIP_RATIO = 1.6
-# Recognition keeps low-confidence readings too: on exempted images a doubtful match should
-# quarantine, not slip through.
-REC_TEXT_SCORE = 0.3
+# The recogniser's input height, and the longest line it is given (in 48 px units of width).
+REC_HEIGHT = 48
+REC_MAX_RATIO = 40
+REC_BATCH = 8
+
+_MODEL_PACKAGE = "rapidocr_onnxruntime"
+_DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
+_REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
 
 
 class PixelError(Exception):
@@ -64,92 +84,211 @@ class Box:
         return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
 
 
-_engine_lock = threading.Lock()
-_engine: Any = None
-_engine_pid: int | None = None
-_executor: ThreadPoolExecutor | None = None
+@dataclass(frozen=True)
+class Reading:
+    """What the recogniser read in one box: the text and its mean character confidence
+    (0.0 when nothing was read)."""
+
+    text: str
+    score: float
+
+
+def default_providers() -> tuple[str, ...]:
+    """CUDA first when onnxruntime offers it, then the CPU."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    return (CUDA, CPU) if CUDA in available else (CPU,)
+
+
+@dataclass
+class _Networks:
+    detect: Any
+    recognize: Any
+    characters: list[str]
+    other_case: np.ndarray | None = None  # class index of each character's other case, or 0
+
+
+_lock = threading.Lock()
+_networks: dict[tuple[int, tuple[str, ...]], _Networks] = {}
+_executors: dict[int, ThreadPoolExecutor] = {}
 _default_detector: TextDetector | None = None
 
 
-def _create_engine() -> Any:
-    from rapidocr_onnxruntime import RapidOCR
-
-    # det_limit_type="max": images under 960 px run at their own size instead of being
-    # upscaled to 736 px on the short side (RECIPES.md 5). One ORT thread per worker process.
-    return RapidOCR(
-        det_limit_type="max",
-        use_cls=False,
-        use_rec=False,
-        intra_op_num_threads=1,
-        inter_op_num_threads=1,
-    )
+def _model_path(name: str) -> str:
+    return str(resources.files(_MODEL_PACKAGE).joinpath("models", name))
 
 
-def _shared_engine() -> tuple[Any, ThreadPoolExecutor]:
-    """The process's OCR engine and the single thread that runs it.
+def _load_networks(providers: tuple[str, ...]) -> _Networks:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One thread: a worker process per core is how the gateway scales, and more threads per
+    # session only contend with the other processes (RECIPES.md 5).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # No memory arena: inputs vary in size (two detection scales, recognition batches of any
+    # width), and an arena keeps the peak of each for the life of the worker.
+    options.enable_cpu_mem_arena = False
+    detect = onnxruntime.InferenceSession(_model_path(_DET_MODEL), options,
+                                          providers=list(providers))
+    recognize = onnxruntime.InferenceSession(_model_path(_REC_MODEL), options,
+                                             providers=list(providers))
+    listed = recognize.get_modelmeta().custom_metadata_map["character"].splitlines()
+    # CTC class 0 is "blank"; the model's last class is a space.
+    characters = ["", *listed, " "]
+    return _Networks(detect, recognize, characters, _other_case(characters))
+
+
+def _other_case(characters: list[str]) -> np.ndarray:
+    """For each class, the class of the same letter in the other case (0 when none)."""
+    index = {char: i for i, char in enumerate(characters) if char}
+    pairs = np.zeros(len(characters), dtype=np.int64)
+    for i, char in enumerate(characters):
+        swapped = char.swapcase() if len(char) == 1 else char
+        if swapped != char and swapped in index:
+            pairs[i] = index[swapped]
+    return pairs
+
+
+def _shared(providers: tuple[str, ...]) -> tuple[_Networks, ThreadPoolExecutor]:
+    """The process's networks for these providers and the single thread that runs them.
 
     Keyed by pid because ONNX sessions and threads do not survive a fork (Celery's prefork pool
-    imports before forking); a child process builds its own.
+    imports before forking); a child process builds its own, once.
     """
-    global _engine, _engine_pid, _executor
-    with _engine_lock:
-        if _engine is None or _engine_pid != os.getpid():
+    pid = os.getpid()
+    with _lock:
+        key = (pid, providers)
+        if key not in _networks:
             try:
-                _engine = _create_engine()
+                _networks[key] = _load_networks(providers)
             except Exception as exc:
                 raise PixelError("text detection could not be started") from exc
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-detection")
-            _engine_pid = os.getpid()
-        assert _executor is not None
-        return _engine, _executor
+        if pid not in _executors:
+            _executors[pid] = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="text-detection")
+        return _networks[key], _executors[pid]
 
 
-def _to_bgr(image: np.ndarray) -> np.ndarray:
+def as_three_channels(image: np.ndarray) -> np.ndarray:
+    """A uint8 HxWx3 view or copy of a grey or RGB image (the networks take three channels)."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise PixelError("text detection failed (image is not 8-bit)")
     if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
+        return np.broadcast_to(image[:, :, None], (*image.shape, 3))
     if image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image[:, :, ::-1])
+        return image
     raise PixelError("text detection failed (image is neither grayscale nor RGB)")
 
 
-def _quad_to_box(quad: Any, sx: float, sy: float, pad: int, width: int, height: int) -> Box:
-    points = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    x0 = math.floor(points[:, 0].min() / sx) - pad
-    y0 = math.floor(points[:, 1].min() / sy) - pad
-    x1 = math.ceil(points[:, 0].max() / sx) + pad
-    y1 = math.ceil(points[:, 1].max() / sy) + pad
-    x0, y0 = max(0, x0), max(0, y0)
-    x1, y1 = min(width, max(x1, x0 + 1)), min(height, max(y1, y0 + 1))
-    return Box(x0, y0, x1 - x0, y1 - y0)
+def _normalized(image: np.ndarray) -> np.ndarray:
+    """(x / 255 - 0.5) / 0.5, channels first, as float32: the networks' input convention."""
+    out = np.empty((3, *image.shape[:2]), dtype=np.float32)
+    for channel in range(3):
+        np.multiply(image[:, :, channel], np.float32(2 / 255), out=out[channel],
+                    dtype=np.float32)
+    out -= np.float32(1.0)
+    return out
+
+
+def boxes_from_probability(
+    prob: np.ndarray, *, bin_thresh: float = BIN_THRESH, box_thresh: float = BOX_THRESH,
+    unclip_ratio: float = UNCLIP_RATIO,
+) -> list[tuple[float, float, float, float, float]]:
+    """Axis-aligned text lines (x0, y0, x1, y1, grow) in the probability map's coordinates.
+
+    (x0, y0, x1, y1) is a line's core: the network marks a shrunk text core, and the line is
+    that core grown by ``grow`` on every side (the DB unclip distance, area * ratio / perimeter).
+    Each connected region above ``bin_thresh`` is a line, kept when its mean probability
+    reaches ``box_thresh``. A region whose rows fall into separate bands (two lines merged by
+    the dilation, at a coarse scale) is split into one line per band.
+    """
+    import cv2
+
+    core = prob > bin_thresh
+    bitmap = cv2.dilate(core.astype(np.uint8), np.ones((2, 2), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bitmap, connectivity=8)
+    lines = []
+    for label in range(1, count):
+        x, y, w, h, _area = stats[label]
+        if min(w, h) < 2:
+            continue
+        inside = labels[y : y + h, x : x + w] == label
+        window = prob[y : y + h, x : x + w]
+        if float(window[inside].mean()) < box_thresh:
+            continue
+        rows = (core[y : y + h, x : x + w] & inside).any(axis=1)
+        for top, bottom in _bands(rows):
+            band = core[y + top : y + bottom, x : x + w] & inside[top:bottom]
+            columns = np.flatnonzero(band.any(axis=0))
+            bw, bh = int(columns[-1] - columns[0] + 1), bottom - top
+            if min(bw, bh) < 2:
+                continue
+            x0, y0 = x + int(columns[0]), y + top
+            grow = bw * bh * unclip_ratio / (2 * (bw + bh))
+            lines.append((float(x0), float(y0), float(x0 + bw), float(y0 + bh), grow))
+    return lines
+
+
+def _bands(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in a 1-D mask, as (start, stop) pairs."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], rows.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A detected text line: ``box`` is what a redaction covers (the DB line plus a pixel of
+    slack); ``core`` is the tight text core, from which the recogniser's crop is cut."""
+
+    box: Box
+    core: Box
 
 
 class TextDetector:
-    """Finds text regions in 8-bit images; one instance per configuration, one engine per process.
+    """Finds and reads text in 8-bit images; one instance per configuration, networks loaded
+    once per process and provider list.
 
-    ``det_side`` is the detection scale knob: the long side the image is shrunk to before
-    detection (never below ``min_scale`` of the original, never enlarged). Larger values find
-    smaller text and cost roughly quadratically more.
+    ``det_side``: a fixed long side for detection, instead of the size picked from the
+    image's expected text height (``scale_for``). ``providers``: onnxruntime execution
+    providers, e.g. ``("CUDAExecutionProvider", "CPUExecutionProvider")``; default: CUDA when
+    available, else the CPU.
     """
 
     def __init__(
         self,
         *,
-        det_side: int = DEFAULT_DET_SIDE,
+        det_side: int | None = None,
         min_scale: float = DEFAULT_MIN_SCALE,
+        target_text_px: float = TARGET_TEXT_PX,
         timeout: float | None = DEFAULT_TIMEOUT,
         box_thresh: float = BOX_THRESH,
+        providers: Sequence[str] | None = None,
     ) -> None:
         self.det_side = det_side
         self.min_scale = min_scale
+        self.target_text_px = target_text_px
         self.timeout = timeout
         self.box_thresh = box_thresh
+        self.providers = tuple(providers) if providers else default_providers()
 
     def scale_for(self, width: int, height: int) -> float:
-        """The factor an image of this size is shrunk by before detection."""
+        """The factor an image of this size is shrunk by before detection; never above 1.
+
+        Without a fixed ``det_side``: the smallest text expected on an image of this size
+        (``MIN_TEXT_PX``, or ``MIN_TEXT_FRACTION`` of the long side on large images) is
+        brought to ``target_text_px``, but the long side stays at least ``MIN_DET_SIDE``.
+        """
         long_side = max(width, height)
-        return min(1.0, max(self.det_side / long_side, self.min_scale))
+        if self.det_side is not None:
+            scale = self.det_side / long_side
+        else:
+            smallest_text = max(MIN_TEXT_PX, long_side * MIN_TEXT_FRACTION)
+            scale = max(self.target_text_px / smallest_text, MIN_DET_SIDE / long_side)
+        return min(1.0, max(scale, self.min_scale))
 
     def detect(self, image: np.ndarray, *, timeout: float | None = None) -> list[Box]:
         """Text boxes in ``image`` (2-D or HxWx3 RGB, uint8), in its own pixel coordinates.
@@ -157,80 +296,124 @@ class TextDetector:
         Raises PixelError if the detector fails or takes longer than the timeout; never returns
         a partial answer.
         """
-        bgr = _to_bgr(image)
-        height, width = bgr.shape[:2]
+        return [line.box for line in self.detect_lines([image], timeout=timeout)[0]]
+
+    def detect_lines(
+        self, images: Sequence[np.ndarray], *, timeout: float | None = None
+    ) -> list[list[Line]]:
+        """Text lines in each image; same-sized images go through the network as one batch."""
+        prepared = [self._prepare(image) for image in images]
+        results: list[list[Line]] = [[] for _ in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, item in enumerate(prepared):
+            if item is not None:
+                groups.setdefault(item[0].shape, []).append(index)
+        for indices in groups.values():
+            batch = np.stack([prepared[i][0] for i in indices])  # type: ignore[index]
+            maps = self._call(partial(_run_network, "detect", batch), timeout)
+            for row, index in enumerate(indices):
+                _, sx, sy, width, height = prepared[index]  # type: ignore[misc]
+                results[index] = self._to_lines(maps[row, 0], sx, sy, width, height)
+        return results
+
+    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, float, float, int, int] | None:
+        rgb = as_three_channels(image)
+        height, width = rgb.shape[:2]
         if height == 0 or width == 0:
-            return []
+            return None
         scale = self.scale_for(width, height)
         # The network wants sides that are multiples of 32; sizing here avoids a second resize.
         new_w = max(32, round(width * scale / 32) * 32)
         new_h = max(32, round(height * scale / 32) * 32)
+        import cv2  # deferred: the web process imports this module but never detects text
+
         if (new_w, new_h) != (width, height):
-            import cv2  # deferred: the web process imports this module but never detects text
+            rgb = cv2.resize(np.ascontiguousarray(rgb), (new_w, new_h),
+                             interpolation=cv2.INTER_AREA)
+        # (x - 127.5) * 2 / 255, channels first, RGB to the BGR the networks were trained on.
+        blob = np.asarray(cv2.dnn.blobFromImage(np.ascontiguousarray(rgb), scalefactor=2 / 255,
+                                                mean=(127.5, 127.5, 127.5), swapRB=True))
+        return blob[0], new_w / width, new_h / height, width, height
 
-            bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
-        sx, sy = new_w / width, new_h / height
-        pad = math.ceil(1 / min(sx, sy))
+    def _to_lines(self, prob: np.ndarray, sx: float, sy: float, width: int,
+                  height: int) -> list[Line]:
+        pad = 1 / min(sx, sy)  # one detection pixel: rounding never cuts a letter
+        lines = []
+        for x0, y0, x1, y1, grow in boxes_from_probability(prob, box_thresh=self.box_thresh):
+            # At a coarse scale the first and last letters of a line answer weakly and the core
+            # stops short: the box reaches a core height further along the line.
+            reach = grow + (y1 - y0)
+            box = _scaled_box(x0 - reach, y0 - grow, x1 + reach, y1 + grow, sx, sy, pad, width,
+                              height)
+            core = _scaled_box(x0, y0, x1, y1, sx, sy, pad, width, height)
+            if box.w > 3 and box.h > 3 and core.w > 0 and core.h > 0:
+                lines.append(Line(box, core))
+        return sorted(lines, key=lambda line: (line.box.y, line.box.x))
 
-        def run(engine: Any) -> Any:
-            boxes, _ = engine(
-                bgr,
-                use_det=True,
-                use_cls=False,
-                use_rec=False,
-                box_thresh=self.box_thresh,
-                unclip_ratio=UNCLIP_RATIO,
-                text_score=0.5,
-            )
-            return boxes
+    def read(
+        self, image: np.ndarray, boxes: Sequence[Box], *, timeout: float | None = None
+    ) -> list[Reading]:
+        """What the recogniser reads in each box of ``image``, in the order given.
 
-        quads = self._call(run, timeout)
-        return [_quad_to_box(q, sx, sy, pad, width, height) for q in quads or []]
+        Crops are scaled to the network's 48 px height and sent in batches of similar width.
+        """
+        return self.read_crops([crop_of(image, box) for box in boxes], timeout=timeout)
+
+    def read_crops(
+        self, crops: Sequence[np.ndarray], *, timeout: float | None = None,
+        memo: dict[bytes, Reading] | None = None,
+    ) -> list[Reading]:
+        """What the recogniser reads in each crop (grey or RGB uint8), in the order given.
+
+        ``memo``: readings of earlier crops by the digest of their pixels; a crop seen before
+        is not read again (the network is deterministic), and new readings are added.
+        """
+        if memo is not None:
+            keys = [_crop_key(crop) for crop in crops]
+            missing = [i for i, key in enumerate(keys) if key not in memo]
+            fresh = self.read_crops([crops[i] for i in missing], timeout=timeout)
+            memo.update((keys[i], reading) for i, reading in zip(missing, fresh, strict=True))
+            return [memo[key] for key in keys]
+        readings = [Reading("", 0.0)] * len(crops)
+        prepared = [_rec_input(as_three_channels(crop)) if crop.size else None for crop in crops]
+        order = sorted((i for i, p in enumerate(prepared) if p is not None),
+                       key=lambda i: prepared[i].shape[2])  # type: ignore[union-attr]
+        for start in range(0, len(order), REC_BATCH):
+            chunk = order[start : start + REC_BATCH]
+            widest = max(prepared[i].shape[2] for i in chunk)  # type: ignore[union-attr]
+            batch = np.zeros((len(chunk), 3, REC_HEIGHT, widest), dtype=np.float32)
+            for row, index in enumerate(chunk):
+                item = prepared[index]
+                batch[row, :, :, : item.shape[2]] = item  # type: ignore[union-attr]
+            probs = self._call(partial(_run_network, "recognize", batch), timeout)
+            networks, _ = _shared(self.providers)
+            for row, index in enumerate(chunk):
+                readings[index] = _ctc_decode(probs[row], networks.characters,
+                                              networks.other_case)
+        return readings
 
     def recognize(
         self, image: np.ndarray, *, timeout: float | None = None
     ) -> list[tuple[Box, str]]:
-        """Text lines in ``image`` with what they read, at full resolution.
+        """Text lines in ``image`` with what they read: detection at full resolution, then
+        recognition of each box."""
+        full = TextDetector(det_side=max(image.shape[:2]), min_scale=1.0, timeout=self.timeout,
+                            box_thresh=self.box_thresh, providers=self.providers)
+        lines = full.detect_lines([image], timeout=timeout)[0]
+        height, width = image.shape[:2]
+        readings = self.read(image, [reading_box(line, width, height) for line in lines],
+                             timeout=timeout)
+        return [(line.box, reading.text) for line, reading in zip(lines, readings, strict=True)]
 
-        Small images are enlarged first: the recogniser reads 8 px letters poorly.
-        """
-        bgr = _to_bgr(image)
-        height, width = bgr.shape[:2]
-        if height == 0 or width == 0:
-            return []
-        factor = 2.0 if max(width, height) <= 960 else 1.0
-        if factor != 1.0:
-            import cv2  # deferred, as in detect()
-
-            bgr = cv2.resize(bgr, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-
-        def run(engine: Any) -> Any:
-            result, _ = engine(
-                bgr,
-                use_det=True,
-                use_cls=False,
-                use_rec=True,
-                box_thresh=self.box_thresh,
-                unclip_ratio=UNCLIP_RATIO,
-                text_score=REC_TEXT_SCORE,
-            )
-            return result
-
-        lines = self._call(run, timeout)
-        return [
-            (_quad_to_box(quad, factor, factor, 1, width, height), str(text))
-            for quad, text, *_ in lines or []
-        ]
-
-    def _call(self, run: Callable[[Any], Any], timeout: float | None) -> Any:
-        engine, executor = _shared_engine()
+    def _call(self, run: Callable[[_Networks], Any], timeout: float | None) -> Any:
+        networks, executor = _shared(self.providers)
         limit = self.timeout if timeout is None else timeout
-        future = executor.submit(run, engine)
+        future = executor.submit(run, networks)
         try:
             return future.result(timeout=limit)
         except FutureTimeoutError as exc:
-            # The stuck call keeps the engine thread busy; later calls queue behind it and time
-            # out too, so the worker fails closed until it is restarted.
+            # The stuck call keeps the network thread busy; later calls queue behind it and
+            # time out too, so the worker fails closed until it is restarted.
             future.cancel()
             raise PixelError("text detection timed out") from exc
         except PixelError:
@@ -239,10 +422,87 @@ class TextDetector:
             raise PixelError("text detection failed") from exc
 
 
+def _run_network(name: str, batch: np.ndarray, networks: _Networks) -> np.ndarray:
+    """One forward pass of the named network on a batch (run on the network thread)."""
+    session = getattr(networks, name)
+    return np.asarray(session.run(None, {"x": batch})[0])
+
+
+def _scaled_box(x0: float, y0: float, x1: float, y1: float, sx: float, sy: float, pad: float,
+                width: int, height: int) -> Box:
+    bx0 = max(0, math.floor(x0 / sx - pad))
+    by0 = max(0, math.floor(y0 / sy - pad))
+    bx1 = min(width, math.ceil(x1 / sx + pad))
+    by1 = min(height, math.ceil(y1 / sy + pad))
+    return Box(bx0, by0, max(0, bx1 - bx0), max(0, by1 - by0))
+
+
+def reading_box(line: Line, width: int, height: int) -> Box:
+    """The crop the recogniser reads: the core plus half its height above and below, and
+    along the line as far as the line's box reaches plus half a core height (the core can
+    stop short of the first and last letters), so the letters are whole and the neighbouring
+    lines, which the redaction box may overlap, stay out."""
+    core, box = line.core, line.box
+    dy = max(2, round(core.h * 0.5))
+    dx = max(3, round(core.h * 0.5))
+    x0, y0 = max(0, min(core.x, box.x) - dx), max(0, core.y - dy)
+    x1 = min(width, max(core.x + core.w, box.x + box.w) + dx)
+    y1 = min(height, core.y + core.h + dy)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def crop_of(image: np.ndarray, box: Box) -> np.ndarray:
+    """The box's pixels (a view)."""
+    return image[box.y : box.y + box.h, box.x : box.x + box.w]
+
+
+def _crop_key(crop: np.ndarray) -> bytes:
+    import hashlib
+
+    digest = hashlib.blake2b(str(crop.shape).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(crop).data)
+    return digest.digest()
+
+
+def _rec_input(crop: np.ndarray) -> np.ndarray:
+    """A crop scaled to the recogniser's height, normalized, channels first (BGR)."""
+    import cv2
+
+    height, width = crop.shape[:2]
+    new_w = max(4, min(REC_HEIGHT * REC_MAX_RATIO, math.ceil(REC_HEIGHT * width / height)))
+    resized = cv2.resize(np.ascontiguousarray(crop[:, :, ::-1]), (new_w, REC_HEIGHT),
+                         interpolation=cv2.INTER_LINEAR if height < REC_HEIGHT
+                         else cv2.INTER_AREA)
+    return _normalized(resized)
+
+
+def _ctc_decode(probs: np.ndarray, characters: list[str],
+                other_case: np.ndarray | None = None) -> Reading:
+    """Greedy CTC: the best class per step, repeats merged, blanks dropped.
+
+    The score is the mean probability of the kept steps, counting a letter's other case with
+    it: every use of a reading here is case-blind, and a model torn between "K" and "k" is
+    sure of the letter.
+    """
+    best = probs.argmax(axis=1)
+    keep = best != 0
+    keep[1:] &= best[1:] != best[:-1]
+    if not keep.any():
+        return Reading("", 0.0)
+    steps = np.flatnonzero(keep)
+    chosen = best[steps]
+    sure = probs[steps, chosen]
+    if other_case is not None:
+        pair = other_case[chosen]
+        sure = sure + np.where(pair > 0, probs[steps, pair], 0.0)
+    text = "".join(characters[i] for i in chosen)
+    return Reading(text, float(np.minimum(sure, 1.0).mean()))
+
+
 def get_detector() -> TextDetector:
-    """The process-wide detector with the default settings; the engine loads on first use."""
+    """The process-wide detector with the default settings; the networks load on first use."""
     global _default_detector
-    with _engine_lock:
+    with _lock:
         if _default_detector is None:
             _default_detector = TextDetector()
         return _default_detector
@@ -251,7 +511,7 @@ def get_detector() -> TextDetector:
 def recognize_text(
     image: np.ndarray, detector: TextDetector | None = None
 ) -> list[tuple[Box, str]]:
-    """Read the text in an image a clinic exempted from redaction, so the verifier can match it."""
+    """Read the text in an image (an exempted image, or a test checking an output)."""
     return (detector or get_detector()).recognize(image)
 
 

@@ -9,7 +9,13 @@ from PIL import Image
 from pydicom.pixels import convert_color_space
 from pydicom.uid import RLELossless
 
-from scans.deid.preview import render_dicom_preview, render_photo_preview, scale_for_sending
+from scans.deid.preview import (
+    FLAG_COLOUR,
+    OUTLINE_COLOUR,
+    render_dicom_preview,
+    render_photo_preview,
+    scale_for_sending,
+)
 from scans.deid.text import PixelError
 from tests.support import builders
 from tests.support.phantoms import body_phantom, make_dataset
@@ -84,6 +90,14 @@ def test_compressed_dicom_bytes_can_be_previewed():
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     assert opened(render_dicom_preview(buffer.getvalue(), max_size=256)).shape == (256, 256)
+
+
+def test_boxes_to_check_are_outlined_apart_from_plain_redactions():
+    ds = make_dataset(np.zeros((100, 100), np.uint8), "MONOCHROME2", 8)
+    shown = opened(render_dicom_preview(ds, regions=[(0, 10, 10, 30, 20)],
+                                        flags=[[0, 50, 50, 30, 20, "over-body"]]))
+    assert tuple(shown[10, 20]) == OUTLINE_COLOUR
+    assert tuple(shown[50, 60]) == FLAG_COLOUR
 
 
 def test_a_photo_preview_is_scaled_and_outlined():

@@ -3,6 +3,7 @@ the fuzzy matcher recognises a patient's identifiers through OCR slips."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -80,11 +81,14 @@ def test_it_refuses_images_that_are_not_8_bit():
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Replace the OCR engine with a function, run on a thread of its own as the real one is."""
+    """Replace the detection network with a function, run on a thread of its own as the real
+    one is."""
     executor = ThreadPoolExecutor(max_workers=1)
 
-    def install(engine):
-        monkeypatch.setattr(text, "_shared_engine", lambda: (engine, executor))
+    def install(run):
+        networks = SimpleNamespace(detect=SimpleNamespace(run=run), recognize=None,
+                                   characters=[""])
+        monkeypatch.setattr(text, "_shared", lambda providers: (networks, executor))
 
     yield install
     executor.shutdown(wait=False)
@@ -153,3 +157,22 @@ def test_fuzzy_matching_sees_through_ocr_slips_and_formats(ocr_text, identifier)
 )
 def test_fuzzy_matching_ignores_unrelated_text(ocr_text, identifiers):
     assert fuzzy_contains(ocr_text, identifiers) is None
+
+
+def test_an_identical_crop_is_read_once_when_readings_are_remembered(monkeypatch):
+    """A cine repeats its overlay on every frame: the same pixels are read once."""
+    image, _ = draw_labels((200, 40), [(4, 8, "MI 1.2", 16)])
+    detector = get_detector()
+    calls = []
+    original = TextDetector._call
+
+    def counting(self, run, timeout):
+        calls.append(1)
+        return original(self, run, timeout)
+
+    monkeypatch.setattr(TextDetector, "_call", counting)
+    memo = {}
+    first = detector.read_crops([image, image.copy()], memo=memo)
+    again = detector.read_crops([image.copy()], memo=memo)
+    assert first[0] == first[1] == again[0]
+    assert len(calls) == 1 and len(memo) == 1
