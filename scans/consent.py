@@ -626,10 +626,19 @@ def accept(
                 "expires_at": int(consent.expires_at.timestamp()),
             },
         )
-        audit.sign_head()
         consent_id = str(consent.id)
+        # The head that anchors this consent is signed by the worker that holds the key.
+        transaction.on_commit(enqueue_head_signing, robust=True)
         transaction.on_commit(lambda: enqueue_send(consent_id), robust=True)
     return consent
+
+
+def enqueue_head_signing() -> None:
+    """Ask a worker to sign a tree head now (ids only: the message has no arguments). If the
+    broker is down, beat's periodic signing covers the entry a few minutes later."""
+    from scans.tasks import sign_audit_tree_head
+
+    sign_audit_tree_head.delay()
 
 
 def enqueue_send(consent_id: str) -> None:

@@ -13,6 +13,7 @@ Plaintext exists only in this process's memory: nothing is written to a temporar
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -24,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway import metrics
 from scans import attestation, pipeline
 from scans.audit.log import append as audit
 from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
@@ -214,11 +216,13 @@ def _process_images(lease: Lease) -> list[str]:
     for file in scan.files.all():
         for data in iter_file_images(file):
             position += 1
+            started = time.monotonic()
             result = (
                 deidentify_bytes(data, keys=keys, options=options)
                 if data is not None
                 else too_large(file.kind)
             )
+            metrics.observe_deid_image(time.monotonic() - started, result.outcome)
             lease.renew()
             _store_image(scan, file, position, data or b"", result)
             del data

@@ -33,6 +33,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from gateway import metrics
 from scans import pipeline
 from scans.attestation import is_attested
 from scans.audit import log as audit
@@ -312,6 +313,7 @@ def _audit_outcome(consent: Consent, outcome: str, **details: object) -> None:
         details={"outcome": outcome, "scan_id": str(consent.scan_id), **details},
     )
     audit.sign_head()
+    transaction.on_commit(lambda: metrics.count_send_outcome(outcome))
 
 
 def _finish_without_sending(
