@@ -69,18 +69,19 @@ def build_local_base(suite: str = "bookworm") -> str:
     return LOCAL_BASE
 
 
-def choose_base() -> str:
-    """BASE_IMAGE if set; the public Debian image if present or pullable; else a local build."""
+def choose_base() -> tuple[str, bool]:
+    """BASE_IMAGE if set; the public Debian image if present or pullable; else a local build.
+    Returns the image and whether it was made (or pulled) here."""
     if os.environ.get("BASE_IMAGE"):
-        return os.environ["BASE_IMAGE"]
+        return os.environ["BASE_IMAGE"], False
     for name in (PUBLIC_BASE, LOCAL_BASE):
         if image_exists(name):
-            return name
+            return name, False
     pulled = subprocess.run([DOCKER, "pull", "--quiet", PUBLIC_BASE], capture_output=True)
     if pulled.returncode == 0:
-        return PUBLIC_BASE
+        return PUBLIC_BASE, True
     print("  no registry reachable: building the Debian base with mmdebstrap", flush=True)
-    return build_local_base()
+    return build_local_base(), True
 
 
 def fill_wheelhouse(context: Path, python: str = sys.executable) -> None:
@@ -89,9 +90,14 @@ def fill_wheelhouse(context: Path, python: str = sys.executable) -> None:
     bookworm hosts do."""
     wheelhouse = context / "deploy" / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    run([python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+    result = subprocess.run(
+        [python, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
          "--require-hashes", "--only-binary=:all:", "--no-deps",
-         "-r", str(context / "requirements.lock"), "-d", str(wheelhouse)])
+         "-r", str(context / "requirements.lock"), "-d", str(wheelhouse)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit("pip download of the locked wheels failed:\n" + result.stderr[-3000:])
 
 
 def build(tag: str, base: str, context: Path = ROOT, *, offline: bool = True) -> dict[str, float]:
@@ -126,7 +132,7 @@ def main() -> int:
     parser.add_argument("--context", type=Path, default=ROOT, help="the gateway's source tree")
     options = parser.parse_args()
     tag = options.tag or git_tag(options.context)
-    base = choose_base()
+    base, _ = choose_base()
     fill_wheelhouse(options.context)
     timings = build(tag, base, options.context)
     run([DOCKER, "tag", f"{APP_IMAGE}:{tag}", f"{APP_IMAGE}:latest"])
