@@ -282,7 +282,8 @@ class Availability:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        client = httpx.Client(headers={"Host": HOST}, timeout=1)
+        # A new connection each time, as a proxy without upstream keep-alive opens them.
+        client = httpx.Client(headers={"Host": HOST, "Connection": "close"}, timeout=1)
         down_since: float | None = None
         while not self.stop_event.is_set():
             now = time.monotonic()
@@ -327,7 +328,7 @@ def build_images(tag: str, previous_tag: str | None, work: Path, built: list[str
     if previous_tag:
         with step(f"images: the previous release {PREVIOUS_RELEASE} as {previous_tag}"):
             context = previous_context(work)
-            timings = images.build(previous_tag, base, context)
+            timings = images.build(previous_tag, base, context, only_app=True)
             name = f"{images.APP_IMAGE}:{previous_tag}"
             figures["images"][name] = images.image_size(name)
     for name, size in figures["images"].items():
@@ -379,11 +380,14 @@ def previous_override(work: Path) -> Path:
                             "--access-logformat", "%(m)s %(U)s %(s)s %(L)ss"],
                 "healthcheck": {"test": ["CMD", "python", "-c", web_check]}},
     }
+    # Its compose file asked the workers for a ping; beat answered nothing (a process check).
     for service in ("worker-deid", "worker-send", "beat"):
+        old_check = (["CMD", "celery", "-A", "gateway", "inspect", "ping", "--timeout", "5"]
+                     if service != "beat" else ["CMD", "python", "-c", "import os; os.kill(1, 0)"])
         services[service] = {"secrets": every_key, "environment": env, "entrypoint": ["env"],
-                             "healthcheck": {"test": ["NONE"]}}
+                             "healthcheck": {"test": old_check}}
     path = work / "compose.previous.yaml"
-    path.write_text(json.dumps({"version": "3.9", "services": services}, indent=1))
+    path.write_text(json.dumps({"services": services}, indent=1))
     return path
 
 
