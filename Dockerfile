@@ -3,7 +3,8 @@
 # BASE_IMAGE is any Debian bookworm image: the public debian:bookworm-slim by default, or a
 # base built from Debian packages where no registry is reachable (`make images` does that).
 # Python and the system libraries come from Debian; the Python packages are the exact versions
-# and hashes of requirements.lock, installed into a venv in a build stage. The final stage has
+# and hashes of requirements.lock (complete, so installed with --no-deps), in a venv made in a
+# build stage. The final stage has
 # no compiler, pip cache, apt lists or build files, runs as uid 10001 and works with a
 # read-only root filesystem (only /tmp and the data volumes are written).
 ARG BASE_IMAGE=debian:bookworm-slim
@@ -23,8 +24,8 @@ ARG PIP_NO_INDEX=
 RUN --mount=type=bind,source=deploy/wheelhouse,target=/wheels \
     --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
-    /opt/venv/bin/pip install --require-hashes --only-binary=:all: --find-links /wheels \
-        -r /tmp/requirements.lock
+    /opt/venv/bin/pip install --require-hashes --only-binary=:all: --no-deps \
+        --find-links /wheels -r /tmp/requirements.lock
 WORKDIR /app
 COPY pyproject.toml manage.py ./
 COPY gateway ./gateway
@@ -45,9 +46,9 @@ RUN DATA_DIR=/tmp/build STATIC_ROOT=/app/staticfiles /opt/venv/bin/python manage
 
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
-# libgl1/libglib2.0-0: OpenCV (text detection); postgresql-client-15: pg_dump for backups.
+# postgresql-client-15: pg_dump for backups. (OpenCV is the headless build: no libGL.)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 libgl1 libglib2.0-0 postgresql-client-15 \
+    && apt-get install -y --no-install-recommends python3 postgresql-client-15 \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/apt \
         /var/log/dpkg.log /usr/share/doc/* /usr/share/man/* \

@@ -84,4 +84,5 @@ lock: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip compile pyproject.toml deploy/image-build.in --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
+	  --no-emit-package opencv-python \
 	  --quiet -o requirements.lock

@@ -121,6 +121,10 @@ def _pid(root: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie child of ours is reaped and counts as gone)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -149,7 +153,7 @@ def stop(root: Path, *, remove_data: bool = True) -> list[str]:
         state_file.unlink()
     if remove_data and root.exists():
         _unmount_below(root)
-        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
         done.append(f"removed {root}")
     return done
 
