@@ -522,7 +522,7 @@ def journey(stack: Stack, port: int, token: str) -> dict[str, Any]:
         require("OK:" in out, f"verify_audit_log: {out}")
         say(f"   verify_audit_log: {out.strip().splitlines()[-1]}")
     with step("journey: no identifying value in any container's log"):
-        for service in (*APP_SERVICES, "demo"):
+        for service in (*APP_SERVICES, "demo", "postgres", "redis"):
             for container in stack.containers(service):
                 text = stack.logs(container)
                 require(PHI_NAME.split("^")[0] not in text and PHI_ID not in text,
