@@ -343,11 +343,11 @@ def inspect_app_image(name: str) -> None:
     user = docker("image", "inspect", "--format", "{{.Config.User}}", name).strip()
     require(user.startswith("10001"), f"the image runs as {user!r}, not uid 10001")
     listing = docker("run", "--rm", "--entrypoint", "sh", name, "-c",
-                     "ls -A /app; echo ---; command -v gcc cc pip pip3 apt-get git || true; "
-                     "echo ---; find / -xdev \\( -name '*.pem' -o -name '*.key' "
-                     "-o -name 'vault-keyring.json' -o -name '*.sqlite3' \\) "
-                     "-not -path '/usr/*' -not -path '/etc/ssl/*' -not -path '/opt/venv/*' "
-                     "2>/dev/null")
+                     "ls -A /app; echo ---; for t in gcc cc make pip pip3 apt-get git; do "
+                     "command -v $t; done; "
+                     "echo ---; find /app /data /backups /tmp /home \\( -name '*.pem' "
+                     "-o -name '*.key' -o -name 'vault-keyring.json' -o -name '*.sqlite3' "
+                     "-o -name '.env' \\) 2>/dev/null; true")  # where a copied file would be
     top, tools, keys = (part.split() for part in listing.split("---"))
     forbidden = {".git", ".venv", "var", "secrets", "tests", "test-artifacts", "bench",
                  "staticfiles.tmp", ".env", "deploy", "requirements.lock"}
