@@ -447,6 +447,13 @@ def upgrade(stack: Stack, port: int, tag: str, token: str, scan_id: str, preview
             migration_seconds = time.monotonic() - began
             old_web_down = watch.failures
             stack.env["GATEWAY_TAG"] = tag
+            # Workers and beat first (queued work waits in Redis meanwhile), web last and alone.
+            stack.compose("up", "-d", "--no-build", "--no-deps", "worker-deid", "worker-send",
+                          "beat")
+            swap_began = time.monotonic()
+            stack.compose("up", "-d", "--no-build", "--no-deps", "web")
+            stack.wait_healthy(("web",))
+            swap_seconds = time.monotonic() - swap_began
             stack.compose("up", "-d", "--no-build", "--remove-orphans")
             stack.wait_healthy(("web", "worker-deid", "worker-send", "beat"))
         after = set(applied_migrations(stack))
@@ -455,6 +462,7 @@ def upgrade(stack: Stack, port: int, tag: str, token: str, scan_id: str, preview
             "migration_seconds": round(migration_seconds, 1),
             "web_failed_probes_during_migration": old_web_down,
             "longest_web_gap_seconds": round(watch.longest, 1),
+            "web_swap_until_healthy_seconds": round(swap_seconds, 1),
         }
         say(f"   migrations applied: {sorted(after - before) or 'none (schema unchanged)'}; "
             f"migrate took {migration_seconds:.1f} s with web answering "
