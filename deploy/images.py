@@ -64,10 +64,34 @@ def build_local_base(suite: str = "bookworm") -> str:
         raise SystemExit("mmdebstrap is not installed (apt-get install mmdebstrap)")
     with tempfile.TemporaryDirectory(prefix="gateway-rootfs-", dir="/var/tmp") as folder:
         tarball = Path(folder) / "rootfs.tar"
-        run(["mmdebstrap", "--variant=minbase", "--quiet", suite, str(tarball)])
+        work = Path(folder) / "work"
+        for attempt in (1, 2):
+            work.mkdir()
+            # Its own work folder (TMPDIR), so a failed run's leftovers are found and removed.
+            result = subprocess.run(
+                ["mmdebstrap", "--variant=minbase", "--quiet", suite, str(tarball)],
+                env={**os.environ, "TMPDIR": str(work)},
+            )
+            _remove_mmdebstrap_leftovers(work)
+            if result.returncode == 0:
+                break
+            # Seen once: its final clean-up found /proc of the chroot still busy.
+            print(f"  mmdebstrap failed ({result.returncode}); attempt {attempt} of 2")
+            tarball.unlink(missing_ok=True)
+        else:
+            raise SystemExit("mmdebstrap failed twice")
         run([DOCKER, "import", "--change", 'CMD ["/bin/bash"]', str(tarball), LOCAL_BASE],
             stdout=subprocess.DEVNULL)
     return LOCAL_BASE
+
+
+def _remove_mmdebstrap_leftovers(work: Path) -> None:
+    """Unmount whatever a failed mmdebstrap left mounted under ``work``, then remove it."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    for point in sorted((m.split()[1] for m in mounts if m.split()[1].startswith(str(work))),
+                        key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(work)], check=False)
 
 
 def choose_base() -> tuple[str, bool]:
