@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -144,6 +144,13 @@ def process_scan(scan_id: str) -> None:
         outcomes = _process_images(lease)
     except LeaseLost:
         log.info("scan %s: lease lost mid-run; leaving it to the holder", scan_id)
+        return
+    except (OperationalError, InterfaceError):
+        # The database went away mid-run (a restart, a failover): nothing is wrong with the scan.
+        # Its lease runs out and the sweeper hands it back; the next run starts from a clean
+        # slate. Marking it failed here, once the connection is back, would lose the patient's
+        # upload for a blip.
+        log.warning("scan %s: database connection lost mid-run; left to the sweeper", scan_id)
         return
     except Exception as exc:
         log.error("scan %s: de-identification failed: %s", scan_id, describe(exc))
