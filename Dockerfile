@@ -1,23 +1,70 @@
-# One image for web, worker and beat.
-FROM python:3.11-slim-bookworm
+# The gateway's one image for web, workers and beat (see README, "Production with compose").
+#
+# BASE_IMAGE is any Debian bookworm image: the public debian:bookworm-slim by default, or a
+# base built from Debian packages where no registry is reachable (`make images` does that).
+# Python and the system libraries come from Debian; the Python packages are the exact versions
+# and hashes of requirements.lock (complete, so installed with --no-deps), in a venv made in a
+# build stage. The final stage has
+# no compiler, pip cache, apt lists or build files, runs as uid 10001 and works with a
+# read-only root filesystem (only /tmp and the data volumes are written).
+ARG BASE_IMAGE=debian:bookworm-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GATEWAY_ENV=production DATA_DIR=/data STATIC_ROOT=/app/staticfiles
-RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 postgresql-client \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home /app gateway
+FROM ${BASE_IMAGE} AS build
+ENV DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv
+COPY requirements.lock /tmp/requirements.lock
+# deploy/wheelhouse may hold the locked wheels (make images fills it); with PIP_NO_INDEX=1 the
+# build uses nothing else (air-gapped). A TLS-inspecting network's CA bundle can be passed as
+# the build secret "pip_ca"; it is never part of an image layer.
+ARG PIP_NO_INDEX=
+RUN --mount=type=bind,source=deploy/wheelhouse,target=/wheels \
+    --mount=type=secret,id=pip_ca \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
+    /opt/venv/bin/pip install --require-hashes --only-binary=:all: --no-deps \
+        --find-links /wheels -r /tmp/requirements.lock
 WORKDIR /app
-COPY pyproject.toml ./
+COPY pyproject.toml manage.py ./
 COPY gateway ./gateway
 COPY accounts ./accounts
 COPY scans ./scans
-RUN pip install --no-cache-dir .
-COPY . .
-# collectstatic needs settings that import; these placeholders never reach a running container.
-RUN SECRET_KEY=build-only-$(head -c 32 /dev/urandom | base64 | tr -dc a-z0-9)-$(head -c 32 /dev/urandom | base64 | tr -dc a-z0-9) \
-    VAULT_KEYRING='{"primary":"build","keys":{}}' ALLOWED_HOSTS=build \
-    python manage.py collectstatic --noinput --verbosity 0
-RUN mkdir -p /data && chown gateway /data
-USER gateway
-EXPOSE 8000
-CMD ["gunicorn", "gateway.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "900", "--access-logfile", "-", "--access-logformat", "%(m)s %(U)s %(s)s %(L)ss"]
+COPY templates ./templates
+COPY static ./static
+# The project itself, editable so templates and static files stay beside the code; its own
+# metadata gives `manage.py backup` the version. No build dependency is downloaded.
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-index -e . \
+    && rm -rf build \
+    && /opt/venv/bin/pip uninstall --yes --quiet setuptools wheel pip
+# Static files are collected once here; settings import in the embedded shape for this only.
+RUN DATA_DIR=/tmp/build STATIC_ROOT=/app/staticfiles /opt/venv/bin/python manage.py \
+        collectstatic --noinput --verbosity 0 \
+    && rm -rf /tmp/build \
+    && /opt/venv/bin/python -m compileall -q -j 0 /app /opt/venv > /dev/null
+
+FROM ${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive
+# postgresql-client-15: pg_dump for backups. (OpenCV is the headless build: no libGL.)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 postgresql-client-15 \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/apt \
+        /var/log/dpkg.log /usr/share/doc/* /usr/share/man/* \
+    && groupadd --system --gid 10001 gateway \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+        --shell /usr/sbin/nologin gateway \
+    && mkdir -p /data/blobs /backups \
+    && chown 10001:10001 /data /data/blobs /backups \
+    && chmod 0700 /data/blobs /backups
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+# HOME on /tmp: libraries that keep a per-user store (onnxruntime) never write into the image.
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp \
+    DATA_DIR=/data STATIC_ROOT=/app/staticfiles LOG_FORMAT=json \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+USER 10001:10001
+EXPOSE 8000 9100
+CMD ["gunicorn", "--config", "python:gateway.gunicorn_conf", "gateway.wsgi"]

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEMO_PORT ?= 8765
 
-.PHONY: run test test-fast lint bench soak setup install browser clean
+.PHONY: run test test-fast lint bench soak setup install browser clean docker-tools images compose-check lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,3 +69,28 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# --- The production shape (README "Production with compose") ------------------------------------
+# Docker's engine and compose (Debian's docker.io, docker-compose) and mmdebstrap, if missing.
+docker-tools:
+	@command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose mmdebstrap >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose mmdebstrap >/dev/null; fi; }
+
+# Every image (app, PostgreSQL 15, Redis) from one Debian base; needs a running engine.
+images: $(STAMP) docker-tools
+	$(BIN)/python deploy/images.py
+
+# Build, run and check the whole stack from outside, then remove everything it made
+# (COMPOSE_CHECK_ARGS=--quick: what CI runs).
+COMPOSE_CHECK_ARGS ?=
+compose-check: $(STAMP) docker-tools
+	$(BIN)/python deploy/compose_check.py $(COMPOSE_CHECK_ARGS)
+
+# requirements.lock: the images' exact packages and hashes, from pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip compile pyproject.toml deploy/image-build.in --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
+	  --no-emit-package opencv-python \
+	  --quiet -o requirements.lock

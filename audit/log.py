@@ -16,11 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from audit import merkle
@@ -56,6 +57,11 @@ class DisallowedAuditValue(ValueError):
 
 class LogBrokenError(RuntimeError):
     """The stored log no longer matches its own hashes or signed heads."""
+
+
+class HeadNotSignedYet(Http404):
+    """No signed head covers the entry yet, and this process may not sign one (the worker that
+    holds the key signs it within moments). A 404 for the pages and the API alike."""
 
 
 @dataclass(frozen=True)
@@ -195,9 +201,32 @@ def generate_signing_key(path: str | Path) -> str:
     return merkle.key_id(merkle.load_private_key_pem(pem).public_key())
 
 
+def can_sign() -> bool:
+    """Whether this process holds the signing key. In production only the processes that sign
+    (the sending worker, which also takes the periodic signing) do; web checks with the
+    public key alone."""
+    if settings.AUDIT_SIGNING_KEY:
+        return True
+    configured = settings.AUDIT_SIGNING_KEY_PATH
+    return bool(configured) and Path(configured).exists()
+
+
+def _public_key() -> Ed25519PublicKey:
+    """From the signing key where this process holds it, else from AUDIT_PUBLIC_KEY_PATH."""
+    if can_sign():
+        return _signing_key().public_key()
+    path = Path(settings.AUDIT_PUBLIC_KEY_PATH or "")
+    if not path.is_file():
+        raise ImproperlyConfigured(
+            f"Neither the audit signing key nor its public key ({path}) is available; "
+            "run 'manage.py init_keys'."
+        )
+    return merkle.load_public_key_pem(path.read_bytes())
+
+
 def public_key_pem() -> str:
     """The key to publish next to receipts, so anyone can check them."""
-    return merkle.public_key_to_pem(_signing_key().public_key())
+    return merkle.public_key_to_pem(_public_key())
 
 
 # --- Signed heads, verification, receipts ------------------------------------------------------
@@ -279,7 +308,7 @@ def verify_log() -> LogVerdict:
     bigger than the log means its tail was cut. ``first_bad`` is the first entry that is broken
     or, for a bad head, the first entry no valid head vouches for.
     """
-    public_key = _signing_key().public_key()
+    public_key = _public_key()
     latest = head_summary(SignedTreeHead.objects.order_by("-id").first())
     heads = list(SignedTreeHead.objects.order_by("tree_size", "id"))
     tree = merkle.IncrementalTree()
@@ -337,6 +366,8 @@ def receipt_for(entry: AuditEntry) -> dict[str, Any]:
     """
     head = SignedTreeHead.objects.filter(tree_size__gt=entry.seq).order_by("-id").first()
     if head is None:
+        if not can_sign():
+            raise HeadNotSignedYet("The receipt is being prepared. Try again in a minute.")
         head = sign_head()
     leaves = [leaf for _, leaf in _stored_leaves(below=head.tree_size)]
     entry_json = entry.canonical_json()

@@ -168,9 +168,10 @@ def make_server(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     arguments = parser.parse_args(argv)
-    server = make_server(arguments.port)
-    print(f"Demo endpoint on http://127.0.0.1:{server.server_address[1]}/v1", flush=True)
+    server = make_server(arguments.port, arguments.host)
+    print(f"Demo endpoint on http://{arguments.host}:{server.server_address[1]}/v1", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

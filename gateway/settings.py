@@ -19,6 +19,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway.jsonlog import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -221,7 +223,14 @@ VAULT_S3_SECRET_KEY = env("VAULT_S3_SECRET_KEY")
 VAULT_S3_REGION = env("VAULT_S3_REGION", "us-east-1")
 VAULT_S3_PREFIX = env("VAULT_S3_PREFIX", "blobs/")
 VAULT_S3_VERIFY_TLS = env_bool("VAULT_S3_VERIFY_TLS", True)
-if PRODUCTION and not VAULT_KEYRING and not os.environ.get("VAULT_KEYRING_FILE"):
+# Processes that never open the vault (beat, migrations) run without the keyring.
+VAULT_KEYRING_REQUIRED = env_bool("VAULT_KEYRING_REQUIRED", True)
+if (
+    PRODUCTION
+    and VAULT_KEYRING_REQUIRED
+    and not VAULT_KEYRING
+    and not os.environ.get("VAULT_KEYRING_FILE")
+):
     raise ImproperlyConfigured("VAULT_KEYRING or VAULT_KEYRING_FILE must be set in production.")
 
 # --- Celery
@@ -289,6 +298,10 @@ SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
 AUDIT_SIGNING_KEY_PATH = Path(
     env("AUDIT_SIGNING_KEY_PATH", str(KEYS_DIR / "audit-signing.pem"))
+).resolve()
+# Processes that only check signatures (web) get the public key alone.
+AUDIT_PUBLIC_KEY_PATH = Path(
+    env("AUDIT_PUBLIC_KEY_PATH", str(KEYS_DIR / "audit-signing.pub.pem"))
 ).resolve()
 
 # --- Periodic jobs (Celery beat)
@@ -403,17 +416,9 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Logging: ids and hashes only. Nothing here formats request bodies or file names.
+# LOG_FORMAT=json (the container images): one JSON object per line on stdout.
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # Django's request logger prints the path of failed requests; ids in paths are random UUIDs.
-        "django.request": {"level": "ERROR"},
-        # pydicom's warnings can quote header values; keep only errors.
-        "pydicom": {"level": "ERROR"},
-    },
-}
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

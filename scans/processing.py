@@ -13,6 +13,7 @@ Plaintext exists only in this process's memory: nothing is written to a temporar
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -21,13 +22,13 @@ from datetime import timedelta
 from typing import BinaryIO, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.log import append as audit
-from scans import attestation, pipeline
+from scans import attestation, metrics, pipeline
 from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
 from scans.deid.preview import render_dicom_preview, render_photo_preview
 from scans.intake import iter_zip_members
@@ -148,6 +149,13 @@ def process_scan(scan_id: str) -> None:
     except LeaseLost:
         log.info("scan %s: lease lost mid-run; leaving it to the holder", scan_id)
         return
+    except (OperationalError, InterfaceError):
+        # The database went away mid-run (a restart, a failover): nothing is wrong with the scan.
+        # Its lease runs out and the sweeper hands it back; the next run starts from a clean
+        # slate. Marking it failed here, once the connection is back, would lose the patient's
+        # upload for a blip.
+        log.warning("scan %s: database connection lost mid-run; left to the sweeper", scan_id)
+        return
     except Exception as exc:
         log.error("scan %s: de-identification failed: %s", scan_id, describe(exc))
         discard_outputs(lease.scan_id)
@@ -219,11 +227,13 @@ def _process_images(lease: Lease) -> list[str]:
     for file in scan.files.all():
         for data in iter_file_images(file):
             position += 1
+            started = time.monotonic()
             result = (
                 deidentify_bytes(data, keys=keys, options=options)
                 if data is not None
                 else too_large(file.kind)
             )
+            metrics.observe_deid_image(time.monotonic() - started, result.outcome)
             lease.renew()
             _store_image(scan, file, position, data or b"", result)
             del data

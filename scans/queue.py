@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 PROCESS_SCAN = "scans.tasks.process_scan"
 SEND_CONSENT = "scans.tasks.send_consent"
+SIGN_TREE_HEAD = "scans.tasks.sign_audit_tree_head"
 
 
 def publish_processing(scan_id: uuid.UUID | str) -> None:
@@ -44,3 +45,14 @@ def enqueue_send(consent_id: str) -> None:
     """Hand the consent to the send queue (ids only). If the broker is down, the consent stays
     active; the sweeper redelivers it until it expires."""
     current_app.send_task(SEND_CONSENT, args=[consent_id])
+
+
+def enqueue_head_signing() -> None:
+    """Ask a worker that holds the audit signing key to sign a tree head now (the message has
+    no arguments). If the broker is down, beat's periodic signing anchors the entry a few
+    minutes later, and the sender signs (and so checks the log) before it sends anything."""
+    try:
+        current_app.send_task(SIGN_TREE_HEAD)
+    except Exception:
+        log.warning("broker unreachable: the tree head is left to the periodic signing",
+                    exc_info=True)

@@ -40,7 +40,7 @@ from forwarding import egress, protocols, retry
 from forwarding.endpoints import read_api_key, snapshot
 from forwarding.errors import ForwardingError
 from forwarding.models import Endpoint
-from scans import pipeline
+from scans import metrics, pipeline
 from scans.attestation import is_attested
 from scans.consent import states
 from scans.consent.expiry import expire_consent
@@ -245,6 +245,12 @@ def verified_payload(consent: Consent) -> Payload:
 
 
 def _verified_payload(consent: Consent) -> Payload:
+    # Signing a head re-reads the whole log and refuses one that no longer extends the last
+    # signed head: a rewritten history stops the send, as it once stopped the consent itself.
+    try:
+        audit.sign_head()
+    except audit.LogBrokenError as exc:
+        raise Refusal("audit_log_broken") from exc
     given = (
         AuditEntry.objects.filter(
             action=AuditAction.CONSENT_GIVEN, object_type="consent", object_id=str(consent.pk)
@@ -315,7 +321,13 @@ def _audit_outcome(consent: Consent, outcome: str, **details: object) -> None:
         object_id=str(consent.pk),
         details={"outcome": outcome, "scan_id": str(consent.scan_id), **details},
     )
-    audit.sign_head()
+    try:
+        audit.sign_head()
+    except audit.LogBrokenError:
+        # Nothing left (or this run refused because of it); the periodic verification shows
+        # the broken log to the clinic and the auditors.
+        log.error("consent %s: the audit log no longer extends its signed head", consent.pk)
+    transaction.on_commit(lambda: metrics.count_send_outcome(outcome))
 
 
 def _finish_without_sending(

@@ -59,6 +59,16 @@ def new_key() -> bytes:
     return secrets.token_bytes(32)
 
 
+def public_pem_of_signing_key(private_pem: bytes) -> bytes:
+    """The SubjectPublicKeyInfo PEM of an Ed25519 private key: what verifying processes get."""
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the signing key is not an Ed25519 key")
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def new_signing_key_pem() -> bytes:
     """A new Ed25519 private key (PKCS#8 PEM, unencrypted): the audit log's tree-head key."""
     return Ed25519PrivateKey.generate().private_bytes(

@@ -20,7 +20,7 @@ from scans.consent.queries import request_of
 from scans.consent.states import CONSENTABLE
 from scans.consent.text import CONSENT_TEXT_VERSION
 from scans.models import Consent, ConsentRequest, Status
-from scans.queue import enqueue_send
+from scans.queue import enqueue_head_signing, enqueue_send
 
 
 def client_hash(ip: str, user_agent: str) -> str:
@@ -111,7 +111,9 @@ def accept(
                 "expires_at": int(consent.expires_at.timestamp()),
             },
         )
-        audit.sign_head()
         consent_id = str(consent.id)
+        # The head that anchors this consent is signed by a worker that holds the key (web only
+        # verifies); the sender signs again, checking the whole log, before anything leaves.
+        transaction.on_commit(enqueue_head_signing, robust=True)
         transaction.on_commit(lambda: enqueue_send(consent_id), robust=True)
     return consent

@@ -118,6 +118,7 @@ def test_the_last_audit_verification_and_the_latest_signed_head_are_shown(
 def test_a_verification_that_cannot_run_is_stored_as_a_failure(admin_client, settings, tmp_path):
     settings.AUDIT_SIGNING_KEY = ""
     settings.AUDIT_SIGNING_KEY_PATH = tmp_path / "missing.pem"
+    settings.AUDIT_PUBLIC_KEY_PATH = tmp_path / "missing.pub.pem"  # verifying needs one of them
 
     result = health.verify_audit_chain()
 

@@ -137,3 +137,39 @@ def test_the_sweeper_gives_up_on_a_scan_that_keeps_failing(patient, settings):
     scan.refresh_from_db()
     assert scan.status == Status.FAILED
     assert "failed repeatedly" in scan.error_message
+
+
+def test_a_scan_whose_database_connection_drops_mid_run_is_left_for_the_sweeper(
+    client, patient, monkeypatch
+):
+    """GIVEN a worker part-way through a scan WHEN its database connection is cut (PostgreSQL
+    restarting) THEN the scan is not marked failed: it keeps its lease, and once the lease runs
+    out the sweeper hands it back and a new run finishes it."""
+    from django.db import connection
+
+    from tests.support.workers import flush_broker
+
+    scan_id = upload_study(client, patient, count=2)
+    flush_broker()  # this test runs the task itself
+
+    def connection_cut(data: bytes, **kwargs: object) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    real = processing.deidentify_bytes
+    monkeypatch.setattr(processing, "deidentify_bytes", connection_cut)
+    processing.process_scan(scan_id)
+    connection.close()  # the next query opens a new connection, as a new task's would
+
+    scan = Scan.objects.get(pk=scan_id)
+    assert scan.status == Status.DEIDENTIFYING
+    assert scan.lease_token is not None and scan.error_message == ""
+
+    monkeypatch.setattr(processing, "deidentify_bytes", real)
+    past = timezone.now() - timedelta(hours=1)
+    Scan.objects.filter(pk=scan_id).update(lease_expires_at=past, status_changed_at=past)
+    assert sweeper.sweep() == 1
+    flush_broker()
+    processing.process_scan(scan_id)
+    assert status_of(scan_id) == Status.READY_FOR_REVIEW
+    assert ScanImage.objects.filter(scan_id=scan_id).count() == 2

@@ -7,6 +7,8 @@ import json
 from datetime import timedelta
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 
 from audit.log import events
@@ -23,6 +25,7 @@ from tests.support.consent import (
     endpoint_for,
     give_consent,
 )
+from tests.support.workers import flush_broker
 
 pytestmark = pytest.mark.django_db
 
@@ -161,7 +164,6 @@ def test_accepting_records_an_immutable_consent_and_moves_the_scan_to_consented(
     assert study.status == Status.CONSENTED
     (given,) = events(action="consent.given")
     assert given.details["manifest_sha256"] == consent.manifest_sha256
-    assert SignedTreeHead.objects.filter(tree_size__gt=given.seq).exists()
 
     consent.manifest = "{}"
     with pytest.raises(ImmutableContentError):
@@ -239,3 +241,26 @@ def test_withdrawal_is_refused_once_sending_has_started(client, patient, study, 
 
     assert response.status_code == 409
     assert Consent.objects.get(pk=consent.pk).state == "sending"
+
+
+def test_accepting_asks_a_worker_to_sign_the_head_that_anchors_the_consent(
+    client, patient, study, endpoint, django_capture_on_commit_callbacks
+):
+    """GIVEN web, which holds no audit signing key in production
+    WHEN a consent is accepted THEN no head is signed in the web process, and a signing task
+    (no arguments, nothing of the patient) is on the broker once the consent commits."""
+    flush_broker()
+    created = create_request(client, patient, study, endpoint)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            accept_request(client, patient, created)
+        assert not SignedTreeHead.objects.exists()
+        queued = [
+            json.loads(raw)
+            for raw in redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("default", 0, -1)
+        ]
+    finally:
+        flush_broker()
+    signing = [m for m in queued if m["headers"]["task"] == "scans.tasks.sign_audit_tree_head"]
+    assert len(signing) == 1
+    assert signing[0]["headers"]["argsrepr"] == "()"

@@ -11,12 +11,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from audit.log import events, verify_log
+from audit.log import events, sign_head, verify_log
+from audit.models import AuditEntry
 from forwarding.endpoints import disable_endpoint, update_endpoint
 from scans import hashing, sending
 from scans.consent import expiry, withdrawal
 from scans.models import Answer, Consent, ConsentRequest, ConsentState, ScanImage, Status
 from tests.support.blobs import blob_of, replace_blob
+from tests.support.tampering import tamper
 from tests.support.consent import (
     API_KEY,
     MARKER_STRINGS,
@@ -187,6 +189,21 @@ def test_a_manifest_edited_in_the_database_is_refused(
 
     assert openai_provider.requests == []
     assert_refused(consent, study, "consent_record_mismatch")
+
+
+def test_a_rewritten_audit_log_stops_the_send(client, patient, study, endpoint, openai_provider):
+    """GIVEN a consent anchored by a signed tree head
+    WHEN someone with database rights rewrites the log's history before the sender runs
+    THEN nothing is sent: signing a new head no longer extends the old one."""
+    consent = give_consent(client, patient, study, endpoint)
+    sign_head()  # what the worker's signing task does after the consent commits
+    given = AuditEntry.objects.get(action="consent.given", object_id=str(consent.id))
+    tamper(("UPDATE audit_auditentry SET leaf_hash = %s WHERE seq = %s", ["00" * 32, given.seq]))
+
+    sending.send_consent(str(consent.id), sleep=no_sleep)
+
+    assert openai_provider.requests == []
+    assert_refused(consent, study, "audit_log_broken")
 
 
 def test_a_prepared_image_replaced_by_another_valid_object_is_refused(
