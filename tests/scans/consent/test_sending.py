@@ -18,7 +18,6 @@ from scans import hashing, sending
 from scans.consent import expiry, withdrawal
 from scans.models import Answer, Consent, ConsentRequest, ConsentState, ScanImage, Status
 from tests.support.blobs import blob_of, replace_blob
-from tests.support.tampering import tamper
 from tests.support.consent import (
     API_KEY,
     MARKER_STRINGS,
@@ -30,6 +29,7 @@ from tests.support.consent import (
     no_sleep,
 )
 from tests.support.fakes import FakeProvider, images_in, question_in, success_body
+from tests.support.tampering import tamper
 from vault import get_vault
 
 pytestmark = pytest.mark.django_db
