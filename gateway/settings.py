@@ -270,6 +270,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "scans.tasks.process_scan": {"queue": "deid"},
+    "scans.tasks.process_chunk": {"queue": "deid"},
     "scans.tasks.send_consent": {"queue": "send"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -277,6 +278,15 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
 SWEEP_STUCK_AFTER_SECONDS = env_int("SWEEP_STUCK_AFTER_SECONDS", 900)
 SWEEP_MAX_ATTEMPTS = env_int("SWEEP_MAX_ATTEMPTS", 5)
 DEID_LEASE_SECONDS = env_int("DEID_LEASE_SECONDS", 300)
+# A large study is cut into chunks of at most this many images (by series, then slice range),
+# de-identified in parallel by every deid worker (scans.planning).
+DEID_CHUNK_IMAGES = env_int("DEID_CHUNK_IMAGES", 32)
+# Fair share between patients (scans.fairshare): chunks one patient may have queued or running
+# at once, and the images and worker CPU seconds one patient may use per hour before the rest of
+# their work waits (accepted, shown as waiting, continued by itself).
+DEID_PATIENT_CHUNKS_IN_FLIGHT = env_int("DEID_PATIENT_CHUNKS_IN_FLIGHT", 2)
+DEID_PATIENT_IMAGES_PER_HOUR = env_int("DEID_PATIENT_IMAGES_PER_HOUR", 10000)
+DEID_PATIENT_CPU_SECONDS_PER_HOUR = env_int("DEID_PATIENT_CPU_SECONDS_PER_HOUR", 1800)
 
 # --- De-identification
 DEID_KEY_PATH = Path(env("DEID_KEY_PATH", str(KEYS_DIR / "deid.key"))).resolve()

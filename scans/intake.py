@@ -13,6 +13,7 @@ can quote file contents, and a logged traceback would carry it along.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
@@ -337,7 +338,10 @@ def check_file(f: BinaryIO, position: int, limits: IntakeLimits) -> IntakeResult
 
 
 def iter_zip_members(
-    f: BinaryIO, limits: IntakeLimits, position: int = 1
+    f: BinaryIO,
+    limits: IntakeLimits,
+    position: int = 1,
+    select: Callable[[int], bool] | None = None,
 ) -> Iterator[tuple[int, Kind, Callable[[], BinaryIO]]]:
     """Yield ``(member number, kind, opener)`` for each image member of a ZIP archive.
 
@@ -351,8 +355,52 @@ def iter_zip_members(
     ``opener()`` returns a fresh read-only stream of the member's decompressed bytes that
     raises IntakeRejected if it ever yields more than the member may expand to. Openers are
     valid only while iteration is in progress (the archive is closed afterwards).
+
+    ``select``, when given, is asked about each image member by its 1-based ordinal among the
+    image members; one it declines is skipped without being read, so a worker that handles a
+    slice range of a large archive reads only that range (the listing is still checked whole).
     """
     where = f"File {position}"
+    with _image_members(f, limits, where) as (archive, members):
+        for ordinal, (number, info) in enumerate(members, start=1):
+            if select is not None and not select(ordinal):
+                continue
+            member = f"{where}, archive member {number}"
+            opener = functools.partial(
+                _open_member, archive, info, member, _expansion_cap(info, limits), where, limits
+            )
+            kind = _check_member(opener, info.file_size, member, limits)
+            yield number, kind, opener
+
+
+def iter_zip_heads(
+    f: BinaryIO, limits: IntakeLimits, size: int, position: int = 1
+) -> Iterator[bytes]:
+    """The first ``size`` bytes of each image member of an archive intake already accepted, in
+    the order (and so with the ordinals) of ``iter_zip_members``.
+
+    For a caller that only looks at headers to decide how to split the work: the listing is
+    checked whole, but members are neither checked nor read past ``size`` (which also bounds
+    what a lying member can expand to here). Whoever uses a member's content must still take
+    it from ``iter_zip_members``.
+    """
+    where = f"File {position}"
+    with _image_members(f, limits, where) as (archive, members):
+        for number, info in members:
+            try:
+                with archive.open(info) as member:
+                    head = member.read(size)
+            except Exception:
+                raise _damaged_member(f"{where}, archive member {number}") from None
+            yield head
+
+
+@contextlib.contextmanager
+def _image_members(
+    f: BinaryIO, limits: IntakeLimits, where: str
+) -> Iterator[tuple[zipfile.ZipFile, list[tuple[int, zipfile.ZipInfo]]]]:
+    """The open archive and its image members (entry number, info), its listing checked whole;
+    housekeeping entries left out."""
     archive_size = f.seek(0, io.SEEK_END)
     _check_central_directory(f, archive_size, where, limits)
     f.seek(0)
@@ -363,15 +411,11 @@ def iter_zip_members(
     with archive:
         infos = archive.infolist()
         _check_listing(infos, archive_size, where, limits)
-        for number, info in enumerate(infos, start=1):
-            if info.is_dir() or _is_housekeeping(info.filename):
-                continue
-            member = f"{where}, archive member {number}"
-            opener = functools.partial(
-                _open_member, archive, info, member, _expansion_cap(info, limits), where, limits
-            )
-            kind = _check_member(opener, info.file_size, member, limits)
-            yield number, kind, opener
+        yield archive, [
+            (number, info)
+            for number, info in enumerate(infos, start=1)
+            if not (info.is_dir() or _is_housekeeping(info.filename))
+        ]
 
 
 # --- Single files. --------------------------------------------------------------------

@@ -40,8 +40,8 @@ class Scan(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     # How often the sweeper had to re-enqueue this scan; a poison scan stops being retried.
     attempts = models.PositiveIntegerField(default=0)
-    # The worker processing this scan holds a lease it renews per image; a dead worker's lease
-    # runs out and the sweeper hands the scan to another.
+    # The worker planning this scan's chunks holds a lease; a dead worker's lease runs out and
+    # the sweeper hands the scan to another. Once planned, each chunk has its own (ScanChunk).
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -134,6 +134,54 @@ class ScanImage(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.position} of scan {self.scan_id} ({self.outcome})"
+
+
+class ChunkState(models.TextChoices):
+    # Planned, held back by the per-patient fair share (scans.fairshare) until it may go.
+    PENDING = "pending", "Waiting its turn"
+    # Handed to the broker: a worker will claim it.
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class ScanChunk(models.Model):
+    """A slice range of a study (images ``first_position`` to ``last_position`` in upload order),
+    de-identified by one ``deid`` task so a large study spreads over every worker.
+
+    Its worker holds a lease it renews per image, like the scan's; a dead worker's chunk is run
+    again from a clean slate once the lease runs out. Counts only, never anything identifying:
+    the images and CPU seconds feed the per-patient fair share.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    first_position = models.PositiveIntegerField()
+    last_position = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=ChunkState.choices, default=ChunkState.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Runs lost with their worker; a chunk that keeps killing workers fails its scan.
+    attempts = models.PositiveIntegerField(default=0)
+    cpu_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["scan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "number"], name="unique_chunk_number")
+        ]
+        indexes = [models.Index(fields=["state", "finished_at"])]
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of scan {self.scan_id} ({self.state})"
+
+    @property
+    def images(self) -> int:
+        return self.last_position - self.first_position + 1
 
 
 # --- Consent, sending and answers (written by scans.consent, scans.sending, scans.answers) ------

@@ -1,12 +1,17 @@
-"""De-identifying one scan: the body of the ``process_scan`` task.
+"""De-identifying one scan: the bodies of the ``process_scan`` and ``process_chunk`` tasks.
 
-Steps, one image at a time so memory stays bounded whatever the study's size:
-claim -> for each image: decrypt -> clean -> verify -> seal outputs -> preview -> attest
--> ready_for_review (some images clean) or quarantined (none clean).
+``process_scan`` plans: it claims the scan, cuts it into chunks (``scans.planning``: one chunk
+for a small study, slice ranges by series for a large one), and hands them to the fair share
+(``scans.fairshare``), running one of them itself. ``process_chunk`` runs a chunk, one image at a
+time so memory stays bounded whatever the study's size:
+claim -> for each image: decrypt -> clean -> verify -> seal outputs -> preview -> attest;
+the last chunk to finish moves the scan to ready_for_review (some images clean) or quarantined
+(none clean).
 
-The run holds a lease on the scan. A second message for the same scan while the lease is alive
-does nothing; after a crash the lease runs out, the sweeper re-enqueues, and the next run starts
-from a clean slate (it shreds whatever the dead run sealed), so outputs are never duplicated.
+Each run holds a lease (the planner on the scan, a chunk's run on its chunk). A second message
+while the lease is alive does nothing; after a crash the lease runs out, the sweeper hands the
+work back, and the next run starts from a clean slate (it shreds whatever the dead run sealed),
+so outputs are never duplicated (``scans.chunks`` says how).
 Plaintext exists only in this process's memory: nothing is written to a temporary file.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,24 +33,21 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.log import append as audit
-from scans import attestation, metrics, pipeline
+from scans import attestation, chunks, fairshare, metrics, pipeline, planning
+from scans.chunks import ChunkLease, LeaseLost
 from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
 from scans.deid.preview import render_dicom_preview, render_photo_preview
 from scans.intake import iter_zip_members
 from scans.inventory import image_outputs
 from scans.limits import intake_limits
 from scans.logsafe import describe
-from scans.models import FileKind, Outcome, Scan, ScanFile, ScanImage, Status
+from scans.models import FileKind, Outcome, Scan, ScanChunk, ScanFile, ScanImage, Status
 from vault import get_vault
 from vault.keys import read_key
 
 log = logging.getLogger(__name__)
 
 CLAIMABLE = (Status.UPLOADED, Status.QUEUED, Status.DEIDENTIFYING)
-
-
-class LeaseLost(Exception):
-    """The scan was deleted, or another run took it over, while this run was working."""
 
 
 @dataclass
@@ -106,8 +108,11 @@ def discard_outputs(scan_id: uuid.UUID) -> None:
     Scan.objects.filter(pk=scan_id).update(progress_done=0)
 
 
-def iter_file_images(file: ScanFile) -> Iterator[bytes | None]:
-    """The plaintext of each image in an uploaded file: the file itself, or each ZIP member.
+def iter_file_images(
+    file: ScanFile, wanted: Callable[[int], bool] = lambda ordinal: True
+) -> Iterator[tuple[int, bytes | None]]:
+    """``(ordinal, plaintext)`` of each wanted image of an uploaded file: the file itself
+    (ordinal 1), or each ZIP member (1-based among its images). Images not wanted are not read.
 
     An image larger than DEID_MAX_IMAGE_BYTES yields None instead of its bytes: one image is
     held in memory at a time, and that bound is what keeps a worker from being exhausted.
@@ -118,15 +123,23 @@ def iter_file_images(file: ScanFile) -> Iterator[bytes | None]:
     # Retention never takes the originals of a scan being processed (scans.busy).
     assert original is not None
     if file.kind != FileKind.ZIP:
-        yield vault.read_bytes(original) if vault.size(original) <= cap else None
+        if wanted(1):
+            yield 1, vault.read_bytes(original) if vault.size(original) <= cap else None
         return
+    current = [0]
+
+    def select(ordinal: int) -> bool:
+        current[0] = ordinal
+        return wanted(ordinal)
+
     with vault.open(original) as sealed:
         for _index, _kind, opener in iter_zip_members(
-            cast(BinaryIO, sealed), intake_limits(), position=file.position
+            cast(BinaryIO, sealed), intake_limits(), position=file.position, select=select
         ):
+            ordinal = current[0]
             with opener() as member:
                 data = member.read(cap + 1)
-            yield data if len(data) <= cap else None
+            yield ordinal, data if len(data) <= cap else None
 
 
 def too_large(kind: str) -> FileResult:
@@ -138,16 +151,29 @@ def too_large(kind: str) -> FileResult:
     )
 
 
+FAILED_MESSAGE = (
+    "Something went wrong while de-identifying this scan. "
+    "Nothing was sent anywhere. Please delete it and upload it again."
+)
+
+
 def process_scan(scan_id: str) -> None:
+    """Plan the scan's chunks and hand them out; run one of them here when its turn has come.
+
+    A scan already planned (a redelivered message, the sweeper) is only handed out again.
+    """
+    if ScanChunk.objects.filter(scan_id=scan_id).exists():
+        fairshare.dispatch()
+        return
     lease = claim(scan_id)
     if lease is None:
         log.info("scan %s: nothing to do (done, deleted, or held by a live run)", scan_id)
         return
     try:
         discard_outputs(lease.scan_id)
-        outcomes = _process_images(lease)
+        _record_plan(lease, planning.plan(Scan.objects.get(pk=lease.scan_id)))
     except LeaseLost:
-        log.info("scan %s: lease lost mid-run; leaving it to the holder", scan_id)
+        log.info("scan %s: lease lost while planning; leaving it to the holder", scan_id)
         return
     except (OperationalError, InterfaceError):
         # The database went away mid-run (a restart, a failover): nothing is wrong with the scan.
@@ -157,50 +183,17 @@ def process_scan(scan_id: str) -> None:
         log.warning("scan %s: database connection lost mid-run; left to the sweeper", scan_id)
         return
     except Exception as exc:
-        log.error("scan %s: de-identification failed: %s", scan_id, describe(exc))
-        discard_outputs(lease.scan_id)
-        if _finish(
-            lease,
-            Status.FAILED,
-            "Something went wrong while de-identifying this scan. "
-            "Nothing was sent anywhere. Please delete it and upload it again.",
-        ):
-            audit(
-                AuditAction.SCAN_DEIDENTIFIED,
-                actor="worker",
-                object_type="scan",
-                object_id=str(lease.scan_id),
-                details={"outcome": "failed"},
-            )
+        log.error("scan %s: planning failed: %s", scan_id, describe(exc))
+        fail(lease.scan_id)
         return
-    clean = outcomes.count(Outcome.CLEAN)
-    if clean:
-        finished = _finish(lease, Status.READY_FOR_REVIEW, "")
-    else:
-        finished = _finish(
-            lease,
-            Status.QUARANTINED,
-            "No image could be made safe to share, so none can be sent. "
-            "See each image's reason below.",
-        )
-    if finished:
-        audit(
-            AuditAction.SCAN_DEIDENTIFIED,
-            actor="worker",
-            object_type="scan",
-            object_id=str(lease.scan_id),
-            details={
-                "outcome": "ready_for_review" if clean else "quarantined",
-                "clean": clean,
-                "quarantined": outcomes.count(Outcome.QUARANTINED),
-                "rejected": outcomes.count(Outcome.REJECTED),
-            },
-        )
-    log.info("scan %s: %d clean of %d image(s)", scan_id, clean, len(outcomes))
+    mine = fairshare.dispatch(take_for=lease.scan_id)
+    if mine is not None:
+        process_chunk(str(mine))
 
 
-def _finish(lease: Lease, status: str, message: str) -> bool:
-    """Record the run's outcome, if this run still holds the scan. Returns whether it did."""
+def _record_plan(lease: Lease, ranges: list[tuple[int, int]]) -> None:
+    """The chunks, all at once and only while the planner still holds the scan; the scan's own
+    lease is then given up (each chunk's run holds its own)."""
     with transaction.atomic():
         held = (
             Scan.objects.select_for_update()
@@ -208,25 +201,109 @@ def _finish(lease: Lease, status: str, message: str) -> bool:
             .exists()
         )
         if not held:
-            return False
-        return pipeline.transition(
-            lease.scan_id,
-            status,
-            expected={Status.DEIDENTIFYING},
-            error_message=message,
+            raise LeaseLost(str(lease.scan_id))
+        ScanChunk.objects.bulk_create(
+            ScanChunk(scan_id=lease.scan_id, number=number, first_position=first,
+                      last_position=last)
+            for number, (first, last) in enumerate(ranges, start=1)
+        )
+        Scan.objects.filter(pk=lease.scan_id).update(
+            progress_done=0,
+            progress_total=sum(last - first + 1 for first, last in ranges),
             lease_token=None,
             lease_expires_at=None,
         )
+        if not ranges:
+            _audit_end(lease.scan_id, chunks.finish_if_done(lease.scan_id))
+    log.info("scan %s: planned in %d chunk(s)", lease.scan_id, len(ranges))
 
 
-def _process_images(lease: Lease) -> list[str]:
+def process_chunk(chunk_id: str) -> None:
+    """De-identify one chunk; the last chunk of a study ends it. Then hand out the next work."""
+    lease = chunks.claim(chunk_id)
+    if lease is None:
+        log.info("chunk %s: nothing to do (done, waiting, or held by a live run)", chunk_id)
+        return
+    cpu = time.process_time()
+    try:
+        chunks.discard(lease)
+        _process_range(lease)
+        counts = chunks.complete(lease, cpu_seconds=time.process_time() - cpu)
+    except LeaseLost:
+        log.info("chunk %s: lease lost mid-run; leaving it to the holder", chunk_id)
+    except (OperationalError, InterfaceError):
+        # The database went away mid-run (a restart, a failover): nothing is wrong with the scan.
+        # The chunk's lease runs out and the sweeper hands it back; failing the scan here would
+        # lose the patient's upload for a blip.
+        log.warning("chunk %s: database connection lost mid-run; left to the sweeper", chunk_id)
+        return
+    except Exception as exc:
+        log.error("chunk %s: de-identification failed: %s", chunk_id, describe(exc))
+        fail(lease.scan_id)
+    else:
+        _audit_end(lease.scan_id, counts)
+    fairshare.dispatch()
+
+
+def fail(scan_id: uuid.UUID, message: str = FAILED_MESSAGE) -> None:
+    """End the scan as failed and shred every output; other chunks still running find their
+    lease lost at their next image and leave nothing behind."""
+    if not pipeline.transition(
+        scan_id,
+        Status.FAILED,
+        expected={Status.DEIDENTIFYING},
+        error_message=message,
+        lease_token=None,
+        lease_expires_at=None,
+    ):
+        return  # deleted meanwhile (deleting shreds everything) or already failed
+    audit(
+        AuditAction.SCAN_DEIDENTIFIED,
+        actor="worker",
+        object_type="scan",
+        object_id=str(scan_id),
+        details={"outcome": "failed"},
+    )
+    discard_outputs(scan_id)
+    # A retry (failed -> queued) plans afresh.
+    ScanChunk.objects.filter(scan_id=scan_id).delete()
+
+
+def _audit_end(scan_id: uuid.UUID, counts: dict[str, int] | None) -> None:
+    if counts is None:
+        return
+    clean = counts[Outcome.CLEAN.value]
+    audit(
+        AuditAction.SCAN_DEIDENTIFIED,
+        actor="worker",
+        object_type="scan",
+        object_id=str(scan_id),
+        details={
+            "outcome": "ready_for_review" if clean else "quarantined",
+            "clean": clean,
+            "quarantined": counts[Outcome.QUARANTINED.value],
+            "rejected": counts[Outcome.REJECTED.value],
+        },
+    )
+    log.info("scan %s: %d clean of %d image(s)", scan_id, clean, sum(counts.values()))
+
+
+def _process_range(lease: ChunkLease) -> None:
+    """The chunk's images, in order: files before the range are skipped unread."""
     keys, options = deid_keys(), deid_options()
-    scan = Scan.objects.select_related("owner").get(pk=lease.scan_id)
-    outcomes: list[str] = []
-    position = 0
+    scan = Scan.objects.get(pk=lease.scan_id)
+    base = 0
     for file in scan.files.all():
-        for data in iter_file_images(file):
-            position += 1
+        first, last = base + 1, base + file.image_count
+        offset = base
+        base = last
+        if last < lease.first or first > lease.last:
+            continue
+
+        def wanted(ordinal: int, offset: int = offset) -> bool:
+            return lease.covers(offset + ordinal)
+
+        for ordinal, data in iter_file_images(file, wanted):
             started = time.monotonic()
             result = (
                 deidentify_bytes(data, keys=keys, options=options)
@@ -235,22 +312,26 @@ def _process_images(lease: Lease) -> list[str]:
             )
             metrics.observe_deid_image(time.monotonic() - started, result.outcome)
             lease.renew()
-            _store_image(scan, file, position, data or b"", result)
+            _store_image(scan, file, offset + ordinal, data or b"", result, lease)
             del data
-            outcomes.append(result.outcome)
-            Scan.objects.filter(pk=scan.pk, lease_token=lease.token).update(progress_done=position)
-    Scan.objects.filter(pk=scan.pk).update(progress_total=position)
-    return outcomes
 
 
 def _store_image(
-    scan: Scan, file: ScanFile, position: int, original: bytes, result: FileResult
+    scan: Scan,
+    file: ScanFile,
+    position: int,
+    original: bytes,
+    result: FileResult,
+    lease: ChunkLease,
 ) -> None:
     """Seal one image's outputs and record it. Only clean images get a sanitized copy.
 
     The outputs' vault keys commit in one transaction with the image row, so a worker killed in
     between leaves no key for an object that no row references (which ``discard_outputs`` could
-    never find, and deleting the scan could never shred): at most unreadable ciphertext.
+    never find, and deleting the scan could never shred): at most unreadable ciphertext. The row
+    is written only if the chunk is still this run's and the scan still being de-identified,
+    checked under the scan's row lock at the very end (``chunks.check_held``): a scan deleted
+    meanwhile gets nothing, and what was sealed for it is shredded here.
     """
     vault = get_vault()
     sealed: list[uuid.UUID] = []
@@ -284,7 +365,9 @@ def _store_image(
                 original_info = vault.put_bytes(original_preview)
                 sealed.append(original_info.object_id)
                 image.original_preview_object = original_info.object_id
+            chunks.check_held(lease)
             image.save()
+            chunks.count_image(lease)
     except Exception:
         # The keys rolled back with the transaction; shredding now removes the blobs too.
         for object_id in sealed:

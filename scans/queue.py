@@ -18,6 +18,7 @@ from scans.models import Status
 log = logging.getLogger(__name__)
 
 PROCESS_SCAN = "scans.tasks.process_scan"
+PROCESS_CHUNK = "scans.tasks.process_chunk"
 SEND_CONSENT = "scans.tasks.send_consent"
 SIGN_TREE_HEAD = "scans.tasks.sign_audit_tree_head"
 
@@ -25,6 +26,12 @@ SIGN_TREE_HEAD = "scans.tasks.sign_audit_tree_head"
 def publish_processing(scan_id: uuid.UUID | str) -> None:
     """Put one de-identification message on the broker; raises if the broker is unreachable."""
     current_app.send_task(PROCESS_SCAN, args=[str(scan_id)])
+
+
+def publish_chunk(chunk_id: uuid.UUID | str) -> None:
+    """Put one chunk of a study on the de-identification queue; raises if the broker is
+    unreachable. Only ``scans.fairshare`` calls this: it decides whose chunk goes next."""
+    current_app.send_task(PROCESS_CHUNK, args=[str(chunk_id)])
 
 
 def enqueue_processing(scan_id: uuid.UUID) -> None:

@@ -21,8 +21,16 @@ log = logging.getLogger(__name__)
     name="scans.tasks.process_scan", acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
 def process_scan(scan_id: str) -> None:
-    """De-identify one scan (claim it, clean every image, verify, seal the outputs)."""
+    """Plan one scan's de-identification in chunks and hand them out (running one here)."""
     processing.process_scan(scan_id)
+
+
+@shared_task(
+    name="scans.tasks.process_chunk", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def process_chunk(chunk_id: str) -> None:
+    """De-identify one slice range of a study (clean each image, verify, seal the outputs)."""
+    processing.process_chunk(chunk_id)
 
 
 @shared_task(name="scans.tasks.sweep_stuck_scans", ignore_result=True)

@@ -1,7 +1,8 @@
 """A de-identification worker killed with SIGKILL in the middle of a scan.
 
 GIVEN a study big enough that a worker is seen part-way through it
-WHEN the worker is killed (no cleanup runs), its lease runs out and the sweeper hands it back
+WHEN the worker is killed (no cleanup runs), its chunk's lease runs out and the sweeper hands
+the chunk back
 THEN a fresh worker finishes the scan: every image once, every sealed object referenced once,
 no key left for anything unreferenced, and no plaintext written to disk along the way.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from scans import processing, sweeper
-from scans.models import Scan, ScanFile, ScanImage, Status
+from scans.models import ChunkState, Scan, ScanChunk, ScanFile, ScanImage, Status
 from tests.support import builders
 from tests.support.accounts import bearer
 from tests.support.studies import study_zip
@@ -48,7 +50,10 @@ def files_touched_since(folder: Path, since: float, skip: tuple[str, ...] = ()) 
                 info = path.lstat()
             except OSError:
                 continue
-            if info.st_mtime >= since and path.is_file() and info.st_size < 512 * builders.MiB:
+            # From lstat: a second stat of a file in a shared /tmp may be refused (another
+            # process's private mount), which must not end the search.
+            regular = stat.S_ISREG(info.st_mode)
+            if info.st_mtime >= since and regular and info.st_size < 512 * builders.MiB:
                 yield path
 
 
@@ -104,12 +109,13 @@ def test_a_scan_whose_worker_was_killed_mid_way_is_finished_by_a_new_worker_exac
     assert killed.status == Status.DEIDENTIFYING
     assert 1 <= killed.progress_done < IMAGES, "the worker must die part-way through the scan"
 
-    # Time passes: the dead worker's lease runs out and the scan has been stuck long enough.
+    # Time passes: the dead worker's lease on its chunk runs out.
     long_ago = timezone.now() - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1)
-    Scan.objects.filter(pk=scan_id).update(
-        lease_expires_at=timezone.now() - timedelta(seconds=1), status_changed_at=long_ago
+    Scan.objects.filter(pk=scan_id).update(status_changed_at=long_ago)
+    ScanChunk.objects.filter(scan_id=scan_id, state=ChunkState.RUNNING).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert sweeper.sweep() == 1
+    assert sweeper.sweep() == 1  # the dead worker's chunk; the study's other chunk is queued
 
     second = Worker(env, queues="deid").start()
     try:
@@ -164,7 +170,7 @@ def test_a_worker_killed_between_sealing_an_image_and_recording_it_leaves_no_key
 ):
     """GIVEN a worker that dies right after sealing the first sanitized image, before the image
     row is written (the kill is placed there deterministically, inside the preview step)
-    WHEN the lease runs out and the scan is processed again
+    WHEN the chunk's lease runs out and the sweeper hands it back
     THEN no vault key survives for the object the dead run sealed."""
     started_at = timezone.now()
     response = client.post(
@@ -184,8 +190,12 @@ def test_a_worker_killed_between_sealing_an_image_and_recording_it_leaves_no_key
     assert dead.returncode == -signal.SIGKILL, dead.stderr.decode()[-2000:]
     assert Scan.objects.get(pk=scan_id).status == Status.DEIDENTIFYING
 
-    Scan.objects.filter(pk=scan_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    processing.process_scan(scan_id)
+    chunk = ScanChunk.objects.get(scan_id=scan_id)
+    ScanChunk.objects.filter(pk=chunk.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert sweeper.sweep() == 1
+    processing.process_chunk(str(chunk.pk))  # as the worker the sweeper handed it to would
 
     scan = Scan.objects.get(pk=scan_id)
     assert scan.status == Status.READY_FOR_REVIEW, scan.error_message

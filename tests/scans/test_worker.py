@@ -142,15 +142,16 @@ def test_the_sweeper_gives_up_on_a_scan_that_keeps_failing(patient, settings):
 def test_a_scan_whose_database_connection_drops_mid_run_is_left_for_the_sweeper(
     client, patient, monkeypatch
 ):
-    """GIVEN a worker part-way through a scan WHEN its database connection is cut (PostgreSQL
-    restarting) THEN the scan is not marked failed: it keeps its lease, and once the lease runs
-    out the sweeper hands it back and a new run finishes it."""
+    """GIVEN a worker part-way through a study's chunk WHEN its database connection is cut
+    (PostgreSQL restarting) THEN the scan is not marked failed: the chunk keeps its lease, and
+    once the lease runs out the sweeper hands it back and a new run finishes the study."""
     from django.db import connection
 
+    from scans.models import ChunkState, ScanChunk
     from tests.support.workers import flush_broker
 
     scan_id = upload_study(client, patient, count=2)
-    flush_broker()  # this test runs the task itself
+    flush_broker()  # this test runs the tasks itself
 
     def connection_cut(data: bytes, **kwargs: object) -> None:
         with connection.cursor() as cursor:
@@ -162,14 +163,16 @@ def test_a_scan_whose_database_connection_drops_mid_run_is_left_for_the_sweeper(
     connection.close()  # the next query opens a new connection, as a new task's would
 
     scan = Scan.objects.get(pk=scan_id)
-    assert scan.status == Status.DEIDENTIFYING
-    assert scan.lease_token is not None and scan.error_message == ""
+    assert scan.status == Status.DEIDENTIFYING and scan.error_message == ""
+    chunk = ScanChunk.objects.get(scan_id=scan_id)
+    assert chunk.state == ChunkState.RUNNING and chunk.lease_token is not None
 
     monkeypatch.setattr(processing, "deidentify_bytes", real)
     past = timezone.now() - timedelta(hours=1)
-    Scan.objects.filter(pk=scan_id).update(lease_expires_at=past, status_changed_at=past)
+    ScanChunk.objects.filter(pk=chunk.pk).update(lease_expires_at=past)
     assert sweeper.sweep() == 1
     flush_broker()
-    processing.process_scan(scan_id)
+    while queued := ScanChunk.objects.filter(scan_id=scan_id, state=ChunkState.QUEUED).first():
+        processing.process_chunk(str(queued.pk))
     assert status_of(scan_id) == Status.READY_FOR_REVIEW
     assert ScanImage.objects.filter(scan_id=scan_id).count() == 2

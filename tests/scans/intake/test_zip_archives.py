@@ -65,6 +65,39 @@ def test_it_yields_openers_that_stream_each_image_member_with_its_entry_number()
     assert seen == [(3, "dicom"), (4, "dicom"), (5, "dicom"), (9, "jpeg"), (10, "png")]
 
 
+def test_it_skips_unselected_members_unread_and_counts_only_images_as_ordinals():
+    """GIVEN a CD export whose third image member is damaged
+    WHEN only the first two image members are selected (a chunk's slice range)
+    THEN they are yielded as usual and the damaged one is never read, so never refused."""
+    members = {
+        "DICOMDIR": builders.make_dicom_bytes(SOPClassUID="1.2.840.10008.1.3.10"),
+        "A/IM0": builders.make_dicom_bytes(Modality="CT"),
+        "A/.DS_Store": b"Bud1 junk",
+        "A/IM1": builders.make_dicom_bytes(Modality="MR"),
+        "A/IM2": builders.make_text_file(),
+    }
+    data = builders.make_zip(members)
+    asked = []
+
+    def first_two(ordinal: int) -> bool:
+        asked.append(ordinal)
+        return ordinal <= 2
+
+    seen = [number for number, _, _ in iter_zip_members(io.BytesIO(data), LIMITS, select=first_two)]
+    assert seen == [2, 4]
+    assert asked == [1, 2, 3]
+    with pytest.raises(IntakeRejected):
+        list(iter_zip_members(io.BytesIO(data), LIMITS))
+
+
+def test_it_lists_the_heads_of_image_members_in_the_order_of_their_ordinals():
+    data = cd_export()
+    expected = zipfile.ZipFile(io.BytesIO(data))
+    heads = list(intake.iter_zip_heads(io.BytesIO(data), LIMITS, 64))
+    numbers = [number for number, _, _ in iter_zip_members(io.BytesIO(data), LIMITS)]
+    assert heads == [expected.read(expected.infolist()[n - 1])[:64] for n in numbers]
+
+
 def test_it_opens_a_member_once_more_on_each_call_of_its_opener():
     data = builders.make_zip({"a.dcm": builders.make_dicom_bytes()})
     for _, _, opener in iter_zip_members(io.BytesIO(data), LIMITS):
