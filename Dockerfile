@@ -28,9 +28,14 @@ RUN --mount=type=bind,source=deploy/wheelhouse,target=/wheels \
         --find-links /wheels -r /tmp/requirements.lock
 WORKDIR /app
 COPY pyproject.toml manage.py ./
+# Every Django app of the project (INSTALLED_APPS; pyproject's package list).
 COPY gateway ./gateway
+COPY vault ./vault
+COPY audit ./audit
 COPY accounts ./accounts
+COPY forwarding ./forwarding
 COPY scans ./scans
+COPY clinic ./clinic
 COPY templates ./templates
 COPY static ./static
 # The project itself, editable so templates and static files stay beside the code; its own
