@@ -39,6 +39,10 @@ _PIXEL_DATA = 0x7FE00010
 _OUR_UID = re.compile(r"^2\.25\.(0|[1-9]\d{0,38})$")
 _PSEUDONYM = re.compile(r"^PSN-[0-9a-f]{16}$")
 _AGE = re.compile(r"^(\d{3})([DWMY])$")
+# The only date and time values allowed when dates are not retained: the dummies a Type 1
+# date gets (PS3.15 E.1-1 action D). Fixed text, not derived from the original.
+DUMMY_DATES = frozenset({"", "19000101", "000000", "19000101000000"})
+DUMMY_TEXT = "REMOVED"
 # Inside Pixel Data a short string turns up by chance (4 letters: about once in 250 MB);
 # only values this long are searched there. Header bytes are searched for every value.
 MIN_LENGTH_IN_PIXELS = 8
@@ -175,6 +179,10 @@ def _check_attributes(
             name = keyword or str(tag_of)
             reasons.append(f"attribute {name} {tag_of} is not on the keep-list")
             continue
+        if elem is not None and KEEP_LIST[tag].handling == "dummy":
+            if any(str(v).strip() not in ("", DUMMY_TEXT) for v in _as_list(elem.value)):
+                reasons.append(f"{elem.keyword or tag_of} holds a value other than the dummy")
+            continue
         if elem is None or vr not in ("UI", "PN", "DA", "DT", "TM", "AS"):
             continue
         name = elem.keyword or str(tag_of)
@@ -183,7 +191,9 @@ def _check_attributes(
             reasons.append(f"{name} is not a remapped or standard UID")
         elif vr == "PN" and not all(_PSEUDONYM.match(v) or v == "" for v in values):
             reasons.append(f"{name} holds a person name that is not our pseudonym")
-        elif vr in ("DA", "DT", "TM") and not retain_dates and any(values):
+        elif vr in ("DA", "DT", "TM") and not retain_dates and any(
+            v.strip() not in DUMMY_DATES for v in values
+        ):
             reasons.append(f"{name} holds a date or time although dates are not retained")
         elif vr == "AS" and not all(_age_allowed(v) for v in values):
             reasons.append(f"{name} is malformed or over 89 years")

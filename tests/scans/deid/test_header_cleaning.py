@@ -220,7 +220,7 @@ def test_the_method_is_declared_with_cid_7050_codes() -> None:
     assert "113101" in [code for code, _ in result.codes]
 
 
-def test_a_kept_attribute_with_a_smuggled_vr_is_dropped() -> None:
+def test_a_kept_attribute_with_a_smuggled_vr_is_dropped_and_a_bad_value_emptied() -> None:
     ds = ct_slice(Patient(), 0)
     ds.add_new(0x00180015, "LT", "Jane MRKSMUGGLE7f3a lives at 1 Elm")  # BodyPartExamined
     with pytest.warns(UserWarning):
@@ -228,7 +228,32 @@ def test_a_kept_attribute_with_a_smuggled_vr_is_dropped() -> None:
     output = clean(ds)
     assert b"MRKSMUGGLE" not in output
     cleaned = read(output)
-    assert "BodyPartExamined" not in cleaned and "Modality" not in cleaned
+    assert "BodyPartExamined" not in cleaned
+    assert cleaned.Modality == ""  # Type 1 or 2 in every image IOD: present, not made up
+    assert b"Jane" not in output
+
+
+def test_type1_identifying_attributes_get_a_dummy_and_type2_ones_stay_empty() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.DeviceSerialNumber = "SN-MRKSERIAL7f3a"
+    ds.SoftwareVersions = "MRKSOFTWARE7f3a"
+    ds.ConversionType = "WSD"
+    ds.AcquisitionContextSequence = pydicom.Sequence([pydicom.Dataset()])
+    ds.AcquisitionContextSequence[0].CodeMeaning = "MRKCONTEXT7f3a"
+    output = clean(ds)
+    assert b"MRK" not in output.replace(b"MRKFAMILY", b"")  # nothing of the planted values
+    cleaned = read(output)
+    assert cleaned.DeviceSerialNumber == "REMOVED" and cleaned.SoftwareVersions == "REMOVED"
+    assert cleaned.ConversionType == "WSD"
+    assert len(cleaned.AcquisitionContextSequence) == 0
+
+
+def test_an_enhanced_image_keeps_a_dummy_content_date_when_dates_are_not_kept() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage
+    ds.ContentDate, ds.ContentTime = "20240102", "101010"
+    cleaned = read(clean(ds))
+    assert (cleaned.ContentDate, cleaned.ContentTime) == ("19000101", "000000")
 
 
 def test_the_same_input_and_key_give_byte_identical_output() -> None:
