@@ -37,7 +37,7 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
-from .identifiers import Identifiers
+from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
 from .profile import first_action, profile_entry
 
@@ -455,7 +455,18 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
         else:
             _record(context, tag, keyword, "removed", "removed: unexpected VR or value")
     elif handling == "sequence":
-        items = [_clean_dataset(item, context) for item in elem.value]
+        if tag == _PROCEDURE_CODE_SEQUENCE and not context.clean_descriptors:
+            # PS3.15 E.1-1: X, or C with the Clean Descriptors Option.
+            _record(context, tag, keyword, "removed", "removed: Table E.1-1")
+            return
+        items = []
+        for item in elem.value:
+            if _local_code(item):
+                # A coded entry of a local scheme: its meaning is someone's free text and its
+                # value a site's own code (PS3.16 8.2), so the item does not leave.
+                _record(context, tag, keyword, "removed", "coded entry of a local scheme removed")
+                continue
+            items.append(_clean_dataset(item, context))
         out.add(DataElement(tag, "SQ", Sequence(items)))
         _record(context, tag, keyword, "cleaned", "sequence cleaned")
     elif handling == "uid":
@@ -591,6 +602,21 @@ def _removal_category(tag: int) -> str:
     if profile_entry(tag) is not None:
         return "removed: Table E.1-1"
     return "removed: not on the keep-list"
+
+
+_PROCEDURE_CODE_SEQUENCE = 0x00081032
+
+
+def _local_code(item: Dataset) -> bool:
+    """Whether ``item`` is a coded entry whose coding scheme is not a standard one."""
+    if not any(keyword in item for keyword in _CODE_KEYWORDS):
+        return False
+    scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+    return scheme not in STANDARD_SCHEMES
+
+
+_CODE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue",
+                  "CodingSchemeDesignator")
 
 
 def _vr_matches(elem: DataElement, rule: KeepRule) -> bool:

@@ -31,7 +31,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
-from .identifiers import Identifiers, whole_token_pattern
+from .identifiers import STANDARD_SCHEMES, Identifiers, whole_token_pattern
 from .keep_list import FILE_META_KEEP, KEEP_LIST
 from .pixel_bytes import locate_pixel_data, unused_bits_dirty
 
@@ -68,6 +68,7 @@ def verify_output(
         header, pixels = split if split is not None else _split_pixel_data(ds, output)
         elements = list(_elements(ds))
         reasons += _check_attributes(elements, ds, meta, retain_dates=retain_dates)
+        reasons += _local_codes(ds)
         reasons += _text_value_leaks(elements, identifiers)
         reasons += _unused_bits(ds, pixels)
     except Exception as exc:
@@ -201,6 +202,30 @@ def _check_attributes(
         reasons.append("PatientIdentityRemoved is not YES")
     if not _PSEUDONYM.match(str(ds.get("PatientID", ""))):
         reasons.append("PatientID is not a pseudonym")
+    return reasons
+
+
+def _local_codes(ds: Dataset) -> list[str]:
+    """Coded entries may leave only under a standard coding scheme (a local scheme's meaning is
+    free text), and Procedure Code Sequence not at all unless descriptors were cleaned."""
+    reasons: list[str] = []
+    declared = {str(v).strip() for v in _as_list(ds.get("DeidentificationMethod", ""))}
+    if "ProcedureCodeSequence" in ds and "Clean Descriptors Option" not in declared:
+        reasons.append("Procedure Code Sequence kept without the Clean Descriptors Option")
+
+    def walk(dataset: Dataset) -> None:
+        for elem in dataset:
+            if elem.VR != "SQ":
+                continue
+            for item in elem.value:
+                has_code = any(k in item for k in ("CodeValue", "CodeMeaning", "LongCodeValue",
+                                                   "URNCodeValue", "CodingSchemeDesignator"))
+                scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+                if has_code and scheme not in STANDARD_SCHEMES:
+                    reasons.append(f"a coded entry of a local scheme in {elem.keyword}")
+                walk(item)
+
+    walk(ds)
     return reasons
 
 

@@ -22,6 +22,7 @@ from scans.deid.header import (
 )
 from scans.deid.identifiers import collect_identifiers
 from scans.deid.keep_list import FILE_META_KEEP, KEEP_LIST
+from scans.deid.verify import verify_output
 from tests.support.phi_corpus import (
     DESCRIPTOR_ONLY_MARKERS,
     TRANSFER_SYNTAXES,
@@ -261,3 +262,40 @@ def test_the_same_input_and_key_give_byte_identical_output() -> None:
     assert clean(ct_slice(Patient(), 3, transfer_syntax=RLELossless)) == clean(
         ct_slice(Patient(), 3, transfer_syntax=RLELossless)
     )
+
+
+def code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def test_procedure_codes_leave_only_with_clean_descriptors() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.ProcedureCodeSequence = pydicom.Sequence([code("24627-2", "LN", "CT Chest")])
+    assert "ProcedureCodeSequence" not in read(clean(ds))
+    kept = read(clean(ds, clean_descriptors=True))
+    assert kept.ProcedureCodeSequence[0].CodeMeaning == "CT Chest"
+
+
+def test_a_coded_entry_of_a_local_scheme_is_dropped_and_a_standard_one_kept() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.AnatomicRegionSequence = pydicom.Sequence([
+        code("T-D3000", "SRT", "Chest"),
+        code("X1", "99MERCY", "Dr MRKLOCAL7f3a's chest protocol"),
+    ])
+    output = clean(ds)
+    assert b"MRKLOCAL" not in output and b"99MERCY" not in output
+    assert [item.CodeMeaning for item in read(output).AnatomicRegionSequence] == ["Chest"]
+
+
+def test_verification_refuses_a_local_coded_entry_and_unasked_procedure_codes() -> None:
+    ds = ct_slice(Patient(), 0)
+    original = pydicom.dcmread(io.BytesIO(to_bytes(ds)))
+    cleaned = clean_header(original, keys=KEYS, identifiers=collect_identifiers(original)).dataset
+    cleaned.AnatomicRegionSequence = pydicom.Sequence([code("X1", "99LOCAL", "free text")])
+    cleaned.ProcedureCodeSequence = pydicom.Sequence([code("24627-2", "LN", "CT Chest")])
+    reasons = verify_output(write_dataset(cleaned), collect_identifiers(original),
+                            retain_dates=False)
+    assert any("local scheme" in reason for reason in reasons)
+    assert any("Procedure Code Sequence" in reason for reason in reasons)
