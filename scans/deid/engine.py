@@ -167,13 +167,16 @@ def _deidentify_dicom(
     detector = None
     pending: Callable[[np.ndarray], None] | None = None
     if options.detect_text:
+        from .normalize import normalize_pixels
         from .pixels import get_detector, redact_dicom_pixels
 
         with _timed(stats, "pixels"):
             detector = get_detector()
+            # Big-endian and palette colour pixels are searched as little-endian RGB.
+            normalized = None if exempt else normalize_pixels(ds)
             outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt, deferred=True)
         regions = list(outcome.regions)
-        new_syntax = outcome.transfer_syntax_changed_to
+        new_syntax = outcome.transfer_syntax_changed_to or normalized
         clear_frames = outcome.search.clear_frames
         kept = outcome.search.kept
         flagged = outcome.search.left()
