@@ -167,13 +167,16 @@ def _deidentify_dicom(
     detector = None
     pending: Callable[[np.ndarray], None] | None = None
     if options.detect_text:
+        from .normalize import normalize_pixels
         from .pixels import get_detector, redact_dicom_pixels
 
         with _timed(stats, "pixels"):
             detector = get_detector()
+            # Big-endian and palette colour pixels are searched as little-endian RGB.
+            normalized = None if exempt else normalize_pixels(ds)
             outcome = redact_dicom_pixels(ds, detector=detector, exempt=exempt, deferred=True)
         regions = list(outcome.regions)
-        new_syntax = outcome.transfer_syntax_changed_to
+        new_syntax = outcome.transfer_syntax_changed_to or normalized
         clear_frames = outcome.search.clear_frames
         kept = outcome.search.kept
         flagged = outcome.search.left()
@@ -285,19 +288,29 @@ def _no_review() -> dict[str, Any]:
 
 
 def _pixel_length_problem(ds: Dataset) -> str | None:
-    """A truncated or padded-out uncompressed image is broken input, not something to clean."""
+    """A truncated uncompressed image is broken input, not something to clean.
+
+    Bytes beyond the image size (a padded-out value) are cut off here, in ``ds``: they are not
+    part of the image, and whatever they hold must not leave. YBR_FULL_422 stores two values
+    per pixel, not three (PS3.3 C.7.6.3.1.2).
+    """
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None or syntax.is_compressed:
         return None
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
-        bits = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * frames
+        samples = int(ds.SamplesPerPixel)
+        if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "YBR_FULL_422":
+            samples = 2
+        bits = int(ds.Rows) * int(ds.Columns) * samples * frames
         expected = (bits * int(ds.BitsAllocated) + 7) // 8
     except (AttributeError, TypeError, ValueError):
         return "image size attributes are missing or malformed"
     actual = len(ds.PixelData or b"")
-    if not expected <= actual <= expected + 1:
+    if actual < expected:
         return "pixel data length does not match the image size (truncated or corrupt)"
+    if actual > expected + 1:
+        ds.PixelData = bytes(ds.PixelData[: expected + (expected & 1)])
     return None
 
 

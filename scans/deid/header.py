@@ -37,7 +37,7 @@ from pydicom.uid import (
     UID_dictionary,
 )
 
-from .identifiers import Identifiers
+from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
 from .profile import first_action, profile_entry
 
@@ -115,15 +115,18 @@ class _Context:
     pseudonym: str
     redactor: re.Pattern[str] | None
     result: HeaderResult
+    enhanced: bool = False
 
 
 # --- keyed replacements -----------------------------------------------------------------------
 
 
 def patient_key(ds: Dataset) -> str:
-    """The value a pseudonym is derived from: PatientID, else name and birth date, else study.
+    """The value a pseudonym is derived from: PatientID, else name and birth date, else the
+    study, else the series, else the image itself.
 
-    Raises HeaderError when the object carries none of them (it is not a valid image then).
+    A file that carries no patient, study or series still gets a pseudonym (its own): a
+    missing identity is no risk, and the file is released like any other.
     """
     patient_id = str(ds.get("PatientID", "") or "").strip()
     if patient_id:
@@ -132,10 +135,13 @@ def patient_key(ds: Dataset) -> str:
     birth = str(ds.get("PatientBirthDate", "") or "").strip()
     if name or birth:
         return f"name:{name}|{birth}"
-    study = str(ds.get("StudyInstanceUID", "") or "").strip()
-    if study:
-        return "study:" + study
-    raise HeaderError("no patient id, name, birth date or study UID to derive a pseudonym from")
+    for keyword, label in (("StudyInstanceUID", "study"), ("SeriesInstanceUID", "series"),
+                           ("SOPInstanceUID", "instance")):
+        uid = str(ds.get(keyword, "") or "").strip()
+        if uid:
+            return f"{label}:{uid}"
+    raise HeaderError("no patient id, name, study, series or instance UID to derive a "
+                      "pseudonym from")
 
 
 def pseudonym(keys: DeidKeys, key: str) -> str:
@@ -237,8 +243,9 @@ def unsupported_reason(ds: Dataset) -> str | None:
 
     Only image storage SOP classes pass. Structured reports, encapsulated documents and other
     free-text objects are refused outright: they are free text by nature, and fail-closed is
-    the rule. Overlays stored in the unused bits of the pixel data are refused too, because
-    dropping the 60xx attributes would leave their bits in the pixels.
+    the rule. An overlay stored in the pixel data bits above High Bit is no reason: those bits
+    are cleared when the file is written. One declared inside the stored bits cannot be told
+    apart from the image and is refused.
     """
     sop_class = str(ds.get("SOPClassUID", "") or "").strip()
     if not sop_class:
@@ -255,14 +262,20 @@ def unsupported_reason(ds: Dataset) -> str | None:
         return "image without pixel data"
     if not str(ds.get("SOPInstanceUID", "") or "").strip():
         return "no SOP Instance UID"
-    # Overlay Bit Position (60xx,0102) other than 0, or Overlay Bits Allocated (60xx,0100)
-    # other than 1: the overlay lives in the pixel data bits. One pass over the tags present.
+    # Overlay Bit Position (60xx,0102) other than 0 with Overlay Bits Allocated (60xx,0100)
+    # other than 1: the overlay lives in the pixel data bits (retired usage, PS3.3 C.9.2).
+    try:
+        high_bit = int(ds.get("HighBit", 0) or 0)
+    except (TypeError, ValueError):
+        return "malformed High Bit"
     for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements)
-        if 0x6000 <= tag.group <= 0x60FF and not tag.group & 1:
-            if tag.element == 0x0102 and (ds[tag].value or 0) != 0:
-                return "overlay stored in the pixel data bits"
-            if tag.element == 0x0100 and (ds[tag].value or 1) != 1:
-                return "overlay stored in the pixel data bits"
+        if 0x6000 <= tag.group <= 0x60FF and not tag.group & 1 and tag.element == 0x0102:
+            allocated = ds.get((tag.group, 0x0100))
+            if allocated is not None and (allocated.value or 1) == 1:
+                continue  # a separate 1-bit Overlay Data element: dropped with the group
+            position = ds[tag].value or 0
+            if not isinstance(position, int) or position <= high_bit:
+                return "overlay stored inside the image's own pixel bits"
     return None
 
 
@@ -296,6 +309,7 @@ def clean_header(
         pseudonym=pseudonym(keys, key),
         redactor=build_redactor(identifiers) if clean_descriptors else None,
         result=result,
+        enhanced=_is_enhanced(ds),
     )
     out = _clean_dataset(ds, context)
     _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
@@ -310,6 +324,18 @@ def clean_header(
     out.file_meta = _file_meta(out, syntax)
     result.dataset = out
     return result
+
+
+def _is_enhanced(ds: Dataset) -> bool:
+    """Whether the IOD includes the Multi-frame Functional Groups module (Content Date Type 1)."""
+    if "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds:
+        return True
+    entry = UID_dictionary.get(str(ds.get("SOPClassUID", "") or "").strip())
+    return entry is not None and any(word in entry[0] for word in _ENHANCED_CLASSES)
+
+
+_ENHANCED_CLASSES = ("Enhanced", "Breast Tomosynthesis", "X-Ray 3D", "Ophthalmic Tomography",
+                     "Whole Slide", "Intravascular Optical Coherence", "Parametric Map")
 
 
 def write_dataset(
@@ -422,10 +448,25 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
         if _plausible_value(elem):
             out.add(elem)
             _record(context, tag, keyword, "kept", "kept")
+        elif elem.VR in _TEXT_OR_NUMBER:
+            # Emptied, not dropped: a Type 2 attribute must stay present (PS3.15 E.1.1).
+            out.add(DataElement(tag, elem.VR, ""))
+            _record(context, tag, keyword, "emptied", "emptied: unexpected value")
         else:
             _record(context, tag, keyword, "removed", "removed: unexpected VR or value")
     elif handling == "sequence":
-        items = [_clean_dataset(item, context) for item in elem.value]
+        if tag == _PROCEDURE_CODE_SEQUENCE and not context.clean_descriptors:
+            # PS3.15 E.1-1: X, or C with the Clean Descriptors Option.
+            _record(context, tag, keyword, "removed", "removed: Table E.1-1")
+            return
+        items = []
+        for item in elem.value:
+            if _local_code(item):
+                # A coded entry of a local scheme: its meaning is someone's free text and its
+                # value a site's own code (PS3.16 8.2), so the item does not leave.
+                _record(context, tag, keyword, "removed", "coded entry of a local scheme removed")
+                continue
+            items.append(_clean_dataset(item, context))
         out.add(DataElement(tag, "SQ", Sequence(items)))
         _record(context, tag, keyword, "cleaned", "sequence cleaned")
     elif handling == "uid":
@@ -438,8 +479,11 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
         out.add(DataElement(tag, elem.VR, context.pseudonym))
         _record(context, tag, keyword, "replaced", "replaced by pseudonym")
     elif handling == "empty":
-        out.add(DataElement(tag, elem.VR, ""))
+        out.add(DataElement(tag, elem.VR, Sequence() if elem.VR == "SQ" else ""))
         _record(context, tag, keyword, "emptied", "emptied")
+    elif handling == "dummy":
+        out.add(DataElement(tag, elem.VR, _dummy_value(elem.VR)))
+        _record(context, tag, keyword, "replaced", "replaced by a dummy value")
     elif handling == "age":
         capped = cap_age(str(elem.value or ""))
         if capped is None:
@@ -459,6 +503,12 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
 def _apply_date(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
     tag = int(elem.tag)
     if not context.retain_dates:
+        if context.enhanced and tag in _TYPE1_IN_ENHANCED:
+            # Type 1 in the Multi-frame Functional Groups module (and 1C in the MR/CT image
+            # macros): a dummy date (E.1-1 action D), never the real one.
+            out.add(DataElement(tag, elem.VR, _dummy_value(elem.VR)))
+            _record(context, tag, rule.keyword, "replaced", "date replaced by a dummy value")
+            return
         _by_profile(out, elem, rule, context, "date removed")
         return
     if elem.VR == "TM":
@@ -554,10 +604,25 @@ def _removal_category(tag: int) -> str:
     return "removed: not on the keep-list"
 
 
+_PROCEDURE_CODE_SEQUENCE = 0x00081032
+
+
+def _local_code(item: Dataset) -> bool:
+    """Whether ``item`` is a coded entry whose coding scheme is not a standard one."""
+    if not any(keyword in item for keyword in _CODE_KEYWORDS):
+        return False
+    scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+    return scheme not in STANDARD_SCHEMES
+
+
+_CODE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue",
+                  "CodingSchemeDesignator")
+
+
 def _vr_matches(elem: DataElement, rule: KeepRule) -> bool:
     """A kept attribute must carry the VR the data dictionary gives it (no smuggled free text)."""
     expected = dictionary_VR(int(elem.tag))
-    if rule.handling == "sequence":
+    if rule.handling == "sequence" or expected == "SQ":
         return elem.VR == "SQ"
     if elem.VR == "SQ":
         return False
@@ -581,6 +646,18 @@ def _plausible_value(elem: DataElement) -> bool:
         if elem.VR == "CS" and not _CS_VALUE.match(text):
             return False
     return True
+
+
+# ContentDate, ContentTime, AcquisitionDateTime: Type 1 (1C) in enhanced multi-frame images.
+_TYPE1_IN_ENHANCED = frozenset({0x00080023, 0x00080033, 0x0008002A})
+_TEXT_OR_NUMBER = frozenset({"CS", "SH", "LO", "AE", "DS", "IS"})
+# PS3.15 E.1-1 action D: a dummy value of the attribute's VR, the same for every file.
+DUMMY_TEXT = "REMOVED"
+DUMMY_DATE, DUMMY_TIME, DUMMY_DATETIME = "19000101", "000000", "19000101000000"
+
+
+def _dummy_value(vr: str) -> str:
+    return {"DA": DUMMY_DATE, "TM": DUMMY_TIME, "DT": DUMMY_DATETIME}.get(vr, DUMMY_TEXT)
 
 
 def _as_list(value: object) -> list[object]:

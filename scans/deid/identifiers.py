@@ -12,6 +12,14 @@ Two tiers, because a check is only as good as its false-positive rate:
 * ``tokens``: words taken from inside addresses and institution names ("MERCY", "ELM").
   Good for redacting free text and matching burned-in text, too common to forbid outright
   (a hospital named "... Medical Center" must not quarantine every GE MEDICAL SYSTEMS image).
+
+``benign`` holds the text the original carries in attributes that identify no one and are kept
+verbatim (Manufacturer, model name, ImageType, coded values of standard schemes, registered
+UIDs). A value found in the original is not forbidden when it is one of those, or a whole word
+of one: InstitutionName "TOSHIBA" beside Manufacturer "TOSHIBA_MEC", a private tag repeating
+the model name or the SOP Class UID, a patient called "Perfusion" on a perfusion series. The
+output can only carry such a value where the original already did in a non-identifying place.
+Values given by the uploader are never exempted.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ _TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "CS", "AS
 _BULK_VRS = frozenset(
     {"OB", "OD", "OF", "OL", "OV", "OW", "UN", "FL", "FD", "SL", "SS", "UL", "US"}
 )
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 _WORD = re.compile(r"[^\W_]{5,}", re.UNICODE)
 _DS_LIKE = re.compile(r"^[+-]?\d{0,5}(\.\d*)?([eE][+-]?\d+)?$")
 # Attributes that hold the values of our own gateway or of the software, not of a person.
@@ -56,6 +65,7 @@ class Identifiers:
     dates: frozenset[str] = field(default_factory=frozenset)
     uids: frozenset[str] = field(default_factory=frozenset)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    benign: frozenset[str] = field(default_factory=frozenset)
 
     def __repr__(self) -> str:  # never show the values themselves
         return (
@@ -64,8 +74,19 @@ class Identifiers:
         )
 
     def forbidden(self) -> frozenset[str]:
-        """Values that must never occur in a cleaned file (dates in every spelling included)."""
-        return self.values | self.dates
+        """Values that must never occur in a cleaned file (dates in every spelling included).
+
+        A value the original also carries in a non-identifying attribute (``benign``) is left
+        out, unless the uploader gave it.
+        """
+        return frozenset(v for v in self.values if not self.is_benign(v)) | self.dates
+
+    def is_benign(self, value: str) -> bool:
+        """Whether ``value`` is, as whole words, text of a non-identifying original attribute."""
+        if self.sources.get(value) == "given by uploader" or not self.benign:
+            return False
+        pattern = whole_token_pattern(value.casefold())
+        return any(pattern.search(text) for text in self.benign)
 
     def for_matching(self) -> frozenset[str]:
         """Everything useful to redact free text or match recognised burned-in text."""
@@ -80,7 +101,8 @@ class Identifiers:
                 if _usable(value):
                     values.add(value)
                     sources.setdefault(value, "given by uploader")
-        return Identifiers(frozenset(values), self.tokens, self.dates, self.uids, sources)
+        return Identifiers(frozenset(values), self.tokens, self.dates, self.uids, sources,
+                           self.benign)
 
 
 def collect_identifiers(ds: Dataset) -> Identifiers:
@@ -89,6 +111,7 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
     tokens: set[str] = set()
     dates: dict[str, str] = {}
     uids: set[str] = set()
+    benign: set[str] = set()
 
     def add(value: str, source: str) -> None:
         value = value.strip().strip("\x00").strip()
@@ -96,6 +119,7 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
             values.setdefault(value, source)
 
     def walk(dataset: Dataset) -> None:
+        benign.update(_benign_texts(dataset))
         for elem in dataset.iterall():
             tag = int(elem.tag)
             if tag in _NOT_IDENTIFYING or elem.VR == "SQ":
@@ -133,7 +157,62 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
         dates=frozenset(dates),
         uids=frozenset(uids),
         sources={**dates, **values},
+        benign=frozenset(benign),
     )
+
+
+def whole_token_pattern(needle: str) -> re.Pattern[str]:
+    """``needle`` as whole words: no letter or digit right before or after it.
+
+    "TOSHIBA" is found in "TOSHIBA MEC" and "TOSHIBA_MEC", not in "TOSHIBAX"; "00000" is not
+    found in "350.000000".
+    """
+    before = r"(?<![^\W_])" if needle[:1].isalnum() else ""
+    after = r"(?![^\W_])" if needle[-1:].isalnum() else ""
+    return re.compile(before + re.escape(needle) + after)
+
+
+# Coding schemes whose code meanings are published terms, not local free text (PS3.16 8).
+STANDARD_SCHEMES = frozenset(
+    {
+        "DCM", "SCT", "SRT", "LN", "RADLEX", "UCUM", "FMA", "NCIT", "UMLS", "SNM3", "99SDM",
+        "ACR", "I10", "I9C", "ICD10", "MDC", "NEU", "BI", "CD2", "C4", "ISO639_1", "ISO639_2",
+        "ISO3166_1", "NCDR", "UBERON", "MA", "MGI", "NCBITaxon", "PUBCHEM_CID", "RXNORM",
+        "DC", "HL7", "IBSI", "ITIS_TSN", "CTV3", "ICD10PCS", "LOINC", "SNOMED", "CAS",
+    }
+)
+
+
+def _benign_texts(dataset: Dataset) -> set[str]:
+    """Case-folded text of the non-identifying attributes kept verbatim, at every depth.
+
+    Code meanings and values count only under a standard coding scheme: a local scheme's text
+    is free text written by someone at the site.
+    """
+    texts: set[str] = set()
+    scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
+    for elem in dataset:
+        tag = int(elem.tag)
+        if elem.tag.is_private:
+            continue
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                texts |= _benign_texts(item)
+            continue
+        if elem.VR == "UI":
+            texts.update(t.casefold() for t in _strings(elem.value) if t in UID_dictionary)
+            continue
+        rule = KEEP_LIST.get(tag)
+        if rule is None or rule.handling != "keep" or elem.VR not in _TEXT_VRS:
+            continue
+        if tag in _CODE_TEXT and scheme not in STANDARD_SCHEMES:
+            continue
+        texts.update(t.casefold() for t in _strings(elem.value) if t.strip())
+    return texts
+
+
+# CodeValue, CodeMeaning, LongCodeValue, URNCodeValue.
+_CODE_TEXT = frozenset({0x00080100, 0x00080104, 0x00080119, 0x00080120})
 
 
 def _is_identifying_attribute(tag: int) -> bool:
@@ -161,7 +240,9 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, bytes):
         text = value.decode("latin-1", errors="replace")
         printable = "".join(c if c.isprintable() else "\x00" for c in text)
-        return [p for p in printable.split("\x00") if p]
+        # Binary read as Latin-1 ("\xff\xff\xff\xff" is "ÿÿÿÿ") is no text: a part counts
+        # only with an ASCII letter or digit in it.
+        return [p for p in printable.split("\x00") if _ASCII_ALNUM.search(p)]
     return [str(value)]
 
 

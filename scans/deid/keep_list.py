@@ -16,6 +16,8 @@ Each entry names a handling and the reason it may be kept. Handlings:
 * ``pseudonym``  PatientName/PatientID: keyed pseudonym of the original patient key;
 * ``empty``      kept with a zero-length value because the IOD needs it (Type 2) and Table
                  E.1-1 says Z (or the value may be free text we do not trust);
+* ``dummy``      identifying, but Type 1 where the IOD has it: replaced by a fixed dummy value
+                 (PS3.15 E.1-1 action D), never copied;
 * ``age``        PatientAge, capped at 090Y (HIPAA safe harbor: ages over 89);
 * ``date``       DA/DT/TM: handled per Table E.1-1 (Z -> empty, otherwise removed) unless the
                  Retain Longitudinal Temporal Information with Modified Dates option is on;
@@ -38,7 +40,8 @@ from typing import Literal
 from pydicom.datadict import tag_for_keyword
 
 Handling = Literal[
-    "keep", "uid", "sequence", "pseudonym", "empty", "age", "date", "descriptor", "generated"
+    "keep", "uid", "sequence", "pseudonym", "empty", "dummy", "age", "date", "descriptor",
+    "generated",
 ]
 
 
@@ -60,6 +63,12 @@ _GROUPS: list[tuple[Handling, str, str]] = [
      "PatientBirthDate AccessionNumber ReferringPhysicianName StudyID"),
     ("empty", "Type 2 in the Frame of Reference module; free text we do not trust, so emptied",
      "PositionReferenceIndicator"),
+    ("empty", "Type 2 in the Acquisition Context module; its items are free-form context, so "
+     "the sequence is kept with no items (PS3.15 E.1-1: X/Z)", "AcquisitionContextSequence"),
+    ("dummy", "Type 1 in the Enhanced General Equipment module (enhanced MR, CT, XA ...): the "
+     "device's serial number and software identify a site, so a dummy value replaces them "
+     "(PS3.15 E.1-1: X/Z/D, D where the IOD needs a value)",
+     "DeviceSerialNumber SoftwareVersions"),
     # --- patient characteristics (113108) ------------------------------------------------
     ("keep", "Retain Patient Characteristics (113108): sex changes the reading of most "
      "findings; Table E.1-1 Z, option K", "PatientSex"),
@@ -104,7 +113,9 @@ _GROUPS: list[tuple[Handling, str, str]] = [
     ("keep", "what kind of image this is: coded terms and counters, no person data",
      "Modality ImageType SeriesNumber InstanceNumber AcquisitionNumber BodyPartExamined "
      "Laterality ImageLaterality PatientPosition PatientOrientation AnatomicalOrientationType "
-     "ViewPosition PresentationIntentType"),
+     "ViewPosition PresentationIntentType FrameLaterality"),
+    ("keep", "Type 1 in the SC Equipment module: how a secondary capture was made (a coded "
+     "term such as WSD or DV)", "ConversionType"),
     ("keep", "the machine model matters to an AI reader (vendor differences); not in Table "
      "E.1-1 and not about the person", "Manufacturer ManufacturerModelName"),
     # --- image pixel module ----------------------------------------------------------------
@@ -115,7 +126,8 @@ _GROUPS: list[tuple[Handling, str, str]] = [
      "PixelPaddingRangeLimit RedPaletteColorLookupTableDescriptor "
      "GreenPaletteColorLookupTableDescriptor BluePaletteColorLookupTableDescriptor "
      "RedPaletteColorLookupTableData GreenPaletteColorLookupTableData "
-     "BluePaletteColorLookupTableData"),
+     "BluePaletteColorLookupTableData SegmentedRedPaletteColorLookupTableData "
+     "SegmentedGreenPaletteColorLookupTableData SegmentedBluePaletteColorLookupTableData"),
     ("keep", "the image itself; burned-in text is handled by the pixel engine (113101)",
      "PixelData"),
     ("keep", "compression history the reader must know (lossy images read differently)",
@@ -152,6 +164,12 @@ _GROUPS: list[tuple[Handling, str, str]] = [
      "DoseCalibrationFactor ActualFrameDuration FrameReferenceTime ImageIndex "
      "RadionuclideTotalDose RadionuclideHalfLife RadionuclidePositronFraction "
      "Radiopharmaceutical"),
+    ("keep", "nuclear medicine multi-frame vectors (what Frame Increment Pointer points at): "
+     "which energy window, detector, phase or rotation each frame belongs to",
+     "EnergyWindowVector NumberOfEnergyWindows DetectorVector NumberOfDetectors PhaseVector "
+     "NumberOfPhases RotationVector NumberOfRotations RRIntervalVector NumberOfRRIntervals "
+     "TimeSlotVector NumberOfTimeSlots SliceVector AngularViewVector TimeSliceVector "
+     "NumberOfTimeSlices"),
     ("keep", "cine and ultrasound timing and calibration",
      "FrameTime FrameTimeVector CineRate RecommendedDisplayFrameRate RegionSpatialFormat "
      "RegionDataType RegionFlags RegionLocationMinX0 RegionLocationMinY0 RegionLocationMaxX1 "
@@ -163,6 +181,18 @@ _GROUPS: list[tuple[Handling, str, str]] = [
      "FrameAcquisitionNumber StackID InStackPositionNumber DimensionIndexValues "
      "TemporalPositionIndex FrameAcquisitionDuration FrameType DimensionIndexPointer "
      "FunctionalGroupPointer"),
+    ("keep", "enhanced CT/MR image description (Type 1 and 1C in the image-level and "
+     "frame-level macros): coded terms about how the image was made",
+     "PixelPresentation VolumetricProperties VolumeBasedCalculationTechnique "
+     "ComplexImageComponent AcquisitionContrast ContentQualification ResonantNucleus "
+     "KSpaceFiltering AcquisitionDuration ApplicableSafetyStandardAgency "
+     "IsocenterPosition B1rms"),
+    ("keep", "enhanced MR pulse sequence module (Type 1C): coded physics of the sequence",
+     "PulseSequenceName EchoPulseSequence MultipleSpinEcho MultiPlanarExcitation PhaseContrast "
+     "TimeOfFlightContrast SteadyStatePulseSequence EchoPlanarPulseSequence SaturationRecovery "
+     "SpectrallySelectedSuppression OversamplingPhase GeometryOfKSpaceTraversal "
+     "SegmentedKSpaceTraversal CoverageOfKSpace NumberOfKSpaceTrajectories "
+     "RectilinearPhaseEncodeReordering"),
     # --- coded entries (inside the sequences we keep) ---------------------------------------
     ("keep", "code triplets inside kept code sequences (anatomy, view, derivation): values "
      "from coding schemes, not about the person",
@@ -186,7 +216,7 @@ _GROUPS: list[tuple[Handling, str, str]] = [
      "PixelMeasuresSequence PlanePositionSequence PlaneOrientationSequence "
      "FrameVOILUTSequence PixelValueTransformationSequence FrameContentSequence "
      "CTImageFrameTypeSequence MRImageFrameTypeSequence DimensionOrganizationSequence "
-     "DimensionIndexSequence"),
+     "DimensionIndexSequence FrameAnatomySequence IrradiationEventIdentificationSequence"),
 ]
 
 

@@ -31,7 +31,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
-from .identifiers import Identifiers
+from .identifiers import STANDARD_SCHEMES, Identifiers, whole_token_pattern
 from .keep_list import FILE_META_KEEP, KEEP_LIST
 from .pixel_bytes import locate_pixel_data, unused_bits_dirty
 
@@ -39,6 +39,10 @@ _PIXEL_DATA = 0x7FE00010
 _OUR_UID = re.compile(r"^2\.25\.(0|[1-9]\d{0,38})$")
 _PSEUDONYM = re.compile(r"^PSN-[0-9a-f]{16}$")
 _AGE = re.compile(r"^(\d{3})([DWMY])$")
+# The only date and time values allowed when dates are not retained: the dummies a Type 1
+# date gets (PS3.15 E.1-1 action D). Fixed text, not derived from the original.
+DUMMY_DATES = frozenset({"", "19000101", "000000", "19000101000000"})
+DUMMY_TEXT = "REMOVED"
 # Inside Pixel Data a short string turns up by chance (4 letters: about once in 250 MB);
 # only values this long are searched there. Header bytes are searched for every value.
 MIN_LENGTH_IN_PIXELS = 8
@@ -64,6 +68,7 @@ def verify_output(
         header, pixels = split if split is not None else _split_pixel_data(ds, output)
         elements = list(_elements(ds))
         reasons += _check_attributes(elements, ds, meta, retain_dates=retain_dates)
+        reasons += _local_codes(ds)
         reasons += _text_value_leaks(elements, identifiers)
         reasons += _unused_bits(ds, pixels)
     except Exception as exc:
@@ -175,6 +180,10 @@ def _check_attributes(
             name = keyword or str(tag_of)
             reasons.append(f"attribute {name} {tag_of} is not on the keep-list")
             continue
+        if elem is not None and KEEP_LIST[tag].handling == "dummy":
+            if any(str(v).strip() not in ("", DUMMY_TEXT) for v in _as_list(elem.value)):
+                reasons.append(f"{elem.keyword or tag_of} holds a value other than the dummy")
+            continue
         if elem is None or vr not in ("UI", "PN", "DA", "DT", "TM", "AS"):
             continue
         name = elem.keyword or str(tag_of)
@@ -183,7 +192,9 @@ def _check_attributes(
             reasons.append(f"{name} is not a remapped or standard UID")
         elif vr == "PN" and not all(_PSEUDONYM.match(v) or v == "" for v in values):
             reasons.append(f"{name} holds a person name that is not our pseudonym")
-        elif vr in ("DA", "DT", "TM") and not retain_dates and any(values):
+        elif vr in ("DA", "DT", "TM") and not retain_dates and any(
+            v.strip() not in DUMMY_DATES for v in values
+        ):
             reasons.append(f"{name} holds a date or time although dates are not retained")
         elif vr == "AS" and not all(_age_allowed(v) for v in values):
             reasons.append(f"{name} is malformed or over 89 years")
@@ -191,6 +202,30 @@ def _check_attributes(
         reasons.append("PatientIdentityRemoved is not YES")
     if not _PSEUDONYM.match(str(ds.get("PatientID", ""))):
         reasons.append("PatientID is not a pseudonym")
+    return reasons
+
+
+def _local_codes(ds: Dataset) -> list[str]:
+    """Coded entries may leave only under a standard coding scheme (a local scheme's meaning is
+    free text), and Procedure Code Sequence not at all unless descriptors were cleaned."""
+    reasons: list[str] = []
+    declared = {str(v).strip() for v in _as_list(ds.get("DeidentificationMethod", ""))}
+    if "ProcedureCodeSequence" in ds and "Clean Descriptors Option" not in declared:
+        reasons.append("Procedure Code Sequence kept without the Clean Descriptors Option")
+
+    def walk(dataset: Dataset) -> None:
+        for elem in dataset:
+            if elem.VR != "SQ":
+                continue
+            for item in elem.value:
+                has_code = any(k in item for k in ("CodeValue", "CodeMeaning", "LongCodeValue",
+                                                   "URNCodeValue", "CodingSchemeDesignator"))
+                scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+                if has_code and scheme not in STANDARD_SCHEMES:
+                    reasons.append(f"a coded entry of a local scheme in {elem.keyword}")
+                walk(item)
+
+    walk(ds)
     return reasons
 
 
@@ -252,17 +287,25 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     searched in overlapping chunks, so no case-folded copy of a large image is ever made.
     """
     reasons: list[str] = []
-    folded_header = header.lower()
+    folded_header = _masked_declarations(header.lower())
     spellings = {value: _header_needles(value) for value in identifiers.forbidden()}
     # Each distinct needle is searched once, however many values share it.
-    unique = {needle for by_encoding in spellings.values() for _, needles in by_encoding
-              for needle in needles}
-    in_header = {needle for needle in unique if needle in folded_header}
+    found: dict[tuple[str, bytes], bool] = {}
     pixel_needles: dict[bytes, str] = {}
     for value in sorted(spellings):
         source = identifiers.sources.get(value, "the original header")
-        label = next((f"{encoding}, case-folded" for encoding, needles in spellings[value]
-                      if needles & in_header), None)
+        label = None
+        for encoding, needles in spellings[value]:
+            for needle in needles:
+                key = (encoding, needle)
+                if key not in found:
+                    found[key] = (needle in folded_header if _anywhere(value, source)
+                                  else _occurs_as_token(needle, folded_header, encoding))
+                if found[key]:
+                    label = f"{encoding}, case-folded"
+                    break
+            if label is not None:
+                break
         if label is None and source in PIXEL_SEARCH_SOURCES and len(value) >= MIN_LENGTH_IN_PIXELS:
             for spelling in (value, value.upper()):
                 needle = _encode(spelling, "utf-8").lower()
@@ -299,6 +342,69 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     if found_uid:
         reasons.append("an original UID survived in the output")
     return list(dict.fromkeys(reasons))
+
+
+# Letters and digits around a needle in each header encoding (bytes already case-folded): a value
+# counts as found only as whole words, so "00000" is not found in "350.000000".
+_WORD_BYTE = rb"[a-z0-9]"
+_AROUND = {
+    "UTF-8": (rb"(?<!" + _WORD_BYTE + rb")", rb"(?!" + _WORD_BYTE + rb")"),
+    "Latin-1": (rb"(?<!" + _WORD_BYTE + rb")", rb"(?!" + _WORD_BYTE + rb")"),
+    "UTF-16 LE": (rb"(?<![a-z0-9]\x00)", rb"(?![a-z0-9]\x00)"),
+    "UTF-16 BE": (rb"(?<!\x00[a-z0-9])", rb"(?!\x00[a-z0-9])"),
+}
+
+
+def _anywhere(value: str, source: str) -> bool:
+    """A long value of the core identity (names, ids, accession number, the uploader's values)
+    is searched as a substring, glued to other letters or not; every other value as whole
+    words (an institution's name inside a manufacturer's, a serial number inside a number)."""
+    return source in PIXEL_SEARCH_SOURCES and len(value) >= MIN_LENGTH_IN_PIXELS
+
+
+def _occurs_as_token(needle: bytes, folded: bytes, encoding: str) -> bool:
+    """Whether ``needle`` occurs in ``folded`` with no letter or digit joined to either end.
+
+    An end of the needle that is not itself a letter or digit needs no boundary. A non-ASCII
+    byte next to the needle counts as a letter (it may be part of one): found more, not less.
+    """
+    if needle not in folded:
+        return False
+    text = needle.decode("utf-16-le" if encoding == "UTF-16 LE" else
+                         "utf-16-be" if encoding == "UTF-16 BE" else "latin-1",
+                         errors="replace")
+    before, after = _AROUND[encoding]
+    pattern = ((before if text[:1].isalnum() else b"") + re.escape(needle)
+               + (after if text[-1:].isalnum() else b""))
+    return re.search(pattern, folded) is not None
+
+
+# The de-identification declarations every output carries (PS3.16 CID 7050 code meanings): fixed
+# standard text, blanked before the search so a patient called "Basic" or "Option" does not
+# quarantine every file. Only these exact phrases are blanked, and only as whole words.
+DECLARATIONS = (
+    "Basic Application Confidentiality Profile",
+    "Clean Pixel Data Option",
+    "Clean Recognizable Visual Features Option",
+    "Clean Graphics Option",
+    "Clean Structured Content Option",
+    "Clean Descriptors Option",
+    "Retain Longitudinal Temporal Information Full Dates Option",
+    "Retain Longitudinal Temporal Information Modified Dates Option",
+    "Retain Patient Characteristics Option",
+    "Retain Device Identity Option",
+    "Retain UIDs Option",
+    "Retain Safe Private Option",
+    "Retain Institution Identity Option",
+)
+_DECLARATION_BYTES = re.compile(
+    rb"(?<![a-z0-9])(?:" + b"|".join(re.escape(d.lower().encode()) for d in DECLARATIONS)
+    + rb")(?![a-z0-9])"
+)
+
+
+def _masked_declarations(folded: bytes) -> bytes:
+    return _DECLARATION_BYTES.sub(lambda m: b" " * len(m.group(0)), folded)
 
 
 # Small enough that each chunk's copy, translation and case fold reuse warm heap memory
@@ -370,16 +476,28 @@ def _header_needles(value: str) -> list[tuple[str, set[bytes]]]:
 
 
 def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> list[str]:
-    """The same search on decoded text values, whatever character set the file declares."""
-    forbidden = [(value.casefold(), value) for value in identifiers.forbidden()]
+    """The same search on decoded text values, whatever character set the file declares.
+
+    Values are matched as ``_search`` does (``_anywhere``, else whole words). A declaration's
+    fixed text (``DECLARATIONS``) is the one value not searched.
+    """
+    forbidden = []
+    for value in identifiers.forbidden():
+        anywhere = _anywhere(value, identifiers.sources.get(value, ""))
+        folded = value.casefold()
+        pattern = re.compile(re.escape(folded)) if anywhere else whole_token_pattern(folded)
+        forbidden.append((pattern, value))
+    declarations = {d.casefold() for d in DECLARATIONS}
     reasons = []
     for _, vr, elem in elements:
         if elem is None or vr not in _TEXT_VRS:
             continue
         for text in _as_list(elem.value):
             folded = str(text).casefold()
-            for needle, value in forbidden:
-                if needle in folded:
+            if folded in declarations:
+                continue
+            for pattern, value in forbidden:
+                if pattern.search(folded):
                     source = identifiers.sources.get(value, "the original header")
                     reasons.append(
                         f"identifying value from {source} found in {elem.keyword or elem.tag}"

@@ -140,10 +140,21 @@ def test_verification_refuses_pixels_with_bits_set_above_high_bit() -> None:
     assert any("above High Bit" in reason for reason in reasons)
 
 
-def test_an_overlay_declared_in_the_pixel_bits_is_quarantined() -> None:
-    ds = ct_slice(Patient(), 0, rows=SIZE, columns=SIZE, phi=False)
+def test_an_overlay_declared_in_the_bits_above_high_bit_is_cleared_and_released() -> None:
+    ds, stored = ct_with_high_bit_overlay()
     ds.add_new(0x60000100, "US", 16)
     ds.add_new(0x60000102, "US", 15)
     result = deidentify_bytes(to_bytes(ds), keys=KEYS, options=OPTIONS[0])
+    assert result.outcome == "clean", result.reason
+    cleaned = pydicom.dcmread(io.BytesIO(result.output or b""))
+    assert not any(tag.group == 0x6000 for tag in cleaned.keys())  # noqa: SIM118 (tags)
+    assert np.array_equal(np.frombuffer(cleaned.PixelData, "<u2").reshape(SIZE, SIZE), stored)
+
+
+def test_an_overlay_declared_inside_the_stored_bits_is_quarantined() -> None:
+    ds = ct_slice(Patient(), 0, rows=SIZE, columns=SIZE, phi=False)
+    ds.add_new(0x60000100, "US", 16)
+    ds.add_new(0x60000102, "US", 11)  # High Bit is 11: the overlay is part of the values
+    result = deidentify_bytes(to_bytes(ds), keys=KEYS, options=OPTIONS[0])
     assert result.outcome == "quarantined"
-    assert "overlay stored in the pixel data bits" in result.reason
+    assert "overlay stored inside the image's own pixel bits" in result.reason

@@ -22,6 +22,7 @@ from scans.deid.header import (
 )
 from scans.deid.identifiers import collect_identifiers
 from scans.deid.keep_list import FILE_META_KEEP, KEEP_LIST
+from scans.deid.verify import verify_output
 from tests.support.phi_corpus import (
     DESCRIPTOR_ONLY_MARKERS,
     TRANSFER_SYNTAXES,
@@ -220,7 +221,7 @@ def test_the_method_is_declared_with_cid_7050_codes() -> None:
     assert "113101" in [code for code, _ in result.codes]
 
 
-def test_a_kept_attribute_with_a_smuggled_vr_is_dropped() -> None:
+def test_a_kept_attribute_with_a_smuggled_vr_is_dropped_and_a_bad_value_emptied() -> None:
     ds = ct_slice(Patient(), 0)
     ds.add_new(0x00180015, "LT", "Jane MRKSMUGGLE7f3a lives at 1 Elm")  # BodyPartExamined
     with pytest.warns(UserWarning):
@@ -228,7 +229,32 @@ def test_a_kept_attribute_with_a_smuggled_vr_is_dropped() -> None:
     output = clean(ds)
     assert b"MRKSMUGGLE" not in output
     cleaned = read(output)
-    assert "BodyPartExamined" not in cleaned and "Modality" not in cleaned
+    assert "BodyPartExamined" not in cleaned
+    assert cleaned.Modality == ""  # Type 1 or 2 in every image IOD: present, not made up
+    assert b"Jane" not in output
+
+
+def test_type1_identifying_attributes_get_a_dummy_and_type2_ones_stay_empty() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.DeviceSerialNumber = "SN-MRKSERIAL7f3a"
+    ds.SoftwareVersions = "MRKSOFTWARE7f3a"
+    ds.ConversionType = "WSD"
+    ds.AcquisitionContextSequence = pydicom.Sequence([pydicom.Dataset()])
+    ds.AcquisitionContextSequence[0].CodeMeaning = "MRKCONTEXT7f3a"
+    output = clean(ds)
+    assert b"MRK" not in output.replace(b"MRKFAMILY", b"")  # nothing of the planted values
+    cleaned = read(output)
+    assert cleaned.DeviceSerialNumber == "REMOVED" and cleaned.SoftwareVersions == "REMOVED"
+    assert cleaned.ConversionType == "WSD"
+    assert len(cleaned.AcquisitionContextSequence) == 0
+
+
+def test_an_enhanced_image_keeps_a_dummy_content_date_when_dates_are_not_kept() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR Image Storage
+    ds.ContentDate, ds.ContentTime = "20240102", "101010"
+    cleaned = read(clean(ds))
+    assert (cleaned.ContentDate, cleaned.ContentTime) == ("19000101", "000000")
 
 
 def test_the_same_input_and_key_give_byte_identical_output() -> None:
@@ -236,3 +262,40 @@ def test_the_same_input_and_key_give_byte_identical_output() -> None:
     assert clean(ct_slice(Patient(), 3, transfer_syntax=RLELossless)) == clean(
         ct_slice(Patient(), 3, transfer_syntax=RLELossless)
     )
+
+
+def code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def test_procedure_codes_leave_only_with_clean_descriptors() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.ProcedureCodeSequence = pydicom.Sequence([code("24627-2", "LN", "CT Chest")])
+    assert "ProcedureCodeSequence" not in read(clean(ds))
+    kept = read(clean(ds, clean_descriptors=True))
+    assert kept.ProcedureCodeSequence[0].CodeMeaning == "CT Chest"
+
+
+def test_a_coded_entry_of_a_local_scheme_is_dropped_and_a_standard_one_kept() -> None:
+    ds = ct_slice(Patient(), 0)
+    ds.AnatomicRegionSequence = pydicom.Sequence([
+        code("T-D3000", "SRT", "Chest"),
+        code("X1", "99MERCY", "Dr MRKLOCAL7f3a's chest protocol"),
+    ])
+    output = clean(ds)
+    assert b"MRKLOCAL" not in output and b"99MERCY" not in output
+    assert [item.CodeMeaning for item in read(output).AnatomicRegionSequence] == ["Chest"]
+
+
+def test_verification_refuses_a_local_coded_entry_and_unasked_procedure_codes() -> None:
+    ds = ct_slice(Patient(), 0)
+    original = pydicom.dcmread(io.BytesIO(to_bytes(ds)))
+    cleaned = clean_header(original, keys=KEYS, identifiers=collect_identifiers(original)).dataset
+    cleaned.AnatomicRegionSequence = pydicom.Sequence([code("X1", "99LOCAL", "free text")])
+    cleaned.ProcedureCodeSequence = pydicom.Sequence([code("24627-2", "LN", "CT Chest")])
+    reasons = verify_output(write_dataset(cleaned), collect_identifiers(original),
+                            retain_dates=False)
+    assert any("local scheme" in reason for reason in reasons)
+    assert any("Procedure Code Sequence" in reason for reason in reasons)
