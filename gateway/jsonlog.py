@@ -73,7 +73,11 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"main": formatter},
-        "filters": {"no_exception_text": {"()": "gateway.jsonlog.HideExceptionText"}},
+        "filters": {
+            "no_exception_text": {"()": "gateway.jsonlog.HideExceptionText"},
+            # Installs the guards of scans.deid.quiet as logging is configured, in every process.
+            "withheld_text": {"()": "scans.deid.quiet.WithheldText"},
+        },
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
@@ -87,8 +91,10 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
             # Django's request logger prints the path of failed requests; ids in paths are
             # random UUIDs.
             "django.request": {"level": "ERROR"},
-            # pydicom's warnings can quote header values; keep only errors.
-            "pydicom": {"level": "ERROR"},
+            # pydicom's messages and Python warnings can quote header values: their text is
+            # withheld (scans.deid.quiet), whatever level or handler a library sets later.
+            "pydicom": {"level": "ERROR", "filters": ["withheld_text"]},
+            "py.warnings": {"filters": ["withheld_text"]},
         },
     }
 

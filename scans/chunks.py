@@ -34,6 +34,11 @@ QUARANTINED_MESSAGE = (
     "No image could be made safe to share, so none can be sent. See each image's reason below."
 )
 
+NO_IMAGES_MESSAGE = (
+    "These files hold no images (reports, plans, recordings or other documents), so there is "
+    "nothing to send. Each file's description is listed below."
+)
+
 
 class LeaseLost(Exception):
     """The scan was deleted or failed, or another run took the chunk over, while this run
@@ -152,17 +157,25 @@ def complete(lease: ChunkLease, cpu_seconds: float) -> dict[str, int] | None:
 
 def finish_if_done(scan_id: uuid.UUID) -> dict[str, int] | None:
     """Inside a transaction holding the scan's row lock: when every chunk is done, move the scan
-    to ready_for_review (some image clean) or quarantined (none), once."""
+    to ready_for_review (some image clean), no_images (every file a non-image: nothing failed)
+    or quarantined (no clean image and something held back), once."""
     if ScanChunk.objects.filter(scan_id=scan_id).exclude(state=ChunkState.DONE).exists():
         return None
     outcomes = list(ScanImage.objects.filter(scan_id=scan_id).values_list("outcome", flat=True))
     counts = {outcome.value: outcomes.count(outcome.value) for outcome in Outcome}
     clean = counts[Outcome.CLEAN.value]
+    only_non_images = bool(outcomes) and counts[Outcome.NOT_IMAGE.value] == len(outcomes)
+    if clean:
+        target, message = Status.READY_FOR_REVIEW, ""
+    elif only_non_images:
+        target, message = Status.NO_IMAGES, NO_IMAGES_MESSAGE
+    else:
+        target, message = Status.QUARANTINED, QUARANTINED_MESSAGE
     ended = pipeline.transition(
         scan_id,
-        Status.READY_FOR_REVIEW if clean else Status.QUARANTINED,
+        target,
         expected={Status.DEIDENTIFYING},
-        error_message="" if clean else QUARANTINED_MESSAGE,
+        error_message=message,
         progress_done=len(outcomes),
         progress_total=len(outcomes),
         lease_token=None,

@@ -19,6 +19,8 @@ class Status(models.TextChoices):
     DEIDENTIFYING = "deidentifying", "De-identifying"
     READY_FOR_REVIEW = "ready_for_review", "Ready for your review"
     QUARANTINED = "quarantined", "Quarantined"
+    # Every file was a report, plan, recording or other non-image: nothing failed, nothing to send.
+    NO_IMAGES = "no_images", "No images to send"
     FAILED = "failed", "Failed"
     CONSENTED = "consented", "Consent given"
     SENDING = "sending", "Sending"
@@ -104,6 +106,8 @@ class Outcome(models.TextChoices):
     CLEAN = "clean", "Clean"
     QUARANTINED = "quarantined", "Quarantined"
     REJECTED = "rejected", "Rejected"
+    # A report, plan, recording, document or index (scans.deid.non_images): never sent.
+    NOT_IMAGE = "not_image", "Not an image — not sent"
 
 
 class ScanImage(models.Model):
@@ -123,6 +127,9 @@ class ScanImage(models.Model):
     preview_object = models.UUIDField(null=True, blank=True)
     original_preview_object = models.UUIDField(null=True, blank=True)
     attestation = models.CharField(max_length=64, blank=True)
+    # "Check this image" (report["pixels"]["review"]): a mark left in place or a box over the
+    # body. Shown with its boxes and reasons, and never chosen for sending on the patient's behalf.
+    needs_check = models.BooleanField(default=False)
     # The report holds categories, attribute names, actions and regions, never original values.
     report = models.JSONField(default=dict)
 

@@ -27,10 +27,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     Status.QUEUED: frozenset({Status.DEIDENTIFYING, Status.FAILED, Status.DELETED}),
     Status.DEIDENTIFYING: frozenset(
-        {Status.READY_FOR_REVIEW, Status.QUARANTINED, Status.FAILED, Status.QUEUED, Status.DELETED}
+        {
+            Status.READY_FOR_REVIEW,
+            Status.QUARANTINED,
+            Status.NO_IMAGES,
+            Status.FAILED,
+            Status.QUEUED,
+            Status.DELETED,
+        }
     ),
     Status.READY_FOR_REVIEW: frozenset({Status.CONSENTED, Status.DELETED}),
     Status.QUARANTINED: frozenset({Status.DELETED}),
+    Status.NO_IMAGES: frozenset({Status.DELETED}),
     Status.FAILED: frozenset({Status.QUEUED, Status.DELETED}),
     Status.CONSENTED: frozenset({Status.SENDING, Status.READY_FOR_REVIEW, Status.DELETED}),
     Status.SENDING: frozenset({Status.ANSWERED, Status.SEND_FAILED}),

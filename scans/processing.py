@@ -279,13 +279,22 @@ def _audit_end(scan_id: uuid.UUID, counts: dict[str, int] | None) -> None:
         object_type="scan",
         object_id=str(scan_id),
         details={
-            "outcome": "ready_for_review" if clean else "quarantined",
+            "outcome": _end_outcome(counts),
             "clean": clean,
             "quarantined": counts[Outcome.QUARANTINED.value],
             "rejected": counts[Outcome.REJECTED.value],
+            "not_image": counts[Outcome.NOT_IMAGE.value],
         },
     )
     log.info("scan %s: %d clean of %d image(s)", scan_id, clean, sum(counts.values()))
+
+
+def _end_outcome(counts: dict[str, int]) -> str:
+    if counts[Outcome.CLEAN.value]:
+        return Status.READY_FOR_REVIEW.value
+    if counts[Outcome.NOT_IMAGE.value] == sum(counts.values()):
+        return Status.NO_IMAGES.value
+    return Status.QUARANTINED.value
 
 
 def _process_range(lease: ChunkLease) -> None:
@@ -346,8 +355,10 @@ def _store_image(
                 kind=result.kind,
                 modality=result.modality[:16],
                 report=result.report,
+                needs_check=needs_check(result),
             )
             regions = result.report.get("pixels", {}).get("regions", [])
+            flags = review_boxes(result)
             if Outcome(result.outcome) == Outcome.CLEAN and result.output is not None:
                 info = vault.put_bytes(result.output)
                 sealed.append(info.object_id)
@@ -355,12 +366,16 @@ def _store_image(
                 image.sanitized_sha256 = info.sha256
                 image.sanitized_size = info.size
                 image.attestation = attestation.attest(info.sha256, scan.pk)
-                preview = _preview(result.kind, result.output, regions, outline=True)
+                preview = _preview(result.kind, result.output, regions, outline=True,
+                                   flags=flags)
                 preview_info = vault.put_bytes(preview)
                 sealed.append(preview_info.object_id)
                 image.preview_object = preview_info.object_id
             # The owner may compare with the original; its preview is sealed like everything else.
+            # A non-image has no picture to show.
             with suppress(Exception), transaction.atomic():
+                if Outcome(result.outcome) == Outcome.NOT_IMAGE:
+                    raise LookupError("not an image")
                 original_preview = _preview(result.kind, original, [], outline=False)
                 original_info = vault.put_bytes(original_preview)
                 sealed.append(original_info.object_id)
@@ -375,7 +390,21 @@ def _store_image(
         raise
 
 
-def _preview(kind: str, data: bytes, regions: list, *, outline: bool) -> bytes:
+def needs_check(result: FileResult) -> bool:
+    """The pixel engine asked for a person to look at this image ("check this image")."""
+    review = result.report.get("pixels", {}).get("review") or {}
+    return Outcome(result.outcome) == Outcome.CLEAN and bool(review.get("needed"))
+
+
+def review_boxes(result: FileResult) -> list:
+    """The boxes to check, ``[frame, x, y, w, h, code]``, as the preview draws them."""
+    review = result.report.get("pixels", {}).get("review") or {}
+    return list(review.get("boxes") or [])
+
+
+def _preview(
+    kind: str, data: bytes, regions: list, *, outline: bool, flags: list | None = None
+) -> bytes:
     if kind == "dicom":
-        return render_dicom_preview(data, regions=regions, outline=outline)
-    return render_photo_preview(data, regions=regions, outline=outline)
+        return render_dicom_preview(data, regions=regions, outline=outline, flags=flags)
+    return render_photo_preview(data, regions=regions, outline=outline, flags=flags)

@@ -69,6 +69,14 @@ def exempted(image: ScanImage) -> bool:
     return bool((image.report or {}).get("pixels", {}).get("exempt"))
 
 
+def review_reasons(image: ScanImage) -> list[str]:
+    """Why the patient should look at this image before sending it (plain sentences)."""
+    if not image.needs_check:
+        return []
+    review = (image.report or {}).get("pixels", {}).get("review") or {}
+    return list(review.get("reasons") or []) or ["Please check this image before sending it."]
+
+
 def image_rows(scan: Scan) -> list[dict]:
     return [
         {
@@ -76,6 +84,8 @@ def image_rows(scan: Scan) -> list[dict]:
             "changes": changes_of(image),
             "regions": len(regions_of(image)),
             "exempt": exempted(image),
+            "not_image": image.outcome == Outcome.NOT_IMAGE,
+            "check": review_reasons(image),
         }
         for image in scan.images.all()
     ]
@@ -130,7 +140,21 @@ def plain_summary(scan: Scan) -> str:
             f"{_join([f'image {p}' for p in exempt[:5]])} not redacted (the clinic exempts "
             "this modality); its text was read and checked against your details instead"
         )
-    held = sum(1 for image in images if image.outcome != Outcome.CLEAN)
+    flagged = [image.position for image in images if image.needs_check]
+    if flagged:
+        sentences.append(
+            f"{_join([f'image {p}' for p in flagged[:5]])}"
+            f"{f' and {len(flagged) - 5} more' if len(flagged) > 5 else ''} should be checked "
+            "before sending (see the marked boxes), so not chosen for you"
+        )
+    not_images = sum(1 for image in images if image.outcome == Outcome.NOT_IMAGE)
+    if not_images:
+        sentences.append(
+            f"{not_images} file{'s' if not_images != 1 else ''} "
+            f"{'are' if not_images != 1 else 'is'} not an image (a report, plan, recording or "
+            "document) and will not be sent"
+        )
+    held = sum(1 for image in images if image.outcome not in (Outcome.CLEAN, Outcome.NOT_IMAGE))
     if held:
         sentences.append(
             f"{held} image{'s' if held != 1 else ''} held back because "

@@ -46,6 +46,7 @@ from scans.consent import states
 from scans.consent.expiry import expire_consent
 from scans.consent.text import RETRIES_DISCLOSED
 from scans.deid.preview import scale_for_sending
+from scans.deid.report import REDACTION_NOTE
 from scans.hashing import sha256_hex
 from scans.logsafe import describe
 from scans.models import Answer, Consent, ConsentState, Outcome, Scan, ScanImage, Status
@@ -98,6 +99,14 @@ class Payload:
     endpoint: Endpoint
     question: str = field(repr=False)
     images: list[tuple[bytes, str]] = field(repr=False)
+    # Some image sent has blacked-out text: the prompt says what the rectangles are.
+    redacted: bool = False
+
+    def system_prompt(self) -> str:
+        """The endpoint's system prompt, plus the redaction note when any image has a
+        redaction: a model that is not told may describe a black rectangle as a finding."""
+        prompt = self.endpoint.system_prompt
+        return f"{prompt.rstrip()}\n\n{REDACTION_NOTE}" if self.redacted else prompt
 
 
 def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = None) -> None:
@@ -135,7 +144,7 @@ def send_consent(consent_id: str, *, sleep: Callable[[float], None] | None = Non
             base_url=payload.endpoint.base_url,
             model=payload.endpoint.model,
             api_key=read_api_key(payload.endpoint),
-            system_prompt=payload.endpoint.system_prompt,
+            system_prompt=payload.system_prompt(),
             question=payload.question,
             images=payload.images,
         )
@@ -284,6 +293,7 @@ def _verified_payload(consent: Consent) -> Payload:
         raise Refusal("manifest_mismatch")
     vault = get_vault()
     images: list[tuple[bytes, str]] = []
+    redacted = False
     for item in items:
         image = ScanImage.objects.filter(pk=item["image_id"], scan_id=consent.scan_id).first()
         if image is None or image.outcome != Outcome.CLEAN or image.sanitized_object is None:
@@ -303,11 +313,12 @@ def _verified_payload(consent: Consent) -> Payload:
         if rescaled != data or mime != item["mime"]:
             raise Refusal("prepared_not_derived")
         images.append((data, item["mime"]))
+        redacted = redacted or bool((image.report or {}).get("pixels", {}).get("regions"))
 
     question = vault.read_bytes(consent.question_object)
     if sha256_hex(question) != manifest["question_sha256"]:
         raise Refusal("question_changed")
-    return Payload(endpoint, question.decode("utf-8"), images)
+    return Payload(endpoint, question.decode("utf-8"), images, redacted=redacted)
 
 
 # --- Recording outcomes -------------------------------------------------------------------------

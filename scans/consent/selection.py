@@ -21,7 +21,9 @@ def sendable_images(scan: Scan) -> list[ScanImage]:
 
 def default_selection(images: Sequence[ScanImage], cap: int) -> list[ScanImage]:
     """``cap`` images spread evenly from first to last, so the whole study is represented
-    rather than its first slices."""
+    rather than its first slices. Images flagged "check this image" are never chosen for the
+    patient: only the patient, having looked at them, may tick them."""
+    images = [image for image in images if not image.needs_check]
     count = min(len(images), cap)
     if count <= 0:
         return []
@@ -36,7 +38,14 @@ def chosen_images(
     scan: Scan, endpoint: Endpoint, image_ids: Sequence[str] | None
 ) -> list[ScanImage]:
     if not image_ids:
-        spread = default_selection(sendable_images(scan), endpoint.max_images)
+        sendable = sendable_images(scan)
+        spread = default_selection(sendable, endpoint.max_images)
+        if not spread and sendable:
+            raise ConsentError(
+                "Every image of this scan should be checked before it is sent; look at the "
+                "marked boxes and choose the images to send yourself.",
+                status=409,
+            )
         if not spread:
             raise ConsentError("This scan has no image that can be sent.", status=409)
         return spread

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import answers, queries
+from scans import answers, queries, reports
 from scans.consent.acceptance import accept as accept_request
 from scans.consent.errors import ConsentError, WithdrawalRefused
 from scans.consent.queries import consent_of, enabled_endpoints, request_of
@@ -51,6 +51,9 @@ def _ask_context(
 ) -> dict[str, Any]:
     endpoints = list(enabled_endpoints())
     images = sendable_images(scan)
+    for image in images:
+        # The template shows why a flagged image should be looked at before it is ticked.
+        setattr(image, "check_reasons", reports.review_reasons(image))  # noqa: B010
     cap = min((e.max_images for e in endpoints), default=0)
     if form is not None and form.is_bound:
         ticked = set(cast(QueryDict, form.data).getlist("images"))
@@ -110,12 +113,26 @@ def review(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
     consent_request = request_of(signed_in_user(request), request_id)
     if consent_request.scan_id != scan_id:
         return redirect("consent:review", scan_id=consent_request.scan_id, request_id=request_id)
+    images = {
+        str(image.id): image
+        for image in consent_request.scan.images.filter(
+            pk__in=[item["image_id"] for item in consent_request.prepared]
+        )
+    }
+    prepared = [
+        {**item, "check": reports.review_reasons(images[item["image_id"]])}
+        if item["image_id"] in images
+        else item
+        for item in consent_request.prepared
+    ]
     return render(
         request,
         "consent/review.html",
         {
             "scan": consent_request.scan,
             "req": consent_request,
+            "prepared": prepared,
+            "redacted": any(reports.regions_of(image) for image in images.values()),
             "endpoint": consent_request.endpoint,
             "question": question_of(consent_request),
             "accepted": consent_request.accepted_at is not None,

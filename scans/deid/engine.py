@@ -16,7 +16,6 @@ are searched a frame at a time and edited in place in the output (see pixel_byte
 
 from __future__ import annotations
 
-import io
 import time
 import zipfile
 from collections import Counter
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 
 from .header import (
@@ -39,6 +37,7 @@ from .header import (
     write_dataset,
 )
 from .identifiers import Identifiers, collect_identifiers
+from .non_images import not_image_sentence
 from .pixel_bytes import clear_unused_bits, native_layout
 from .reading import Kind, UnreadableError, read_dicom, sniff
 from .report import tree_report
@@ -52,10 +51,11 @@ __all__ = [
     "deidentify_tree",
 ]
 
-Outcome = Literal["clean", "quarantined", "rejected"]
+# "not_image": a report, plan, recording, document or index (see non_images.py): listed, never
+# cleaned, never sent, and not a failure.
+Outcome = Literal["clean", "quarantined", "rejected", "not_image"]
 Stats = dict[str, float]
 
-_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 # A zip member is read whole into memory; beyond this it is refused, not read.
 MAX_MEMBER_BYTES = 2 * 1024**3
 
@@ -119,6 +119,13 @@ def deidentify_bytes(
             ds = read_dicom(data)
         except UnreadableError as exc:
             return FileResult("rejected", str(exc), "dicom")
+    try:
+        not_image = not_image_sentence(ds)
+    except Exception:
+        not_image = None  # undecidable: the fail-closed rules below decide
+    if not_image is not None:
+        modality = str(ds.get("Modality", "") or "").strip().upper()[:16]
+        return FileResult("not_image", not_image, "dicom", modality=modality)
     with _timed(stats, "identifiers"):
         try:
             identifiers = collect_identifiers(ds).with_extra(extra_identifiers)
@@ -394,7 +401,8 @@ def deidentify_tree(
     Output names carry nothing of the originals: ``study-<h>/series-<h>/image-0001.dcm`` with
     ``<h>`` a digest of the already remapped UID, numbered in the sorted order of the inputs, so
     the same inputs and key give the same names and bytes. Photos go to ``photos/``. Files that
-    are neither DICOM nor photos (and DICOMDIR indexes) are skipped with a note.
+    are neither DICOM nor photos are skipped with a note; reports, DICOMDIR indexes and other
+    non-images are listed as ``not_image`` with their sentence.
 
     The report lists each input's relative path: it is the operator's own local report about
     their own files, and without the path they could not find what was quarantined. It must
@@ -440,8 +448,6 @@ def _one_entry(
     kind = sniff(data)
     if kind is None:
         return {**entry, "outcome": "skipped", "reason": "not a DICOM file or photo"}
-    if kind == "dicom" and _is_dicomdir(data):
-        return {**entry, "outcome": "skipped", "reason": "DICOMDIR index, not an image"}
     result = deidentify_bytes(data, keys=keys, options=options, stats=stats)
     del data
     entry.update(kind=result.kind, outcome=result.outcome, reason=result.reason,
@@ -489,12 +495,4 @@ def _zip_inputs(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
                 return data
 
             yield info.filename, load
-
-
-def _is_dicomdir(data: bytes) -> bool:
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=[])
-    except Exception:
-        return False
-    return str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS
 

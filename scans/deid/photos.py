@@ -17,7 +17,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scans.deid.burned_in import TextSearch, judge_lines, verifier_for, with_body
-from scans.deid.pixels import Region, find_lines, neutralize_regions, second_look
+from scans.deid.pixels import (
+    Region,
+    find_lines,
+    neutralize_regions,
+    second_look,
+    verifiers_look,
+)
 from scans.deid.text import Box, PixelError, TextDetector
 
 DEFAULT_MARGIN = 4
@@ -123,6 +129,10 @@ def clean_photo(
         grey = pixels if pixels.ndim == 2 else _luminance(pixels)
         search.add(0, with_body(judge_lines(pixels, lines, detector), grey), margin, width,
                    height)
+        # The verifier's own look, so the first pass is at least as sensitive as it is.
+        more = verifiers_look(search, 0, pixels, verifier_for(detector), False, {})
+        if more:
+            search.add(0, with_body(more, grey), margin, width, height)
     for _, x, y, w, h in search.regions:
         pixels[y : y + h, x : x + w] = 0
     suffix = ".jpg" if fmt == "JPEG" else ".png"

@@ -20,6 +20,7 @@ from pydicom.uid import UID
 
 from scans.deid.burned_in import (
     TextSearch,
+    Verdict,
     annotation_at,
     frame_digest,
     judge_lines,
@@ -487,6 +488,8 @@ def _search_frames(
     fill: int | None = None
     batch: list[tuple[int, np.ndarray, np.ndarray]] = []
     memo: dict = {}  # readings by crop digest: a cine repeats its overlay on every frame
+    verifier = verifier_for(detector)
+    verifier_memo: dict = {}
 
     def flush() -> None:
         images = [image for _, _, image in batch]
@@ -498,6 +501,10 @@ def _search_frames(
             verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome,
                                              memo=memo), _grey(image, monochrome))
             search.add(index, verdicts, margin, frame.shape[1], frame.shape[0])
+            more = verifiers_look(search, index, image, verifier, monochrome, verifier_memo)
+            if more:
+                search.add(index, with_body(more, _grey(image, monochrome)), margin,
+                           frame.shape[1], frame.shape[0])
         batch.clear()
 
     for index, frame in enumerate(frames):
@@ -511,6 +518,34 @@ def _search_frames(
     if batch:
         flush()
     return search, fill if fill is not None else 0
+
+
+def verifiers_look(
+    search: TextSearch,
+    index: int,
+    image: np.ndarray,
+    verifier: TextDetector,
+    renderings: bool,
+    memo: dict,
+) -> list[Verdict]:
+    """Lines of one frame the independent verifier would still object to once this frame's
+    redactions are made, as lines to black out too.
+
+    The verifier looks with its own detector parameters (a finer scale, a lower threshold), so
+    it can find or read what the first pass did not; a release would then fail on text the
+    first pass could have covered. Running its look here makes the first pass at least as
+    sensitive as the verifier, by construction; the verifier still re-decodes and checks the
+    written output on its own afterwards. Allowed annotations the first pass kept and marks it
+    flagged are honoured exactly as the verifier honours them; anything else it objects to is
+    blacked out (privacy first: a mark it reads as text is never left for a person to judge).
+    """
+    boxes = [(x, y, w, h) for f, x, y, w, h in search.regions if f == index]
+    neutral = neutralize_regions(image, boxes) if boxes else image
+    places = [Box(x, y, w, h) for f, x, y, w, h in search.kept if f == index]
+    marks = [Box(x, y, w, h) for f, x, y, w, h in search.left() if f == index]
+    found = objections(neutral, boxes, verifier, renderings=renderings, places=places,
+                       marks=marks, memo=memo)
+    return [Verdict(box, "redact", "identifying") for box, _ in found]
 
 
 def _grey(image: np.ndarray, monochrome: bool) -> np.ndarray:
@@ -639,24 +674,42 @@ def second_look(
     renderings: bool,
     places: list[Box] | None = None,
     marks: list[Box] | None = None,
+    memo: dict | None = None,
 ) -> list[str]:
     """The verifier's reasons for one frame (see ``verify_redacted``)."""
+    return [reason.format(frame=index + 1) for _, reason in objections(
+        image, boxes, verifier, renderings=renderings, places=places, marks=marks, memo=memo)]
+
+
+def objections(
+    image: np.ndarray,
+    boxes: list[tuple[int, int, int, int]],
+    verifier: TextDetector,
+    *,
+    renderings: bool,
+    places: list[Box] | None = None,
+    marks: list[Box] | None = None,
+    memo: dict | None = None,
+) -> list[tuple[Box, str]]:
+    """Each line the verifier's look would not accept on one frame, with its reason (a format
+    string taking ``frame``). The one rule both passes apply: the verifier to fail an image,
+    the first pass to black the line out before the verifier ever sees it."""
     lines = find_lines([image], verifier)[0]
-    reasons = []
-    for verdict in judge_lines(image, lines, verifier, renderings=renderings):
+    found = []
+    for verdict in judge_lines(image, lines, verifier, renderings=renderings, memo=memo):
         if verdict.action == "keep":
             continue
         place = next((p for p in places or [] if _inside(verdict.box, p)), None)
         if place is not None and annotation_at(image, place, verifier, renderings=renderings):
             continue
         if any(touches(verdict.box, region) for region in boxes):
-            reasons.append(f"text still detected on frame {index + 1} after redaction")
+            found.append((verdict.box, "text still detected on frame {frame} after redaction"))
         elif verdict.why == "identifying":
-            reasons.append(f"readable text remains on frame {index + 1}")
+            found.append((verdict.box, "readable text remains on frame {frame}"))
         elif verdict.why == "unreadable text" and not any(
                 _inside(verdict.box, mark) for mark in marks or []):
-            reasons.append(f"unreadable text-shaped marks remain on frame {index + 1}")
-    return reasons
+            found.append((verdict.box, "unreadable text-shaped marks remain on frame {frame}"))
+    return found
 
 
 def touches(box: Box, region: tuple[int, int, int, int], slack: int = VERIFY_SLACK) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 REPORT_VERSION = 1
-OUTCOMES = ("clean", "quarantined", "rejected", "skipped")
+OUTCOMES = ("clean", "quarantined", "rejected", "skipped", "not_image")
 
 
 def tree_report(entries: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +28,8 @@ def tree_report(entries: list[dict[str, Any]], options: dict[str, Any]) -> dict[
 
 
 def all_clean(report: dict[str, Any]) -> bool:
-    """True when no input was quarantined or rejected (skipped non-images do not count)."""
+    """True when no input was quarantined or rejected (skipped files and non-images do not
+    count)."""
     summary = report["summary"]
     return summary["quarantined"] == 0 and summary["rejected"] == 0
 
@@ -38,8 +39,8 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
-# Sent with every image that leaves (the lead wires it into the prompt): a black rectangle is
-# our redaction, and a model that does not know it may describe it as a finding.
+# Added to the system prompt whenever an image sent has a redaction (scans.sending): a black
+# rectangle is our redaction, and a model that does not know it may describe it as a finding.
 REDACTION_NOTE = (
     "Solid black rectangles in these images are privacy redactions made by the sender's "
     "de-identification software, not findings: do not interpret them."

@@ -70,10 +70,11 @@ def test_the_api_report_lists_outcomes_and_actions_without_original_values(patie
 def test_an_unsafe_image_is_quarantined_with_its_reason_shown(patient_client):
     from pydicom.uid import generate_uid
 
-    sr = builders.make_dicom_bytes(
-        SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", Modality="SR", SOPInstanceUID=generate_uid()
+    # A private SOP class nobody can say is safe: fail closed.
+    private = builders.make_dicom_bytes(
+        SOPClassUID="1.2.826.0.1.3680043.99.1", SOPInstanceUID=generate_uid()
     )
-    scan = processed_scan(patient_client, ("report.dcm", sr))
+    scan = processed_scan(patient_client, ("private.dcm", private))
     assert scan.status == Status.QUARANTINED
     image = scan.images.get()
     assert image.outcome == "quarantined" and image.reason

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -40,14 +42,33 @@ def flush_broker() -> None:
 class Worker:
     """A real ``celery worker`` process on the real Redis broker."""
 
-    def __init__(self, env: dict[str, str], queues: str = "deid,send,default") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        queues: str = "deid,send,default",
+        output: Path | None = None,
+        loglevel: str = "INFO",
+    ) -> None:
+        """``output``, when given, receives everything the worker writes (stdout and stderr)."""
         self.env = env
+        self.loglevel = loglevel
         self.queues = queues
+        self.output = output
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Worker:
         celery = shutil.which("celery", path=str(Path(sys.executable).parent))
-        self.process = subprocess.Popen(
+        with contextlib.ExitStack() as stack:
+            sink = (
+                stack.enter_context(self.output.open("ab"))
+                if self.output is not None
+                else subprocess.DEVNULL
+            )
+            self.process = self._spawn(celery, sink)
+        return self
+
+    def _spawn(self, celery: str | None, sink: Any) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 celery,
                 "-A",
@@ -57,7 +78,7 @@ class Worker:
                 "--queues",
                 self.queues,
                 "--loglevel",
-                "INFO",
+                self.loglevel,
                 "--without-mingle",
                 "--without-gossip",
                 "--hostname",
@@ -65,11 +86,10 @@ class Worker:
             ],
             env=self.env,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT if self.output is not None else subprocess.DEVNULL,
             start_new_session=True,
         )
-        return self
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -55,10 +55,11 @@ def test_junk_and_truncated_files_are_rejected_with_a_reason() -> None:
         assert result.reason and result.output is None
 
 
-def test_a_structured_report_is_quarantined_as_free_text() -> None:
+def test_a_structured_report_is_listed_as_not_an_image_and_never_written() -> None:
     result = deidentify_bytes(to_bytes(sr_document(Patient())), keys=KEYS, options=HEADER_ONLY)
-    assert result.outcome == "quarantined"
-    assert "free-text report" in result.reason
+    assert result.outcome == "not_image"
+    assert result.reason.startswith("A written report")
+    assert result.output is None
 
 
 def test_declared_burned_in_text_is_refused_when_pixels_are_not_checked() -> None:
@@ -135,7 +136,9 @@ def test_a_folder_is_mirrored_into_names_that_carry_nothing_of_the_originals(
     write_series(tmp_path / "in")
     (tmp_path / "in" / "notes.txt").write_text("MRKFAMILY7f3a was here")
     report = deidentify_tree(tmp_path / "in", tmp_path / "out", keys=KEYS, options=HEADER_ONLY)
-    assert report["summary"] == {"clean": 3, "quarantined": 0, "rejected": 0, "skipped": 1}
+    assert report["summary"] == {
+        "clean": 3, "quarantined": 0, "rejected": 0, "skipped": 1, "not_image": 0
+    }
     outputs = sorted(p.relative_to(tmp_path / "out").as_posix()
                      for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert len(outputs) == 3
