@@ -57,6 +57,7 @@ DETAIL_LABELS = {
     "sessions": "Sessions ended",
     "tokens": "Tokens revoked",
     "authenticators": "Authenticators removed",
+    "elapsed_ms": "Time taken (ms)",
 }
 
 # Entries a patient can download a signed receipt for (scans.consent.receipts).
