@@ -55,7 +55,8 @@ def wide_elements(page) -> list[str]:
         """() => { const w = window.innerWidth; const out = [];
           for (const e of document.querySelectorAll('body *')) {
             const r = e.getBoundingClientRect();
-            if (r.right > w + 1) out.push(`${e.tagName}.${e.className} right=${Math.round(r.right)}`);
+            const where = `${e.tagName}.${e.className} right=${Math.round(r.right)}`;
+            if (r.right > w + 1) out.push(where);
           }
           return out.slice(0, 8); }"""
     )
