@@ -38,6 +38,7 @@ class AuditAction(StrEnum):
     ENDPOINT_CREATED = "endpoint.created"
     ENDPOINT_CHANGED = "endpoint.changed"
     ENDPOINT_DISABLED = "endpoint.disabled"
+    ENDPOINT_TESTED = "endpoint.tested"
     RETENTION_CHANGED = "retention.changed"
     RETENTION_SHREDDED = "retention.shredded"
     RETENTION_APPLIED = "retention.applied"

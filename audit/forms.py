@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from django import forms
 
 from audit import log
+from audit.actions import AuditAction, families
+from audit.models import AuditEntry
 from audit.reading import EventFilter
 
 # "consent." or "consent" asks for the whole family; "consent.given" for one action.
@@ -42,20 +44,66 @@ def _shaped(value: str, pattern: re.Pattern[str], message: str) -> str | None:
     return value
 
 
+def action_choices() -> list[tuple[str, object]]:
+    """The action list of the filter, generated from ``AuditAction``: a new action appears here
+    the day it is added to the code. Each family can be chosen whole ("consent." = every
+    consent action)."""
+    choices: list[tuple[str, object]] = [("", "Any action")]
+    for family in families():
+        members = [(a.value, a.value) for a in AuditAction if a.family == family]
+        choices.append((family, [(f"{family}.", f"Every {family} action"), *members]))
+    return choices
+
+
+def outcome_choices(current: str | None) -> list[tuple[str, str]]:
+    """The outcomes the log holds (plus the one asked for), so an outcome is picked, not typed."""
+    seen = (
+        AuditEntry.objects.filter(details__has_key="outcome")
+        .values_list("details__outcome", flat=True)
+        .distinct()
+    )
+    values = {value for value in seen if isinstance(value, str)}
+    if current:
+        values.add(current)
+    return [("", "Any outcome"), *((value, value) for value in sorted(values))]
+
+
+# The log is kept in UTC; a date picked here is a UTC day, whatever the browser's own zone.
+UTC_DAY_HELP = "A day in UTC (00:00 to 24:00 UTC), like every time in the audit area."
+
+
 class EventFilterForm(forms.Form):
     since = forms.CharField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From (UTC date)",
+        help_text=UTC_DAY_HELP,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     until = forms.CharField(
-        required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To, inclusive (UTC date)",
+        help_text=UTC_DAY_HELP,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
-    # 40: the longest value an audit detail may hold, and the export records its filter.
+    # 40: the longest value an audit detail may hold, and the export records its filter. The
+    # API takes the same field as text (any well-formed action, so older entries stay findable).
     action = forms.CharField(
-        required=False, max_length=40, help_text='One action, or a family such as "consent."'
+        required=False,
+        max_length=40,
+        help_text="One action, or every action of a family.",
+        widget=forms.Select(choices=action_choices()),
     )
     actor = forms.CharField(required=False, max_length=48, help_text="A pseudonym such as u-3f2a…")
     object_id = forms.CharField(required=False, max_length=64, label="Object id")
-    outcome = forms.CharField(required=False, max_length=40)
+    outcome = forms.CharField(required=False, max_length=40, widget=forms.Select())
+
+    def offer_outcomes(self) -> EventFilterForm:
+        """Fill the outcome list from the log, for a page (the API and exports skip the query)."""
+        current = self.data.get("outcome") if self.is_bound else None
+        widget = self.fields["outcome"].widget
+        if isinstance(widget, forms.Select):
+            widget.choices = outcome_choices(current if isinstance(current, str) else None)
+        return self
 
     def clean_since(self) -> datetime | None:
         value = self.cleaned_data["since"]

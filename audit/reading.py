@@ -17,11 +17,16 @@ from django.utils import timezone
 from audit.log import LogVerdict, events, verify_log
 from audit.models import AuditEntry
 
-# Consent and sending code log these object types, and may name the scan, consent or answer
-# an entry belongs to under these details keys; together they link one case's entries.
-CASE_OBJECT_TYPES = ("scan", "consent", "answer")
-CASE_DETAIL_KEYS = ("scan", "consent", "answer")
-# Scan -> consent -> answer is two hops; one more lets a trail start from an answer id.
+# The object types of one case's life (upload to deletion), and the details keys under which
+# an entry names the case it belongs to: the scan, consent and sending code write ``scan_id``,
+# ``request_id``, ``consent_id`` and ``answer_id``; previews write ``scan``. Other keys that hold
+# ids (``endpoint_id``) are shared by many cases and are never followed.
+CASE_OBJECT_TYPES = ("scan", "consent_request", "consent", "answer")
+CASE_DETAIL_KEYS = (
+    "scan_id", "request_id", "consent_id", "answer_id", "scan", "consent", "answer",
+)
+# Answer -> consent -> scan -> every consent request and consent of that scan: three hops, and
+# one more to see that nothing new turned up.
 TRAIL_HOPS = 4
 TRAIL_MAX_ENTRIES = 2000
 

@@ -7,8 +7,6 @@ themselves, so an auditor never sees an image, a question, an answer, a name or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -18,11 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from audit import merkle
 from audit.downloads import FORMATS, export_download
 from audit.forms import EventFilterForm, TrailForm
 from audit.log import public_key_pem
 from audit.models import AuditEntry
+from audit.presenting import rows
 from audit.reading import chain_status, matching_events, trail
 
 EVENTS_PER_PAGE = 50
@@ -30,16 +28,11 @@ EVENTS_PER_PAGE = 50
 auditors_only = role_required(Role.AUDITOR, Role.CLINIC_ADMIN)
 
 
-def _rows(entries: Iterable[AuditEntry]) -> list[tuple[AuditEntry, str]]:
-    """Each entry with its details as the canonical JSON the leaf hash covers."""
-    return [(entry, merkle.canonical_json(entry.details)) for entry in entries]
-
-
 @require_GET
 @never_cache
 @auditors_only
 def index(request: HttpRequest) -> HttpResponse:
-    form = EventFilterForm(request.GET)
+    form = EventFilterForm(request.GET).offer_outcomes()
     valid = form.is_valid()
     entries = (
         matching_events(form.event_filter()).order_by("-seq")
@@ -54,7 +47,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "form": form,
             "valid": valid,
             "page": page,
-            "rows": _rows(page.object_list),
+            "rows": rows(page.object_list),
             "filter_fields": [form[name] for name in form.fields],
         },
         status=200 if valid else 400,
@@ -73,7 +66,8 @@ def case_trail(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "trail": found,
-            "rows": _rows(found.entries) if found else [],
+            "rows": rows(found.entries, collapse_previews=True) if found else [],
+            "entry_count": len(found.entries) if found else 0,
             "case_ids": sorted(found.ids) if found else [],
         },
     )

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.erasure import end_sessions
+from accounts.erasure import end_sessions, erased_email
 from accounts.models import ApiToken, Role, User
 from accounts.roles import assign_role
 from audit.actions import AuditAction
@@ -32,9 +32,25 @@ class NotOnYourself(UserFacingError):
     status = 403
 
 
+class AccountErased(UserFacingError):
+    """The account was erased: it has no owner any more and can never be used again."""
+
+    status = 409
+
+
+def is_erased(user: User) -> bool:
+    """Erasure leaves only a pseudonymous skeleton, addressed at the reserved .invalid domain."""
+    return user.email == erased_email(user)
+
+
 def _refuse_self(admin: User, user: User) -> None:
     if admin.pk == user.pk:
         raise NotOnYourself("Ask another clinic admin to do this to your own account.")
+
+
+def _refuse_erased(user: User) -> None:
+    if is_erased(user):
+        raise AccountErased("This account was erased; it cannot be enabled or changed.")
 
 
 def set_password_link(user: User) -> str:
@@ -96,6 +112,7 @@ def change_role(user: User, role: str, *, admin: User) -> bool:
     the clinic admin role, as for accounts made with ``create_account``.
     """
     _refuse_self(admin, user)
+    _refuse_erased(user)
     if user.role == role:
         return False
     with transaction.atomic():
@@ -127,7 +144,9 @@ def disable_user(user: User, *, admin: User) -> bool:
 
 
 def enable_user(user: User, *, admin: User) -> bool:
-    """Let a disabled account sign in again (its old tokens stay deleted)."""
+    """Let a disabled account sign in again (its old tokens stay deleted); never an erased one,
+    whose person is gone and whose row only keeps the audit log's pseudonym meaningful."""
+    _refuse_erased(user)
     with transaction.atomic():
         if not User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
             return False
@@ -148,6 +167,7 @@ def reset_mfa(user: User, *, admin: User) -> int:
     again before any page opens. Returns how many authenticators were deleted.
     """
     _refuse_self(admin, user)
+    _refuse_erased(user)
     with transaction.atomic():
         removed, _ = Authenticator.objects.filter(user=user).delete()
         sessions = end_sessions(user)

@@ -22,6 +22,7 @@ urlpatterns = [
         endpoint_views.endpoint_disable,
         name="endpoint_disable",
     ),
+    path("endpoints/<uuid:endpoint_id>/test/", endpoint_views.endpoint_test, name="endpoint_test"),
     path("retention/", views.retention_policy, name="retention"),
     path("health/", views.health_page, name="health"),
 ]

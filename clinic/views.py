@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -61,7 +62,9 @@ def users(request: HttpRequest) -> HttpResponse:
         "clinic/users.html",
         {
             "page": page,
-            "rows": [(user, user.pk in with_mfa) for user in page.object_list],
+            "rows": [
+                (user, user.pk in with_mfa, people.is_erased(user)) for user in page.object_list
+            ],
             "roles": Role.choices,
             "role": role,
             "find": FindUserForm(),
@@ -82,7 +85,8 @@ def user_detail(request: HttpRequest, pseudonym: str) -> HttpResponse:
         "clinic/user_detail.html",
         {
             "account": user,
-            "show_email": user.role != Role.PATIENT,
+            "show_email": user.role != Role.PATIENT and not people.is_erased(user),
+            "erased": people.is_erased(user),
             "has_mfa": has_mfa(user),
             "role_form": RoleForm(initial={"role": user.role}),
             "is_self": user.pk == request.user.pk,
@@ -103,6 +107,32 @@ def invite(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/invite.html", {"form": form})
 
 
+def _confirm(
+    request: HttpRequest,
+    user: User,
+    *,
+    title: str,
+    explanation: str,
+    action: str,
+    button: str,
+    fields: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A page that says what is about to happen and asks once more: these actions sign people
+    out or lock them out, and a single mis-click must not do that."""
+    return render(
+        request,
+        "clinic/confirm.html",
+        {
+            "account": user,
+            "title": title,
+            "explanation": explanation,
+            "action": reverse(action, args=[user.pseudonym]),
+            "button": button,
+            "fields": fields or {},
+        },
+    )
+
+
 @require_POST
 @admin_only
 def change_role(request: HttpRequest, pseudonym: str) -> HttpResponse:
@@ -110,19 +140,42 @@ def change_role(request: HttpRequest, pseudonym: str) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
-    else:
-        try:
-            if people.change_role(user, form.cleaned_data["role"], admin=signed_in_user(request)):
-                messages.success(request, "The role was changed.")
-        except people.NotOnYourself as exc:
-            flash_refusal(request, exc)
+        return redirect("clinic:user", pseudonym=user.pseudonym)
+    role = form.cleaned_data["role"]
+    if request.POST.get("confirmed") != "yes" and role != user.role:
+        return _confirm(
+            request,
+            user,
+            title="Change this account's role?",
+            explanation=f"{user.pseudonym} will become {Role(role).label} instead of "
+            f"{user.get_role_display()}, and will see only what that role may see from their "
+            "next page on. Staff roles must use two-factor authentication.",
+            action="clinic:user_role",
+            button=f"Yes, make them {Role(role).label}",
+            fields={"role": role, "confirmed": "yes"},
+        )
+    try:
+        if people.change_role(user, role, admin=signed_in_user(request)):
+            messages.success(request, "The role was changed.")
+    except (people.NotOnYourself, people.AccountErased) as exc:
+        flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @admin_only
 def disable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            user,
+            title="Disable this account?",
+            explanation="It is signed out everywhere at once, its API tokens are deleted, and "
+            "it cannot sign in until a clinic admin enables it again. Its scans and records stay.",
+            action="clinic:user_disable",
+            button="Yes, disable the account",
+        )
     try:
         if people.disable_user(user, admin=signed_in_user(request)):
             messages.success(request, "The account was disabled; its sessions and tokens ended.")
@@ -135,19 +188,33 @@ def disable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
 @admin_only
 def enable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
-    if people.enable_user(user, admin=signed_in_user(request)):
-        messages.success(request, "The account was enabled.")
+    try:
+        if people.enable_user(user, admin=signed_in_user(request)):
+            messages.success(request, "The account was enabled.")
+    except people.AccountErased as exc:
+        flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @admin_only
 def reset_mfa(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
+    if request.method == "GET":
+        return _confirm(
+            request,
+            user,
+            title="Reset two-factor authentication?",
+            explanation="The account's authenticator app, recovery codes and sessions are "
+            "deleted. A staff account must set up two-factor authentication again at its next "
+            "sign-in. Do this only when you are sure who asked for it.",
+            action="clinic:user_reset_mfa",
+            button="Yes, reset two-factor authentication",
+        )
     try:
         people.reset_mfa(user, admin=signed_in_user(request))
         messages.success(request, "Two-factor authentication was reset; it must be set up again.")
-    except people.NotOnYourself as exc:
+    except (people.NotOnYourself, people.AccountErased) as exc:
         flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
 

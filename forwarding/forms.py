@@ -3,36 +3,57 @@ does the work."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
-from forwarding.endpoints import UPDATABLE_FIELDS
+from forwarding.endpoints import UPDATABLE_FIELDS, validate_base_url
 from forwarding.models import DEFAULT_SYSTEM_PROMPT, Endpoint, Protocol
+
+MiB = 1024 * 1024
 
 
 class EndpointForm(forms.Form):
     """Create or edit an endpoint. The API key field is never filled in when the page renders."""
 
-    name = forms.CharField(max_length=100)
-    protocol = forms.ChoiceField(choices=Protocol.choices)
-    base_url = forms.CharField(max_length=500, label="Base URL")
-    model = forms.CharField(max_length=200)
+    name = forms.CharField(
+        max_length=100, help_text="What patients see when they choose a service."
+    )
+    protocol = forms.ChoiceField(choices=Protocol.choices, help_text="The API the service speaks.")
+    base_url = forms.CharField(
+        max_length=500,
+        label="Base URL",
+        help_text="Starts with https://. Plain http:// only for a local endpoint.",
+    )
+    model = forms.CharField(max_length=200, help_text="The model name the service expects.")
     api_key = forms.CharField(
         required=False,
         label="API key",
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only. Leave empty to keep the current key.",
+        help_text="Write-only: it is stored encrypted and never shown again.",
     )
     remove_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
     is_local = forms.BooleanField(
         required=False, label="Local endpoint (allows http:// and private addresses)"
     )
-    timeout_seconds = forms.IntegerField(min_value=1, initial=60)
-    max_images = forms.IntegerField(min_value=1, initial=4)
-    max_image_side = forms.IntegerField(min_value=1, initial=1568)
-    max_image_bytes = forms.IntegerField(min_value=1, initial=4 * 1024 * 1024)
+    timeout_seconds = forms.IntegerField(
+        min_value=1, initial=60, label="Timeout (seconds)", help_text="For each request."
+    )
+    max_images = forms.IntegerField(
+        min_value=1, initial=4, label="Most images per question"
+    )
+    max_image_side = forms.IntegerField(
+        min_value=1, initial=1568, label="Longest image side (pixels)",
+        help_text="Larger images are scaled down before they are sent.",
+    )
+    # Shown and typed in MiB; the endpoint keeps bytes.
+    max_image_mib = forms.DecimalField(
+        min_value=Decimal("0.01"), max_digits=8, decimal_places=2, initial=4,
+        label="Largest image (MiB)", help_text="1 MiB = 1,048,576 bytes.",
+    )
     system_prompt = forms.CharField(widget=forms.Textarea, initial=DEFAULT_SYSTEM_PROMPT)
     data_use_note = forms.CharField(
         widget=forms.Textarea,
@@ -44,17 +65,33 @@ class EndpointForm(forms.Form):
 
     def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
         if endpoint is not None:
-            kwargs.setdefault(
-                "initial", {name: getattr(endpoint, name) for name in UPDATABLE_FIELDS}
-            )
+            initial = {name: getattr(endpoint, name) for name in UPDATABLE_FIELDS}
+            initial["max_image_mib"] = _mib(endpoint.max_image_bytes)
+            kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
         self.endpoint = endpoint
         if endpoint is None:
-            # A new endpoint starts enabled and has no key to remove.
+            # A new endpoint starts enabled and has no key to keep or remove.
             del self.fields["enabled"]
             del self.fields["remove_api_key"]
-        elif endpoint.api_key_object is None:
-            del self.fields["remove_api_key"]
+            self.fields["api_key"].help_text += " Leave it empty for a service that needs none."
+        else:
+            self.fields["api_key"].help_text += (
+                " Leave it empty to keep the current key."
+                if endpoint.api_key_object is not None
+                else " None is stored now."
+            )
+            if endpoint.api_key_object is None:
+                del self.fields["remove_api_key"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = Endpoint.objects.filter(name=name)
+        if self.endpoint is not None:
+            others = others.exclude(pk=self.endpoint.pk)
+        if others.exists():
+            raise ValidationError("Another endpoint already has this name; choose another.")
+        return name
 
     @property
     def has_key(self) -> bool:
@@ -64,13 +101,35 @@ class EndpointForm(forms.Form):
         cleaned = super().clean()
         assert cleaned is not None  # Form.clean returns cleaned_data
         if cleaned.get("api_key") and cleaned.get("remove_api_key"):
-            raise forms.ValidationError("Either enter a new API key or remove it, not both.")
+            self.add_error(
+                "api_key", "Either enter a new API key or remove the stored one, not both."
+            )
+        if cleaned.get("base_url"):
+            try:
+                cleaned["base_url"] = validate_base_url(
+                    cleaned["base_url"], is_local=bool(cleaned.get("is_local"))
+                )
+            except ValidationError as exc:
+                self.add_error("base_url", _in_web_words(exc))
         return cleaned
 
     def endpoint_values(self) -> dict[str, Any]:
         """The cleaned values the forwarding service takes (everything but the key fields)."""
-        return {
+        values = {
             name: value
             for name, value in self.cleaned_data.items()
-            if name not in ("api_key", "remove_api_key")
+            if name not in ("api_key", "remove_api_key", "max_image_mib")
         }
+        values["max_image_bytes"] = int(self.cleaned_data["max_image_mib"] * MiB)
+        return values
+
+
+def _mib(size: int) -> Decimal:
+    return (Decimal(size) / MiB).quantize(Decimal("0.01"))
+
+
+def _in_web_words(exc: ValidationError) -> str:
+    """The service's message, with the command line's option name replaced by this page's
+    checkbox (the same check serves ``manage.py endpoint --local``)."""
+    text = " ".join(exc.messages)
+    return text.replace(" (--local)", "").replace("--local", "a local endpoint")

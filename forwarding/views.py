@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from forwarding import endpoint_changes
+from forwarding import connection_check, endpoint_changes
 from forwarding.forms import EndpointForm
 from forwarding.models import Endpoint
 
@@ -78,3 +78,17 @@ def endpoint_disable(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpRespon
     if endpoint_changes.disable(endpoint, admin=signed_in_user(request)):
         messages.success(request, "The endpoint is no longer offered to patients.")
     return redirect("clinic:endpoints")
+
+
+@require_POST
+@admin_only
+def endpoint_test(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
+    """Send the test question (no patient data) and show the outcome on the endpoint's page."""
+    endpoint = get_object_or_404(Endpoint, pk=endpoint_id)
+    result = connection_check.check_connection(endpoint, admin=signed_in_user(request))
+    level = messages.SUCCESS if result.ok else messages.ERROR
+    messages.add_message(
+        request, level, f"Test connection to {endpoint.name}: {result.message} "
+        f"({result.elapsed_ms} ms)"
+    )
+    return redirect("clinic:endpoint_edit", endpoint_id=endpoint.pk)

@@ -78,18 +78,34 @@ def test_staff_roles_must_set_up_totp_before_opening_their_pages(client, role, p
     assert response.status_code == 302
     assert response.headers["Location"] == "/accounts/2fa/totp/activate/"
 
-    # allauth asks for the password again before a second factor is added.
-    assert (
-        client.get("/accounts/2fa/totp/activate/")
-        .headers["Location"]
-        .startswith("/accounts/reauthenticate/")
-    )
-    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
-    client.get("/accounts/2fa/totp/activate/")
+    # Seconds after signing in with the password, the set-up does not ask for it again.
+    activate = client.get("/accounts/2fa/totp/activate/")
+    assert activate.status_code == 200
     secret = client.session["mfa.totp.secret"]
-    client.post("/accounts/2fa/totp/activate/", {"code": totp_now(secret)})
+    done = client.post("/accounts/2fa/totp/activate/", {"code": totp_now(secret)})
     assert Authenticator.objects.filter(type=Authenticator.Type.TOTP).exists()
+    # The recovery codes come next, with advice and a way on.
+    assert done.headers["Location"] == "/accounts/2fa/recovery-codes/"
+    codes = client.get("/accounts/2fa/recovery-codes/").content.decode()
+    assert "I have stored these codes — continue" in codes
     assert client.get(page).status_code == 200
+
+
+def test_a_sign_in_older_than_the_reauthentication_window_is_asked_for_the_password(client):
+    from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+
+    make_user("staff@example.org", Role.AUDITOR)
+    client.post("/accounts/login/", {"login": "staff@example.org", "password": PASSWORD})
+    session = client.session
+    records = session[AUTHENTICATION_METHODS_SESSION_KEY]
+    for record in records:
+        record["at"] -= 3600
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    session.save()
+
+    response = client.get("/accounts/2fa/totp/activate/")
+
+    assert response.headers["Location"].startswith("/accounts/reauthenticate/")
 
 
 def test_a_patient_cannot_open_staff_pages_and_staff_cannot_open_patient_pages(client):

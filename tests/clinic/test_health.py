@@ -23,7 +23,7 @@ HEALTH_REDIS = "redis://127.0.0.1:6379/9"
 
 
 def depth_cells(page: str) -> dict[str, str]:
-    rows = re.findall(r"<td>(\w+)</td>\s*<td class=\"depth\">([^<]+)<", page)
+    rows = re.findall(r"<td[^>]*>(\w+)</td>\s*<td class=\"depth\"[^>]*>([^<]+)<", page)
     return {name: value.strip() for name, value in rows}
 
 

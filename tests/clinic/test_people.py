@@ -113,8 +113,17 @@ def test_inviting_an_address_that_already_has_an_account_is_refused(admin_client
     assert audit("user.invited") is None
 
 
-def test_changing_a_role_is_audited_with_the_admin_as_actor(admin_client, admin, patient):
-    admin_client.post(f"/clinic/users/{patient.pseudonym}/role/", {"role": Role.AUDITOR})
+def test_changing_a_role_is_asked_again_then_audited_with_the_admin_as_actor(
+    admin_client, admin, patient
+):
+    asked = admin_client.post(f"/clinic/users/{patient.pseudonym}/role/", {"role": Role.AUDITOR})
+    assert asked.status_code == 200
+    assert b"Yes, make them Auditor" in asked.content
+    assert User.objects.get(pk=patient.pk).role == Role.PATIENT
+
+    admin_client.post(
+        f"/clinic/users/{patient.pseudonym}/role/", {"role": Role.AUDITOR, "confirmed": "yes"}
+    )
 
     patient.refresh_from_db()
     assert patient.role == Role.AUDITOR
@@ -126,7 +135,9 @@ def test_changing_a_role_is_audited_with_the_admin_as_actor(admin_client, admin,
 
 
 def test_an_admin_cannot_demote_disable_or_reset_themselves(admin_client, admin):
-    admin_client.post(f"/clinic/users/{admin.pseudonym}/role/", {"role": Role.PATIENT})
+    admin_client.post(
+        f"/clinic/users/{admin.pseudonym}/role/", {"role": Role.PATIENT, "confirmed": "yes"}
+    )
     admin_client.post(f"/clinic/users/{admin.pseudonym}/disable/")
     admin_client.post(f"/clinic/users/{admin.pseudonym}/reset-mfa/")
 
@@ -173,3 +184,43 @@ def test_resetting_mfa_forces_the_user_to_set_it_up_again(admin_client, admin, c
     entry = audit("mfa.reset")
     assert (entry.actor, entry.object_id) == (admin.pseudonym, clinician.pseudonym)
     assert entry.details["authenticators"] == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "button"),
+    [("disable", "Yes, disable the account"), ("reset-mfa", "Yes, reset two-factor")],
+)
+def test_disabling_and_resetting_two_factor_ask_first_and_change_nothing_until_confirmed(
+    admin_client, clinician, action, button
+):
+    detail = admin_client.get(f"/clinic/users/{clinician.pseudonym}/").content.decode()
+    assert f'href="/clinic/users/{clinician.pseudonym}/{action}/"' in detail
+
+    page = admin_client.get(f"/clinic/users/{clinician.pseudonym}/{action}/")
+
+    assert page.status_code == 200
+    assert button in page.content.decode()
+    assert 'class="button secondary"' in page.content.decode()  # Cancel is not the primary
+    clinician.refresh_from_db()
+    assert clinician.is_active and Authenticator.objects.filter(user=clinician).exists()
+    assert audit("user.disabled") is None and audit("mfa.reset") is None
+
+
+def test_an_erased_account_is_shown_as_erased_and_is_never_enabled_again(
+    admin_client, patient, blob_dir
+):
+    from clinic.erasure import erase_account
+
+    erase_account(patient)
+
+    listing = admin_client.get("/clinic/users/").content.decode()
+    assert "<strong>erased</strong>" in listing
+    detail = admin_client.get(f"/clinic/users/{patient.pseudonym}/").content.decode()
+    assert "erased" in detail
+    assert "Enable account" not in detail and "Disable account" not in detail
+
+    response = admin_client.post(f"/clinic/users/{patient.pseudonym}/enable/", follow=True)
+
+    assert not User.objects.get(pk=patient.pk).is_active
+    assert "cannot be enabled" in response.content.decode()
+    assert audit("user.enabled") is None

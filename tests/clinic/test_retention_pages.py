@@ -44,5 +44,7 @@ def test_the_retention_page_shows_what_is_due(admin_client, patient):
 
     page = admin_client.get("/clinic/retention/").content.decode()
 
-    assert "<td>unconsented</td>" in page
-    assert "<td>1</td><td>4</td>" in page
+    assert '<td data-label="Rule">unconsented</td>' in page
+    assert (
+        '<td data-label="Scans or answers">1</td><td data-label="Encrypted objects">4</td>' in page
+    )

@@ -23,7 +23,7 @@ def endpoint_form(**overrides) -> dict:
         "timeout_seconds": 60,
         "max_images": 4,
         "max_image_side": 1568,
-        "max_image_bytes": 4194304,
+        "max_image_mib": 4,
         "system_prompt": "Describe carefully.",
         "data_use_note": "Kept for 30 days, never trained on.",
     }
@@ -106,3 +106,60 @@ def test_a_refused_endpoint_shows_why_and_creates_nothing(admin_client):
     assert b"only allowed for a local endpoint" in response.content
     assert not Endpoint.objects.exists()
     assert audit("endpoint.created") is None
+
+
+def test_a_form_error_sits_on_its_field_in_plain_words(admin_client):
+    response = admin_client.post("/clinic/endpoints/new/",
+                                 endpoint_form(base_url="http://plain.example.org"))
+
+    page = response.content.decode()
+    assert "--local" not in page
+    assert 'aria-invalid="true"' in page
+    field = page[page.index('name="base_url"') - 300: page.index('name="base_url"') + 200]
+    assert 'aria-describedby="id_base_url_helptext id_base_url_error"' in field
+    assert 'id="id_base_url_error"' in page
+    assert 'role="alert"' in page  # the summary is announced
+
+
+def test_sizes_are_in_mib_and_a_new_endpoint_has_no_key_to_keep(admin_client, created):
+    new = admin_client.get("/clinic/endpoints/new/").content.decode()
+    assert "Largest image (MiB)" in new
+    assert "4194304" not in new
+    assert "keep the current key" not in new
+    edit = admin_client.get(f"/clinic/endpoints/{created.pk}/").content.decode()
+    assert 'name="max_image_mib" value="4.00"' in edit
+    assert "keep the current key" in edit
+    assert created.max_image_bytes == 4 * 1024 * 1024
+
+
+def test_test_connection_asks_the_endpoint_without_patient_data_and_is_audited(
+    admin_client, admin
+):
+    from tests.support.consent import endpoint_for
+    from tests.support.fakes import FakeProvider, images_in
+
+    with FakeProvider("openai") as provider:
+        endpoint = endpoint_for(provider)
+        response = admin_client.post(f"/clinic/endpoints/{endpoint.pk}/test/", follow=True)
+        (request,) = provider.wait_for_requests(1)
+
+    assert images_in("openai", request) == []
+    assert "answered and its answer could be read" in response.content.decode()
+    entry = audit("endpoint.tested")
+    assert (entry.actor, entry.object_id) == (admin.pseudonym, str(endpoint.pk))
+    assert entry.details["outcome"] == "ok" and entry.details["status"] == 200
+
+
+def test_test_connection_goes_through_the_egress_guard(admin_client):
+    from tests.support.consent import endpoint_for
+    from tests.support.fakes import FakeProvider
+
+    with FakeProvider("openai") as provider:
+        # Not marked local, so its loopback address must be refused before any byte is sent.
+        endpoint = endpoint_for(provider, is_local=False,
+                                base_url=provider.base_url.replace("http://", "https://"))
+        response = admin_client.post(f"/clinic/endpoints/{endpoint.pk}/test/", follow=True)
+        assert provider.requests == []
+
+    assert "egress guard refused" in response.content.decode()
+    assert audit("endpoint.tested").details["outcome"] == "refused"

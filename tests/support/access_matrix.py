@@ -16,7 +16,6 @@ Pages are opened with a session, API routes with the subject's bearer token.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +24,6 @@ from typing import Any
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.apps import apps
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -60,8 +58,6 @@ NOOP = "allowed, changes nothing"  # a normal answer, but another's object stays
 BAD = "400"  # refused as input; counts as OK where a cell may act
 LOGIN = "sent to sign in"
 MFA = "sent to set up TOTP"
-ADMIN_LOGIN = "sent to the admin sign-in"
-ADMIN_INDEX = "sent to the admin index"
 E401 = "401"
 E403 = "403"
 E404 = "404"
@@ -73,10 +69,6 @@ def outcome_of(status: int, location: str) -> str:
             return LOGIN
         if location == "/accounts/2fa/totp/activate/":
             return MFA
-        if location.startswith("/admin/login/"):
-            return ADMIN_LOGIN
-        if location == "/admin/":
-            return ADMIN_INDEX
     if status in (400, 401, 403, 404):
         return {400: BAD, 401: E401, 403: E403, 404: E404}[status]
     if status == 405 or status >= 500:
@@ -124,15 +116,6 @@ API_AUDIT =         row(E401,        E403,  E403,   E403,     OK,     OK,       
 # The upload handler seals files for patients only and refuses anyone else (403) before a byte
 # of the files is stored.
 API_UPLOAD =        row(E401,        OK,    OK,     E403,     E403,   E403,        E403)
-# Django's admin site admits ``is_staff`` accounts only, i.e. clinic admins, who hold no model
-# permissions there: they see an empty index and are refused every model page.
-ADMIN_SITE =        row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, OK, MFA)
-ADMIN_MODEL =       row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, E403, MFA)
-ADMIN_MISSING =     row(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, E404, MFA)
-# Its sign-in form is allauth's (with the second factor); signed in, only staff get through.
-ADMIN_SIGN_IN =     row(LOGIN,       E403,  E403,   E403,     E403,   ADMIN_INDEX, MFA)
-# The admin sends everyone who is not staff from its logout to its index (and so to sign in).
-ADMIN_LOGOUT =      row(ADMIN_INDEX, ADMIN_INDEX, ADMIN_INDEX, ADMIN_INDEX, ADMIN_INDEX, OK, MFA)
 # fmt: on
 
 
@@ -406,7 +389,7 @@ def endpoint_form(name: str) -> Callable[[World], dict]:
             "timeout_seconds": 60,
             "max_images": 4,
             "max_image_side": 1568,
-            "max_image_bytes": 4194304,
+            "max_image_mib": 4,
             "system_prompt": "Describe.",
             "data_use_note": "Keeps nothing.",
             "enabled": "on",
@@ -529,14 +512,14 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "clinic:user_role": Expect(
         CLINIC_PAGE, ("post",), data=lambda w: {"role": "auditor"}, state=colleague_state
     ),
-    "clinic:user_disable": Expect(CLINIC_PAGE, ("post",), state=colleague_state),
+    "clinic:user_disable": Expect(CLINIC_PAGE, GET_POST, state=colleague_state),
     "clinic:user_enable": Expect(
         CLINIC_PAGE,
         ("post",),
         params={"pseudonym": lambda w: w.disabled_colleague.pseudonym},
         state=lambda w: User.objects.get(pk=w.disabled_colleague.pk).is_active,
     ),
-    "clinic:user_reset_mfa": Expect(CLINIC_PAGE, ("post",), state=colleague_state),
+    "clinic:user_reset_mfa": Expect(CLINIC_PAGE, GET_POST, state=colleague_state),
     "clinic:endpoints": Expect(CLINIC_PAGE),
     "clinic:endpoint_create": Expect(
         CLINIC_PAGE,
@@ -548,6 +531,11 @@ DJANGO_ROUTES: dict[str, Expect] = {
         CLINIC_PAGE, GET_POST, data=endpoint_form("Renamed"), state=endpoint_state
     ),
     "clinic:endpoint_disable": Expect(CLINIC_PAGE, ("post",), state=endpoint_state),
+    # Its outcome is only recorded (an unreachable address here); nothing else changes.
+    "clinic:endpoint_test": Expect(
+        CLINIC_PAGE, ("post",), state=lambda w: AuditEntry.objects.filter(
+            action="endpoint.tested").count()
+    ),
     "clinic:retention": Expect(
         CLINIC_PAGE,
         GET_POST,
@@ -564,44 +552,10 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "api-1:openapi-json": Expect(API_DOCS),
     "api-1:openapi-view": Expect(API_DOCS),
     "api-1:api-root": Expect(API_ROOT),
-    # --- Django's admin site.
-    "admin:index": Expect(ADMIN_SITE),
-    "admin:login": Expect(ADMIN_SIGN_IN),
-    "admin:logout": Expect(ADMIN_LOGOUT, ("post",)),
-    "admin:password_change": Expect(ADMIN_SITE),
-    "admin:password_change_done": Expect(ADMIN_SITE),
-    "admin:autocomplete": Expect(ADMIN_MODEL),
-    "admin:jsi18n": Expect(ADMIN_SITE),
-    "admin:view_on_site": Expect(ADMIN_MISSING),
-    "admin:app_list": Expect(ADMIN_MISSING),
-    "admin/(?P<url>.*)$": Expect(ADMIN_MISSING, path="/admin/no-such-page/"),
 }
 
-# Every model the admin registers gets the same five routes behind the same gate, plus an
-# unnamed redirect from ``<object_id>/`` to ``<object_id>/change/``. Their object is a real row:
-# for a missing one the admin redirects before it checks permissions.
-ADMIN_MODEL_ROUTE = re.compile(r"^admin:(\w+?)_(\w+)_(changelist|add|history|delete|change)$")
-ADMIN_OBJECT_REDIRECT = re.compile(r"^admin/(\w+)/(\w+)/<path:object_id>/$")
-
-
-def existing_row(app_label: str, model_name: str) -> Callable[[World], str]:
-    def object_id(w: World) -> str:
-        _ = (w.token_id, w.clinic_admin)  # a token, an email address, a TOTP, a role group
-        return str(apps.get_model(app_label, model_name).objects.order_by("pk").first().pk)
-
-    return object_id
-
-
 def django_expectation(key: str) -> Expect | None:
-    if key in DJANGO_ROUTES:
-        return DJANGO_ROUTES[key]
-    if match := ADMIN_MODEL_ROUTE.match(key):
-        app, model, _ = match.groups()
-        return Expect(ADMIN_MODEL, params={"object_id": existing_row(app, model)})
-    if match := ADMIN_OBJECT_REDIRECT.match(key):
-        app, model = match.groups()
-        return Expect(ADMIN_SITE, params={"object_id": existing_row(app, model)})
-    return None
+    return DJANGO_ROUTES.get(key)
 
 
 # Paths served before URL resolution (WhiteNoise), checked like routes.

@@ -15,7 +15,7 @@ from tests.support.tampering import tamper
 
 pytestmark = pytest.mark.django_db
 
-SEQ_CELL = re.compile(r"<tr>\s*<td>(\d+)</td>")
+SEQ_CELL = re.compile(r"<tr data-seq=\"(\d+)\"")
 
 
 def listed(response) -> list[int]:
@@ -160,3 +160,31 @@ def test_the_public_key_is_open_to_everyone_and_matches_the_signing_key(client):
     assert response.content.decode() == public_key_pem()
     assert response.content.startswith(b"-----BEGIN PUBLIC KEY-----")
     assert response["Content-Type"] == "application/x-pem-file"
+
+
+def test_the_action_filter_is_a_list_generated_from_the_code_s_own_actions(auditor_client, case):
+    from audit.actions import AuditAction, families
+
+    page = auditor_client.get("/audit/").content.decode()
+    start = page.index('<select name="action"')
+    select = page[start : page.index("</select>", start)]
+    offered = re.findall(r'<option value="([^"]*)"', select)
+    assert offered == ["", *[
+        value for family in families()
+        for value in [f"{family}.", *(a.value for a in AuditAction if a.family == family)]
+    ]]
+
+
+def test_the_date_filters_and_times_say_utc(auditor_client, case):
+    page = auditor_client.get("/audit/").content.decode()
+    assert "From (UTC date)" in page and "To, inclusive (UTC date)" in page
+    assert "Time (UTC)" in page
+
+
+def test_the_page_documents_the_export_columns_and_fhir_resources(auditor_client, case):
+    from audit.export import CSV_COLUMNS
+
+    page = auditor_client.get("/audit/").content.decode()
+    for column in CSV_COLUMNS:
+        assert f"<code>{column}</code>" in page
+    assert "<code>AuditEvent</code>" in page and "<code>Consent</code>" in page
