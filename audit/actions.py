@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     DICOM_ASSOCIATION = "dicom.association"
     DICOM_REFUSED = "dicom.refused"
     DICOM_NODE_CHANGED = "dicom.node_changed"
+    DICOMWEB_STORED = "dicomweb.stored"
     STUDY_RECEIVED = "study.received"
     STUDY_VIEWED = "study.viewed"
     STUDY_HANDED_OFF = "study.handed_off"

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("scans.consent.urls")),
     path("audit/", include("audit.urls")),
     path("clinic/", include("clinic.urls")),
+    path("", include("clinic.pacs.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
