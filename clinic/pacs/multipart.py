@@ -64,6 +64,8 @@ class _Buffer:
         start = 0
         while True:
             at = self.data.find(needle, start)
+            if at > limit or (at < 0 and len(self.data) > limit + len(needle)):
+                raise MalformedBody("part too large")
             if at >= 0:
                 return at
             if len(self.data) > limit + len(needle):
