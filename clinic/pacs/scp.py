@@ -40,6 +40,9 @@ from clinic.pacs.models import AllowedPeer, DicomNode, Source
 from clinic.pacs.receiving import InstanceRefused, receive_instance
 
 log = logging.getLogger(__name__)
+# pynetdicom describes requests at INFO and dumps datasets at DEBUG: patient data never goes to
+# the logs, so only its warnings and errors (about the protocol, never content) are kept.
+logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 # C-STORE statuses (PS3.4 Table B.2-1).
 SUCCESS = 0x0000

@@ -8,6 +8,7 @@ WHEN anything else connects or misbehaves, THEN it is refused cleanly and nothin
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import subprocess
@@ -87,7 +88,10 @@ def test_it_answers_a_dcmtk_echo(node):
     assert result.returncode == 0, result.stderr
 
 
-def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(node, tmp_path, blob_dir):
+def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(
+    node, tmp_path, blob_dir, caplog
+):
+    caplog.set_level(logging.DEBUG)
     files = write_study(tmp_path / "export", count=3, PatientName="Quillfeather^Ambrosine")
 
     result = storescu(node, *files)
@@ -109,6 +113,7 @@ def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(node, tmp_path
     assert association.details["stored"] == 3
     assert association.details["studies"] == [str(study.pk)]
     assert AuditEntry.objects.filter(action="study.received", object_id=str(study.pk)).count() == 1
+    assert "Quillfeather" not in caplog.text
 
 
 def test_the_same_instance_sent_twice_is_kept_once(node, tmp_path):
