@@ -19,7 +19,8 @@ from audit.models import AuditEntry
 
 # Consent and sending code log these object types, and may name the scan, consent or answer
 # an entry belongs to under these details keys; together they link one case's entries.
-CASE_OBJECT_TYPES = ("scan", "consent", "answer")
+# A study from the clinic's PACS and an answer's share with the clinic belong to the case too.
+CASE_OBJECT_TYPES = ("scan", "consent", "answer", "study", "share")
 CASE_DETAIL_KEYS = ("scan", "consent", "answer")
 # Scan -> consent -> answer is two hops; one more lets a trail start from an answer id.
 TRAIL_HOPS = 4

@@ -14,11 +14,13 @@ from django.urls import reverse
 
 from accounts.models import Role, User
 from audit.export import export_fhir
+from audit.reading import trail
 from audit.models import AuditEntry
 from clinic.pacs.handoff import HandoffRefused, hand_off
 from clinic.pacs.models import Handoff, Share, Source, Study
 from clinic.pacs.receiving import receive_instance
-from scans.models import Scan, ScanFile, Status
+from clinic.pacs.sharing import revoke_share, share_answer
+from scans.models import Answer, Scan, ScanFile, Status
 from tests.support import builders
 from tests.support.accounts import make_user, with_totp
 from tests.support.stored import stored_scan
@@ -146,3 +148,20 @@ def test_the_fhir_export_carries_a_share_as_a_consent(patient, patient_client):
     consents = [r for r in resources if r["resourceType"] == "Consent"]
     share_id = str(Share.objects.get().pk)
     assert any(c.get("identifier", [{}])[0].get("value") == share_id for c in consents)
+
+
+def test_the_case_trail_of_a_handed_over_scan_holds_intake_hand_off_share_and_revoke(
+    clinician, study, patient
+):
+    handoff = hand_off(study, "pat@example.org", clinician=clinician)
+    answer = stored_scan(patient, answered_days_ago=0).scan.answers.get()
+    # The answer of the handed-over scan (built directly: the worker is not part of this test).
+    Answer.objects.filter(pk=answer.pk).update(scan=handoff.scan)
+    answer.refresh_from_db()
+    share = share_answer(answer, patient)
+    revoke_share(share.pk, patient)
+
+    actions = [e.action for e in trail(str(handoff.scan.pk)).entries]
+
+    for action in ("study.received", "study.handed_off", "share.created", "share.revoked"):
+        assert action in actions
