@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from accounts.models import Role, User
 from audit.export import export_fhir
-from audit.reading import trail
 from audit.models import AuditEntry
+from audit.reading import trail
 from clinic.pacs.handoff import HandoffRefused, hand_off
 from clinic.pacs.models import Handoff, Share, Source, Study
 from clinic.pacs.receiving import receive_instance
