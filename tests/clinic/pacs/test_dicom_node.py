@@ -88,6 +88,17 @@ def test_it_answers_a_dcmtk_echo(node):
     assert result.returncode == 0, result.stderr
 
 
+def test_it_answers_pynetdicoms_echoscu_application(node):
+    result = subprocess.run(
+        [sys.executable, "-m", "pynetdicom", "echoscu", "127.0.0.1", str(node.port)]
+        + ["-aet", PACS_AE, "-aec", NODE_AE],
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Association Rejected" not in result.stderr + result.stdout
+
+
 def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(
     node, tmp_path, blob_dir, caplog
 ):
