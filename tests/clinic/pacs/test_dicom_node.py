@@ -90,8 +90,10 @@ def test_it_answers_a_dcmtk_echo(node):
 
 def test_it_answers_pynetdicoms_echoscu_application(node):
     result = subprocess.run(
-        [sys.executable, "-m", "pynetdicom", "echoscu", "127.0.0.1", str(node.port)]
-        + ["-aet", PACS_AE, "-aec", NODE_AE],
+        [
+            *(sys.executable, "-m", "pynetdicom", "echoscu"),
+            *("127.0.0.1", str(node.port), "-aet", PACS_AE, "-aec", NODE_AE),
+        ],
         capture_output=True,
         timeout=30,
     )
