@@ -18,8 +18,10 @@ associations and refusals are audited with ids and hashes only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import socket
 import socketserver
 import threading
 import weakref
@@ -98,6 +100,8 @@ def refused(reason: str, address: str, peer: int | None = None) -> None:
         )
     except Exception:  # the refusal itself must still happen
         log.exception("could not audit a DICOM refusal")
+    finally:
+        # Refusals happen in short-lived network threads: none keeps a database connection.
         connection.close()
 
 
@@ -119,6 +123,7 @@ class _BoundedSocket(AssociationSocket):
     config: NodeConfig
     address: str
     pending: int  # bytes received since the last complete instance
+    body_next: int | None  # the length of the PDU body to read next, after its header
 
     @classmethod
     def bound(cls, sock: AssociationSocket, config: NodeConfig, address: str) -> _BoundedSocket:
@@ -126,17 +131,37 @@ class _BoundedSocket(AssociationSocket):
         # this class rather than open a second one on the same connection.
         sock.__class__ = cls
         assert isinstance(sock, cls)
-        sock.config, sock.address, sock.pending = config, address, 0
+        sock.config, sock.address, sock.pending, sock.body_next = config, address, 0, None
         return sock
 
+    def hang_up(self) -> None:
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
+
     def recv(self, nr_bytes: int) -> bytearray:
+        # dul.py reads each PDU as its 6-byte header, then a body of the length it announces.
+        if self.body_next is None:
+            header = super().recv(nr_bytes)
+            if len(header) == 6 and not 0x01 <= header[0] <= 0x07:
+                # PS3.8 9.3: there are 7 PDU types. pynetdicom would answer with an A-ABORT and
+                # then wait for the peer to hang up; a peer that speaks no DICOM is cut off now.
+                refused("malformed_pdu", self.address)
+                self.hang_up()
+                raise OSError("not a DICOM PDU")
+            self.body_next = int.from_bytes(header[2:6], "big") if len(header) == 6 else None
+            return header
+        self.body_next = None
         if nr_bytes > max(self.config.max_pdu, NEGOTIATION_BYTES) + 6:
             refused("pdu_too_large", self.address)
-            # dul.py treats an OSError as a dropped transport: the association ends here.
+            # dul.py treats an OSError as a dropped transport (and so leaves the socket to the
+            # peer to close): we close it, and the association ends here.
+            self.hang_up()
             raise OSError("PDU larger than the node accepts")
         self.pending += nr_bytes
         if self.pending > self.config.max_instance_bytes + self.config.max_pdu:
             refused("instance_too_large", self.address)
+            self.hang_up()
             raise OSError("instance larger than the node accepts")
         return super().recv(nr_bytes)
 

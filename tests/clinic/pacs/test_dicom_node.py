@@ -198,6 +198,22 @@ def test_a_pdu_larger_than_the_node_accepts_ends_the_association(node):
     assert Study.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\x09\x00\x00\x00\x00\x04abcd",  # a PDU type DICOM does not have
+        b"\x01\x00\x00\x00\x00\x10" + b"\xff" * 16,  # an A-ASSOCIATE-RQ that is noise
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not DICOM at all
+    ],
+)
+def test_a_malformed_pdu_is_refused_and_the_node_keeps_serving(node, tmp_path, garbage):
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as raw:
+        raw.sendall(garbage)
+        assert node_hangs_up(raw)
+    assert storescu(node, *write_study(tmp_path / "export", 1)).returncode == 0
+    assert Instance.objects.count() == 1
+
+
 def test_an_instance_larger_than_the_limit_ends_the_association(settings, node, tmp_path):
     settings.DICOM_MAX_INSTANCE_BYTES = 4096
     settings.DICOM_MAX_PDU = 16384
