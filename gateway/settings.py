@@ -217,6 +217,9 @@ DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 10)
 DICOM_MAX_ASSOCIATIONS_PER_PEER = env_int("DICOM_MAX_ASSOCIATIONS_PER_PEER", 2)
 # Seconds a silent peer may hold an association (ACSE, DIMSE and network timeouts).
 DICOM_TIMEOUT_SECONDS = env_int("DICOM_TIMEOUT_SECONDS", 30)
+# Days a received study stays in the clinic's inbox after its last instance (then crypto-shredded;
+# a patient's own scan made from it by a hand-off follows the retention policy instead).
+DICOM_INBOX_DAYS = env_int("DICOM_INBOX_DAYS", 30)
 PATIENT_STORAGE_QUOTA_BYTES = env_int("PATIENT_STORAGE_QUOTA_BYTES", 20 * 1024**3)
 
 # --- The vault: envelope encryption of every stored object.
@@ -348,6 +351,10 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain": {
         "task": "scans.tasks.verify_audit_chain",
         "schedule": AUDIT_VERIFY_INTERVAL_SECONDS,
+    },
+    "expire-pacs-inbox": {
+        "task": "clinic.pacs.tasks.expire_inbox",
+        "schedule": RETENTION_INTERVAL_SECONDS,
     },
     # One heartbeat per queue, taken by whichever worker serves it; unconsumed ones expire.
     **{

@@ -165,3 +165,26 @@ def test_the_case_trail_of_a_handed_over_scan_holds_intake_hand_off_share_and_re
 
     for action in ("study.received", "study.handed_off", "share.created", "share.revoked"):
         assert action in actions
+
+
+def test_a_study_left_in_the_inbox_too_long_is_crypto_shredded_but_the_patients_scan_stays(
+    clinician, study, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clinic.pacs.expiry import shred_expired_studies
+    from vault import get_vault
+
+    handoff = hand_off(study, "kept@example.org", clinician=clinician)
+    objects = [*study.instances.values_list("vault_object", flat=True), study.summary_object]
+    settings.DICOM_INBOX_DAYS = 30
+
+    assert shred_expired_studies(timezone.now() + timedelta(days=29)) == 0
+    assert shred_expired_studies(timezone.now() + timedelta(days=31)) == 1
+
+    assert Study.objects.count() == 0
+    assert not any(get_vault().exists(o) for o in objects)
+    assert Scan.objects.filter(pk=handoff.scan_id).exists()
+    assert AuditEntry.objects.filter(action="retention.shredded", object_type="study").exists()
