@@ -51,9 +51,9 @@ dcmtk:
 test: $(STAMP) browser dcmtk
 	$(BIN)/python -m pytest
 
-# The suite without the browser and fault tests: PostgreSQL and Redis, no Chromium, no root.
+# The suite without the browser, dcmtk and fault tests: PostgreSQL and Redis, no Chromium, no root.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not browser and not faults and not slow" -p no:playwright
+	$(BIN)/python -m pytest -m "not browser and not faults and not slow and not dcmtk" -p no:playwright
 
 # ruff, the import contracts (pyproject: [tool.importlinter]) and the types (mypy + django-stubs).
 lint: $(STAMP)

@@ -34,7 +34,12 @@ from tests.support.screens import shot
 from tests.support.waiting import free_port, wait_until
 from tests.support.workers import ROOT, Worker, flush_broker, worker_env
 
-pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.dcmtk,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
 
 PLANTED = "Quillfeather^Ambrosine"
 QUESTION = "Is the shadow on slice two anything to worry about?"

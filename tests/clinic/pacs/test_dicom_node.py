@@ -34,7 +34,11 @@ from tests.support.pacs import (
     write_study,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("blob_dir")]
+pytestmark = [
+    pytest.mark.dcmtk,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("blob_dir"),
+]
 
 
 @pytest.fixture
