@@ -49,6 +49,7 @@ class AuditAction(StrEnum):
     STUDY_RECEIVED = "study.received"
     STUDY_VIEWED = "study.viewed"
     STUDY_HANDED_OFF = "study.handed_off"
+    IMAGE_REDACTED = "study.image_redacted"
     SHARE_CREATED = "share.created"
     SHARE_REVOKED = "share.revoked"
     SHARE_VIEWED = "share.viewed"

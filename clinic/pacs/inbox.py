@@ -62,6 +62,6 @@ def quarantine_notes(handoff: Handoff) -> list[dict[str, Any]]:
     engine's own words and never quote header values.
     """
     return [
-        {"position": image.position, "reason": image.reason}
+        {"id": image.pk, "position": image.position, "reason": image.reason}
         for image in handoff.scan.images.filter(outcome=Outcome.QUARANTINED).order_by("position")
     ]

@@ -19,6 +19,11 @@ urlpatterns = [
     path("clinician/studies/", views.study_list, name="inbox"),
     path("clinician/studies/<uuid:study_id>/", views.study_detail, name="study"),
     path("clinician/studies/<uuid:study_id>/hand-off/", views.study_handoff, name="handoff"),
+    path(
+        "clinician/studies/<uuid:study_id>/images/<uuid:image_id>/redact/",
+        views.image_redact,
+        name="image_redact",
+    ),
     path("clinician/shared/", views.shared_list, name="shared"),
     path("clinician/shared/<uuid:share_id>/", views.shared_answer, name="shared_answer"),
     path(

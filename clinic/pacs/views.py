@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from clinic.pacs import handoff, inbox, node, sharing
-from clinic.pacs.models import AllowedPeer, DicomwebToken, Study
+from clinic.pacs import handoff, inbox, node, redaction, sharing
+from clinic.pacs.models import AllowedPeer, DicomwebToken, Handoff, Study
 from scans.answers import answer_of, answers_of
 
 admin_only = role_required(Role.CLINIC_ADMIN)
@@ -137,6 +137,28 @@ def study_handoff(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
             "only they can decide to send it anywhere.",
         )
     return redirect("pacs:study", study_id=study.pk)
+
+
+@require_POST
+@clinician_only
+def image_redact(request: HttpRequest, study_id: uuid.UUID, image_id: uuid.UUID) -> HttpResponse:
+    handed = get_object_or_404(Handoff, study_id=study_id, scan__images__pk=image_id)
+    try:
+        boxes = redaction.parse_boxes(request.POST.get("boxes", ""))
+        outcome = redaction.redact_and_verify(
+            handed, str(image_id), boxes, clinician=signed_in_user(request)
+        )
+    except redaction.RedactionRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        if outcome == "clean":
+            messages.success(
+                request,
+                "The verifier passed the redacted image: it now waits for the patient's review.",
+            )
+        else:
+            messages.error(request, "The verifier still holds the image back; nothing changed.")
+    return redirect("pacs:study", study_id=study_id)
 
 
 @require_GET

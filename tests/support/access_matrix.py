@@ -36,6 +36,7 @@ from audit.log import append as audit
 from audit.models import AuditEntry
 from audit.reading import VERDICT_CACHE_KEY
 from clinic.models import RetentionPolicy
+from clinic.pacs.handoff import hand_off
 from clinic.pacs.models import AllowedPeer, DicomNode, DicomwebToken, Handoff, Share, Source, Study
 from clinic.pacs.node import issue_token as issue_dicomweb_token
 from clinic.pacs.receiving import receive_instance
@@ -44,6 +45,7 @@ from forwarding.models import Endpoint
 from scans.models import Answer, Consent, ConsentRequest, ConsentState, Scan, ScanImage
 from tests.support import builders
 from tests.support.accounts import PASSWORD, make_user
+from tests.support.pacs import held_back_image
 from tests.support.stored import endpoint as stored_endpoint
 from tests.support.stored import stored_scan
 from vault import get_vault
@@ -272,6 +274,12 @@ class World:
     def pacs_token(self) -> DicomwebToken:
         issue_dicomweb_token("router", admin=self.colleague)
         return DicomwebToken.objects.get()
+
+    @cached_property
+    def pacs_held_back_image(self) -> ScanImage:
+        """An image the verifier held back, in a scan the clinic handed to another patient."""
+        handoff = hand_off(self.pacs_study, "handed@example.org", clinician=self.colleague)
+        return held_back_image(handoff)
 
     @cached_property
     def share(self) -> Share:
@@ -627,6 +635,16 @@ DJANGO_ROUTES: dict[str, Expect] = {
         ("post",),
         data=lambda w: {"email": "handed@example.org"},
         state=lambda w: (Handoff.objects.count(), Scan.objects.count()),
+    ),
+    "pacs:image_redact": Expect(
+        CLINICIAN_PAGE,
+        ("post",),
+        data=lambda w: {"boxes": "0,0,4,4"},
+        params={
+            "study_id": lambda w: str(w.pacs_held_back_image.scan.handoff.study_id),
+            "image_id": lambda w: str(w.pacs_held_back_image.pk),
+        },
+        state=lambda w: ScanImage.objects.get(pk=w.pacs_held_back_image.pk).outcome,
     ),
     "pacs:shared": Expect(CLINICIAN_PAGE),
     "pacs:shared_answer": Expect(CLINICIAN_PAGE),

@@ -64,3 +64,22 @@ def lying_about_its_length(data: bytes) -> bytes:
     tag = b"\xe0\x7f\x10\x00OW\x00\x00"
     at = data.rindex(tag) + len(tag)
     return data[:at] + struct.pack("<L", 0x7FFF0000) + data[at + 4 :]
+
+
+def held_back_image(handoff) -> object:
+    """The handed-over scan as the worker would leave it with its first image held back by the
+    verifier (the scan waits for the patient's review)."""
+    from scans.models import Outcome, Scan, ScanImage, Status
+
+    Scan.objects.filter(pk=handoff.scan_id).update(status=Status.READY_FOR_REVIEW)
+    handoff.scan.refresh_from_db()
+    source = handoff.scan.files.order_by("position").first()
+    return ScanImage.objects.create(
+        scan=handoff.scan,
+        source=source,
+        position=1,
+        outcome=Outcome.QUARANTINED,
+        reason="text the detector could not read was found in the pixels",
+        kind="dicom",
+        modality="CT",
+    )

@@ -188,3 +188,50 @@ def test_a_study_left_in_the_inbox_too_long_is_crypto_shredded_but_the_patients_
     assert not any(get_vault().exists(o) for o in objects)
     assert Scan.objects.filter(pk=handoff.scan_id).exists()
     assert AuditEntry.objects.filter(action="retention.shredded", object_type="study").exists()
+
+
+def test_a_clinician_blacks_out_a_held_back_image_and_the_verifier_releases_it(
+    clinician, clinician_client, study
+):
+    from tests.support.pacs import held_back_image
+
+    handoff = hand_off(study, "redact@example.org", clinician=clinician)
+    image = held_back_image(handoff)
+    url = reverse("pacs:image_redact", args=[study.pk, image.pk])
+    page = clinician_client.get(reverse("pacs:study", args=[study.pk])).content.decode()
+    assert "Black out and verify again" in page
+
+    clinician_client.post(url, {"boxes": "0,0,16,4"})
+
+    image.refresh_from_db()
+    assert image.outcome == "clean" and image.sanitized_object and image.attestation
+    assert image.report["clinic_redaction"] == {"boxes": 1}
+    entry = AuditEntry.objects.get(action="study.image_redacted")
+    assert entry.details["outcome"] == "clean" and entry.object_id == str(handoff.scan_id)
+
+
+@pytest.mark.parametrize("boxes", ["0,0,99,4", "5,5,2,2", "not a box", ""])
+def test_a_box_outside_the_image_or_malformed_changes_nothing(
+    clinician, clinician_client, study, boxes
+):
+    from tests.support.pacs import held_back_image
+
+    image = held_back_image(hand_off(study, "redact@example.org", clinician=clinician))
+    clinician_client.post(
+        reverse("pacs:image_redact", args=[study.pk, image.pk]), {"boxes": boxes}
+    )
+    image.refresh_from_db()
+    assert image.outcome == "quarantined"
+    assert not AuditEntry.objects.filter(action="study.image_redacted").exists()
+
+
+def test_no_redaction_once_the_patient_has_moved_on(clinician, clinician_client, study):
+    from tests.support.pacs import held_back_image
+
+    image = held_back_image(hand_off(study, "redact@example.org", clinician=clinician))
+    Scan.objects.filter(pk=image.scan_id).update(status=Status.CONSENTED)
+    clinician_client.post(
+        reverse("pacs:image_redact", args=[study.pk, image.pk]), {"boxes": "0,0,4,4"}
+    )
+    image.refresh_from_db()
+    assert image.outcome == "quarantined"
