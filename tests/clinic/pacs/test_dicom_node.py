@@ -33,6 +33,7 @@ from tests.support.pacs import (
     running_node,
     write_study,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.dcmtk,
@@ -105,9 +106,7 @@ def test_it_answers_pynetdicoms_echoscu_application(node):
     assert b"Association Rejected" not in result.stderr + result.stdout
 
 
-def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(
-    node, tmp_path, blob_dir, caplog
-):
+def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(node, tmp_path, blob_dir, caplog):
     caplog.set_level(logging.DEBUG)
     files = write_study(tmp_path / "export", count=3, PatientName="Quillfeather^Ambrosine")
 
@@ -126,6 +125,12 @@ def test_a_study_pushed_by_dcmtk_is_sealed_and_filed_as_one_study(
     for instance in Instance.objects.all():
         dataset = dcmread(get_vault().open(instance.vault_object))
         assert dataset.StudyInstanceUID == dcmread(files[0]).StudyInstanceUID
+    # The node audits the association once its connection has closed, in its own thread.
+    wait_until(
+        lambda: AuditEntry.objects.filter(action="dicom.association").exists(),
+        timeout=10,
+        what="the association's audit entry",
+    )
     association = AuditEntry.objects.get(action="dicom.association")
     assert association.details["stored"] == 3
     assert association.details["studies"] == [str(study.pk)]
@@ -198,7 +203,7 @@ def test_a_pdu_larger_than_the_node_accepts_ends_the_association(node):
     raw.sendall(b"\x04\x00" + struct.pack(">L", 0x7FFFFFFF) + b"\x00" * 1024)
     assert node_hangs_up(raw)
     assoc.kill()
-    assert "pdu_too_large" in refusals()
+    wait_until(lambda: "pdu_too_large" in refusals(), timeout=10, what="the refusal's audit entry")
     assert Study.objects.count() == 0
 
 
