@@ -329,9 +329,12 @@ class DicomListener:
             return CANNOT_UNDERSTAND
         except Exception:  # e.g. the vault or database is down: the PACS retries
             log.exception("C-STORE could not be filed")
-            connection.close()
             session.refused += 1
             return OUT_OF_RESOURCES
+        finally:
+            # pynetdicom runs this handler in the association's thread but the connection's
+            # close event in its transport thread: no thread may be left holding a connection.
+            connection.close()
         session.studies.add(str(received.study.pk))
         if received.stored:
             session.stored += 1
