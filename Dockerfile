@@ -71,5 +71,5 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONDONTWRITEBYTECODE=1 PYTHONUNB
     DATA_DIR=/data STATIC_ROOT=/app/staticfiles LOG_FORMAT=json \
     PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
 USER 10001:10001
-EXPOSE 8000 9100
+EXPOSE 8000 9100 11112
 CMD ["gunicorn", "--config", "python:gateway.gunicorn_conf", "gateway.wsgi"]

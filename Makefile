@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEMO_PORT ?= 8765
 
-.PHONY: run test test-fast lint bench soak setup install browser clean docker-tools images compose-check lock
+.PHONY: run test test-fast lint bench soak setup install browser dcmtk clean docker-tools images compose-check lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ setup: $(STAMP)
 run: setup
 	@echo
 	@echo "  Scan gateway: http://127.0.0.1:$(PORT)/"
+	@echo "  DICOM node (C-STORE/C-ECHO): 127.0.0.1:$${DICOM_PORT:-11112}, peers set under /clinic/dicom/"
 	@echo "  First account: sign up in the browser (the confirmation email is written to var/mail/),"
 	@echo "  or: .venv/bin/python manage.py create_account you@example.org --role patient"
 	@echo "  A clinic admin: .venv/bin/python manage.py create_account admin@example.org --role clinic_admin"
@@ -41,12 +42,18 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: $(STAMP) browser
+# Debian's dcmtk: the PACS-side DICOM clients (storescu, echoscu) the node is tested with.
+dcmtk:
+	@command -v storescu >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk >/dev/null; fi; }
+
+test: $(STAMP) browser dcmtk
 	$(BIN)/python -m pytest
 
-# The suite without the browser and fault tests: PostgreSQL and Redis, no Chromium, no root.
+# The suite without the browser, dcmtk and fault tests: PostgreSQL and Redis, no Chromium, no root.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not browser and not faults and not slow" -p no:playwright
+	$(BIN)/python -m pytest -m "not browser and not faults and not slow and not dcmtk" -p no:playwright
 
 # ruff, the import contracts (pyproject: [tool.importlinter]) and the types (mypy + django-stubs).
 lint: $(STAMP)

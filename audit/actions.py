@@ -42,6 +42,18 @@ class AuditAction(StrEnum):
     RETENTION_CHANGED = "retention.changed"
     RETENTION_SHREDDED = "retention.shredded"
     RETENTION_APPLIED = "retention.applied"
+    # The clinic's PACS: intake, the clinicians' inbox, hand-off to a patient, shared answers
+    DICOM_ASSOCIATION = "dicom.association"
+    DICOM_REFUSED = "dicom.refused"
+    DICOM_NODE_CHANGED = "dicom.node_changed"
+    DICOMWEB_STORED = "dicomweb.stored"
+    STUDY_RECEIVED = "study.received"
+    STUDY_VIEWED = "study.viewed"
+    STUDY_HANDED_OFF = "study.handed_off"
+    IMAGE_REDACTED = "study.image_redacted"
+    SHARE_CREATED = "share.created"
+    SHARE_REVOKED = "share.revoked"
+    SHARE_VIEWED = "share.viewed"
     # The log itself
     AUDIT_EXPORTED = "audit.exported"
 

@@ -39,6 +39,9 @@ CONSENT_STATUS = {
     AuditAction.CONSENT_GIVEN: "active",
     AuditAction.CONSENT_WITHDRAWN: "inactive",
     AuditAction.CONSENT_EXPIRED: "inactive",
+    # A patient sharing an answer with the clinic is a privacy consent too.
+    AuditAction.SHARE_CREATED: "active",
+    AuditAction.SHARE_REVOKED: "inactive",
 }
 # For a FHIR reader, the verb of our action: R(ead), D(elete), C(reate) or E(xecute).
 ACTION_VERB = {"viewed": "R", "exported": "R", "deleted": "D", "uploaded": "C"}

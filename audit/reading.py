@@ -21,7 +21,8 @@ from audit.models import AuditEntry
 # an entry names the case it belongs to: the scan, consent and sending code write ``scan_id``,
 # ``request_id``, ``consent_id`` and ``answer_id``; previews write ``scan``. Other keys that hold
 # ids (``endpoint_id``) are shared by many cases and are never followed.
-CASE_OBJECT_TYPES = ("scan", "consent_request", "consent", "answer")
+# A study from the clinic's PACS and an answer's share with the clinic belong to the case too.
+CASE_OBJECT_TYPES = ("scan", "consent_request", "consent", "answer", "study", "share")
 CASE_DETAIL_KEYS = (
     "scan_id", "request_id", "consent_id", "answer_id", "scan", "consent", "answer",
 )

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "forwarding",
     "scans",
     "clinic",
+    "clinic.pacs",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,21 @@ ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 5000)
 ZIP_MAX_RATIO = env_int("ZIP_MAX_RATIO", 100)
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 80_000_000)
+
+# --- The clinic's DICOM node (README "Clinic side"): `manage.py dicom_listen`, its own process.
+DICOM_BIND = env("DICOM_BIND", "127.0.0.1")
+DICOM_PORT = env_int("DICOM_PORT", 11112)
+# The largest PDU the node accepts; a peer that sends a bigger one is cut off.
+DICOM_MAX_PDU = env_int("DICOM_MAX_PDU", 256 * 1024)
+# One instance is assembled in memory (never on disk) before it is sealed: this bounds it.
+DICOM_MAX_INSTANCE_BYTES = env_int("DICOM_MAX_INSTANCE_BYTES", 512 * 1024**2)
+DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 10)
+DICOM_MAX_ASSOCIATIONS_PER_PEER = env_int("DICOM_MAX_ASSOCIATIONS_PER_PEER", 2)
+# Seconds a silent peer may hold an association (ACSE, DIMSE and network timeouts).
+DICOM_TIMEOUT_SECONDS = env_int("DICOM_TIMEOUT_SECONDS", 30)
+# Days a received study stays in the clinic's inbox after its last instance (then crypto-shredded;
+# a patient's own scan made from it by a hand-off follows the retention policy instead).
+DICOM_INBOX_DAYS = env_int("DICOM_INBOX_DAYS", 30)
 PATIENT_STORAGE_QUOTA_BYTES = env_int("PATIENT_STORAGE_QUOTA_BYTES", 20 * 1024**3)
 
 # --- The vault: envelope encryption of every stored object.
@@ -337,6 +353,10 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chain": {
         "task": "scans.tasks.verify_audit_chain",
         "schedule": AUDIT_VERIFY_INTERVAL_SECONDS,
+    },
+    "expire-pacs-inbox": {
+        "task": "clinic.pacs.tasks.expire_inbox",
+        "schedule": RETENTION_INTERVAL_SECONDS,
     },
     # One heartbeat per queue, taken by whichever worker serves it; unconsumed ones expire.
     **{

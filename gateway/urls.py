@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include("scans.consent.urls")),
     path("audit/", include("audit.urls")),
     path("clinic/", include("clinic.urls")),
+    path("", include("clinic.pacs.urls")),
     path("api/v1/", api.urls),
 ]

@@ -34,10 +34,16 @@ from audit.log import append as audit
 from audit.models import AuditEntry
 from audit.reading import VERDICT_CACHE_KEY
 from clinic.models import RetentionPolicy
+from clinic.pacs.handoff import hand_off
+from clinic.pacs.models import AllowedPeer, DicomNode, DicomwebToken, Handoff, Share, Source, Study
+from clinic.pacs.node import issue_token as issue_dicomweb_token
+from clinic.pacs.receiving import receive_instance
+from clinic.pacs.sharing import share_answer
 from forwarding.models import Endpoint
 from scans.models import Answer, Consent, ConsentRequest, ConsentState, Scan, ScanImage
 from tests.support import builders
 from tests.support.accounts import PASSWORD, make_user
+from tests.support.pacs import held_back_image
 from tests.support.stored import endpoint as stored_endpoint
 from tests.support.stored import stored_scan
 from vault import get_vault
@@ -108,6 +114,8 @@ OWN_TOTP =          row(LOGIN,       E404,  E404,   OK,       OK,     OK,       
 OWN_CODES =         row(LOGIN,       E404,  E404,   E404,     E404,   E404,        E404)
 # The API schema and docs are public; a signed-in staff session without TOTP gets the
 # middleware's JSON 403 on everything under /api/.
+# DICOMweb takes a clinic DICOMweb token only; no session, whoever's, gets in.
+DICOMWEB =          row(E401,        E401,  E401,   E401,     E401,   E401,        MFA)
 API_DOCS =          row(OK,          OK,    OK,     OK,       OK,     OK,          E403)
 API_ROOT =          row(E404,        E404,  E404,   E404,     E404,   E404,        E403)
 API_PATIENT =       row(E401,        OK,    OK,     E403,     E403,   E403,        E403)
@@ -235,6 +243,31 @@ class World:
         issue_token(self.owner, "the owner's phone")
         return ApiToken.objects.get(user=self.owner, name="the owner's phone").pk
 
+    # --- The clinic's side: a study from the PACS, a peer, a DICOMweb token, a share ----------
+
+    @cached_property
+    def pacs_study(self) -> Study:
+        return receive_instance(builders.make_dicom_bytes(), source=Source.DIMSE).study
+
+    @cached_property
+    def pacs_peer(self) -> AllowedPeer:
+        return AllowedPeer.objects.create(ae_title="CLINICPACS", address="127.0.0.1")
+
+    @cached_property
+    def pacs_token(self) -> DicomwebToken:
+        issue_dicomweb_token("router", admin=self.colleague)
+        return DicomwebToken.objects.get()
+
+    @cached_property
+    def pacs_held_back_image(self) -> ScanImage:
+        """An image the verifier held back, in a scan the clinic handed to another patient."""
+        handoff = hand_off(self.pacs_study, "handed@example.org", clinician=self.colleague)
+        return held_back_image(handoff)
+
+    @cached_property
+    def share(self) -> Share:
+        return share_answer(self.answer, self.owner)
+
     # --- URL parameters, by the name the urlconf or the API schema gives them -------------------
 
     def param(self, name: str) -> str:
@@ -246,6 +279,11 @@ class World:
             "answer_id": lambda: self.answer.pk,
             "token_id": lambda: self.token_id,
             "endpoint_id": lambda: self.endpoint.pk,
+            "study_id": lambda: self.pacs_study.pk,
+            "peer_id": lambda: self.pacs_peer.pk,
+            "dicomweb_token_id": lambda: self.pacs_token.pk,
+            "share_id": lambda: self.share.pk,
+            "n": lambda: 0,
             "pseudonym": lambda: self.colleague.pseudonym,
             "kind": lambda: "consent",
             # allauth's links from emails, with keys that match nothing.
@@ -548,6 +586,70 @@ DJANGO_ROUTES: dict[str, Expect] = {
         },
     ),
     "clinic:health": Expect(CLINIC_PAGE),
+    # --- The clinic's side: the DICOM node's settings, the clinicians' inbox and shared
+    # answers, a patient's shares, DICOMweb.
+    "pacs:node": Expect(
+        CLINIC_PAGE,
+        GET_POST,
+        data=lambda w: {"ae_title": "RENAMED"},
+        state=lambda w: list(DicomNode.objects.values_list("ae_title", flat=True)),
+    ),
+    "pacs:peer_add": Expect(
+        CLINIC_PAGE,
+        ("post",),
+        data=lambda w: {"ae_title": "NEWPACS", "address": "10.0.0.9"},
+        state=lambda w: AllowedPeer.objects.count(),
+    ),
+    "pacs:peer_delete": Expect(
+        CLINIC_PAGE,
+        ("post",),
+        state=lambda w: AllowedPeer.objects.filter(pk=w.pacs_peer.pk).exists(),
+    ),
+    "pacs:token_create": Expect(
+        CLINIC_PAGE,
+        ("post",),
+        data=lambda w: {"name": "router"},
+        state=lambda w: DicomwebToken.objects.count(),
+    ),
+    "pacs:token_revoke": Expect(
+        CLINIC_PAGE,
+        ("post",),
+        state=lambda w: DicomwebToken.objects.get(pk=w.pacs_token.pk).revoked_at,
+    ),
+    "pacs:inbox": Expect(CLINICIAN_PAGE),
+    "pacs:study": Expect(CLINICIAN_PAGE),
+    "pacs:handoff": Expect(
+        CLINICIAN_PAGE,
+        ("post",),
+        data=lambda w: {"email": "handed@example.org"},
+        state=lambda w: (Handoff.objects.count(), Scan.objects.count()),
+    ),
+    "pacs:image_redact": Expect(
+        CLINICIAN_PAGE,
+        ("post",),
+        data=lambda w: {"boxes": "0,0,4,4"},
+        params={
+            "study_id": lambda w: str(w.pacs_held_back_image.scan.handoff.study_id),
+            "image_id": lambda w: str(w.pacs_held_back_image.pk),
+        },
+        state=lambda w: ScanImage.objects.get(pk=w.pacs_held_back_image.pk).outcome,
+    ),
+    "pacs:shared": Expect(CLINICIAN_PAGE),
+    "pacs:shared_answer": Expect(CLINICIAN_PAGE),
+    "pacs:shared_image": Expect(CLINICIAN_PAGE),
+    "pacs:shares": Expect(PATIENT_PAGE),
+    "pacs:share": Expect(
+        PATIENT_OBJECT, ("post",), state=lambda w: Share.objects.filter(revoked_at=None).count()
+    ),
+    "pacs:revoke": Expect(
+        PATIENT_OBJECT, ("post",), state=lambda w: Share.objects.get(pk=w.share.pk).revoked_at
+    ),
+    "pacs:dicomweb_studies": Expect(
+        DICOMWEB,
+        ("get", "post"),
+        data=lambda w: {"file": builders.make_dicom_bytes().hex()},
+        state=lambda w: Study.objects.count(),
+    ),
     # --- The API's own pages (its operations are checked from the OpenAPI schema below).
     "api-1:openapi-json": Expect(API_DOCS),
     "api-1:openapi-view": Expect(API_DOCS),
