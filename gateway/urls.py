@@ -7,6 +7,7 @@ from accounts import views as account_views
 from accounts.urls import role_patterns
 from clinic import account_deletion
 from gateway.api import api
+from scans import tus
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", include("scans.consent.urls")),
     path("audit/", include("audit.urls")),
     path("clinic/", include("clinic.urls")),
+    path("api/v1/tus/", include(tus.patterns(api=True))),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
