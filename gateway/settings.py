@@ -202,6 +202,8 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 # A resumable upload (tus) untouched this long is shredded by the sweeper.
 RESUMABLE_UPLOAD_TTL_SECONDS = env_int("RESUMABLE_UPLOAD_TTL_SECONDS", 24 * 3600)
+# The size of each piece the browser sends: what a dropped connection can lose at most.
+RESUMABLE_CHUNK_BYTES = env_int("RESUMABLE_CHUNK_BYTES", 8 * 1024**2)
 ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 5000)
 ZIP_MAX_RATIO = env_int("ZIP_MAX_RATIO", 100)
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)

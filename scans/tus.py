@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -145,6 +146,8 @@ def _finish(api: bool) -> View:
         except (ValueError, KeyError, TypeError):
             raise Rejection(400, 'Send {"uploads": [upload ids]} as JSON.') from None
         scan = resumable.finish_uploads(user, ids)
+        if not api:
+            messages.success(request, "Uploaded and encrypted. De-identification has started.")
         return JsonResponse(
             {
                 "id": str(scan.pk),

@@ -28,6 +28,7 @@ def _list_context(request: HttpRequest, error: str = "") -> dict[str, Any]:
         "scans": queries.scans_of(signed_in_user(request)),
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
+        "chunk_bytes": settings.RESUMABLE_CHUNK_BYTES,
         "error": error,
     }
 

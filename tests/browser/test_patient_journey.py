@@ -118,7 +118,8 @@ def test_a_hostile_zip_is_refused_in_the_browser_with_a_clear_message(
     bad.write_bytes(builders.make_zip_with_member_name("../x.dcm"))
     page.set_input_files("#id_files", [str(bad)])
     page.click("text=Upload and encrypt")
-    assert "File 1" in page.inner_text("[role=alert]")
+    refusal = page.wait_for_selector("[data-upload-error]:not([hidden])")
+    assert "File 1" in refusal.inner_text()
     shot(page, "06-refused")
     assert Scan.objects.count() == 0
     assert VaultKey.objects.count() == 0

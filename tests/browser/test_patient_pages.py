@@ -1,0 +1,142 @@
+"""The patient's pages in a real Chromium, at a desktop and a phone width.
+
+Uploads go in resumable pieces with a progress bar that can be cancelled; a connection that drops
+mid-upload resumes where it stopped and the stored scan is byte-identical; no page is wider than
+the screen. Screenshots are saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
+
+from scans.models import ResumableUpload, Scan
+from tests.support import studies
+from tests.support.accounts import make_user
+from tests.support.screens import shot
+from vault import get_vault
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
+PIECE = 64 * 1024
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def patient_page(watched_page, live_server, size):
+    """A signed-in patient's browser at the given size."""
+    user = make_user("viewer@example.org")
+    client = Client()
+    client.force_login(user)
+    assert client.session[SESSION_KEY]
+    width, height = SIZES[size]
+    watched_page.set_viewport_size({"width": width, "height": height})
+    watched_page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    watched_page.user = user
+    return watched_page
+
+
+def assert_fits(page) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url} is {overflow} px wider than the screen"
+
+
+def assert_only_gateway(page, live_server) -> None:
+    origins, violations = page.watched
+    assert origins <= {live_server.url.split("://", 1)[1]}
+    assert violations == []
+
+
+def study(tmp_path):
+    """About 200 kB: four pieces of 64 kB."""
+    path = tmp_path / "study.zip"
+    path.write_bytes(studies.study_zip(6, size=128))
+    return path
+
+
+def small_pieces(page) -> None:
+    page.evaluate(f"document.getElementById('upload-form').dataset.chunkSize = '{PIECE}'")
+
+
+def test_a_dropped_connection_resumes_and_the_scan_is_identical(
+    patient_page, live_server, tmp_path, size
+):
+    page = patient_page
+    path = study(tmp_path)
+    page.goto(f"{live_server.url}/scans/")
+    assert_fits(page)
+    small_pieces(page)
+    patches: list[str] = []
+    dropped: list[str] = []
+
+    def drop_the_second_piece(route):
+        patches.append(route.request.method)
+        if len(patches) == 2 and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/scans/tus/[0-9a-f-]{36}/$"), drop_the_second_piece)
+    page.set_input_files("#id_files", str(path))
+    assert "1 file chosen" in page.inner_text("[data-chosen]")
+    page.click("text=Upload and encrypt")
+    page.wait_for_url(re.compile(r"/scans/[0-9a-f-]{36}/$"))
+    shot(page, f"upload-done-{size}")
+
+    scan = Scan.objects.get()
+    assert get_vault().read_bytes(scan.files.get().vault_object) == path.read_bytes()
+    pieces = -(-path.stat().st_size // PIECE)
+    sent = [m for m in patches if m == "PATCH"]
+    assert dropped and len(sent) <= pieces + 2, "resumed at the offset, not from the start"
+    assert "Uploaded and encrypted" in page.inner_text("main")
+    assert_only_gateway(page, live_server)
+
+
+def test_a_slow_upload_shows_progress_and_can_be_cancelled(
+    patient_page, live_server, tmp_path, size
+):
+    page = patient_page
+    path = study(tmp_path)
+    page.goto(f"{live_server.url}/scans/")
+    small_pieces(page)
+    held = []
+
+    def hold_after_the_first_piece(route):
+        if route.request.method == "PATCH" and held is not None and len(held) >= 1:
+            held.append(route)  # never answered: the link is "slow"
+            return
+        if route.request.method == "PATCH":
+            held.append(None)
+        route.continue_()
+
+    page.route(re.compile(r"/scans/tus/[0-9a-f-]{36}/$"), hold_after_the_first_piece)
+    page.set_input_files("#id_files", str(path))
+    page.click("text=Upload and encrypt")
+
+    page.wait_for_function(
+        "() => document.querySelector('[data-progress-text]').textContent.includes('%')"
+    )
+    assert page.is_disabled("#upload-form button[type=submit]")
+    assert page.is_visible("[data-progress] progress")
+    assert re.search(r"\d+% · .* of .* · ", page.inner_text("[data-progress-text]"))
+    assert_fits(page)
+    shot(page, f"upload-progress-{size}")
+
+    with page.expect_response(lambda r: r.request.method == "DELETE") as discarded:
+        page.click("text=Cancel upload")
+    assert discarded.value.status == 204
+    assert not page.is_disabled("#upload-form button[type=submit]")
+    assert "cancelled" in page.inner_text("[data-chosen]")
+    assert Scan.objects.count() == 0
+    assert ResumableUpload.objects.count() == 0
