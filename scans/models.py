@@ -125,6 +125,9 @@ class ScanImage(models.Model):
     attestation = models.CharField(max_length=64, blank=True)
     # The report holds categories, attribute names, actions and regions, never original values.
     report = models.JSONField(default=dict)
+    # How the image is shown and grouped, read once from its sanitized header (scans.series):
+    # series, description, body part, slice number. Never from the original.
+    display = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position"]

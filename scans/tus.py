@@ -73,7 +73,8 @@ def _protocol(api: bool, *, versioned: bool = True) -> Callable[[View], View]:
                 )
             try:
                 user = _uploader(request, api)
-                if versioned and request.headers.get("Tus-Resumable") != TUS_VERSION:
+                version = request.headers.get("Tus-Resumable")
+                if versioned and version is not None and version != TUS_VERSION:
                     return _tus_response(412, Tus_Version=TUS_VERSION)
                 return view(request, user, *args, **kwargs)
             except UserFacingError as exc:

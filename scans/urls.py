@@ -13,6 +13,11 @@ urlpatterns = [
     path("<uuid:scan_id>/delete/", views.scan_delete, name="delete"),
     path("<uuid:scan_id>/images/<uuid:image_id>/preview.png", views.preview, name="preview"),
     path(
+        "<uuid:scan_id>/images/<uuid:image_id>/window/<slug:key>.png",
+        views.windowed,
+        name="windowed",
+    ),
+    path(
         "<uuid:scan_id>/images/<uuid:image_id>/original.png",
         views.original_preview,
         name="original",

@@ -89,7 +89,10 @@ def test_a_patient_signs_up_enables_totp_uploads_a_study_and_deletes_it(
     }
     shot(page, "04-scan-detail")
 
-    page.click("text=Delete scan")
+    page.click("text=Delete scan…")
+    page.wait_for_url(re.compile(r"/delete/$"))
+    assert VaultKey.objects.count() > 0, "the click alone deletes nothing"
+    page.click("main button.danger")
     page.wait_for_url(f"{base}/scans/")
     assert "deleted" in page.inner_text(".messages")
     scan.refresh_from_db()

@@ -8,13 +8,14 @@ the screen. Screenshots are saved under test-artifacts/.
 from __future__ import annotations
 
 import re
+import zipfile
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
 from scans.models import ResumableUpload, Scan
-from tests.support import studies
+from tests.support import builders, studies
 from tests.support.accounts import make_user
 from tests.support.screens import shot
 from vault import get_vault
@@ -140,3 +141,99 @@ def test_a_slow_upload_shows_progress_and_can_be_cancelled(
     assert "cancelled" in page.inner_text("[data-chosen]")
     assert Scan.objects.count() == 0
     assert ResumableUpload.objects.count() == 0
+
+
+def processed_ct(owner, slices: int = 40) -> Scan:
+    """A 40-slice chest CT, uploaded and de-identified in this process."""
+    from scans import processing
+    from scans.models import FileKind, ScanFile, Status
+
+    data = builders.make_zip(
+        {f"CD/DICOM/IM{n:03d}": s for n, s in enumerate(chest_slices(slices))},
+        compression=zipfile.ZIP_STORED,
+    )
+    info = get_vault().put_bytes(data)
+    scan = Scan.objects.create(owner=owner, status=Status.QUEUED, progress_total=slices)
+    ScanFile.objects.create(
+        scan=scan,
+        position=1,
+        kind=FileKind.ZIP,
+        size=info.size,
+        vault_object=info.object_id,
+        image_count=slices,
+    )
+    processing.process_scan(str(scan.pk))
+    scan.refresh_from_db()
+    assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
+    return scan
+
+
+def chest_slices(count: int) -> list[bytes]:
+    """CT slices in Hounsfield units (intercept -1024): air, lung, soft tissue, bone."""
+    import numpy as np
+
+    size = 64
+    slices = []
+    for index in range(count):
+        hu = np.full((size, size), -1000, dtype=np.int16)
+        hu[8:56, 8:56] = 40
+        hu[14:50, 12:30] = -800 + index
+        hu[14:50, 34:52] = -800
+        hu[28:36, 29:35] = 700
+        slices.append(
+            builders.make_dicom_bytes(
+                Modality="CT",
+                BodyPartExamined="CHEST",
+                SeriesDescription="Chest",
+                SeriesInstanceUID="1.2.826.0.1.3680043.8.498.77",
+                InstanceNumber=index + 1,
+                Rows=size,
+                Columns=size,
+                RescaleIntercept=-1024,
+                RescaleSlope=1,
+                WindowCenter=40,
+                WindowWidth=400,
+                PixelData=(hu + 1024).astype("<u2").tobytes(),
+            )
+        )
+    return slices
+
+
+def test_a_40_slice_ct_is_one_series_scrolled_and_windowed(
+    patient_page, live_server, size, settings
+):
+    settings.DEID_CHUNK_IMAGES = 100
+    page = patient_page
+    scan = processed_ct(page.user)
+    page.goto(f"{live_server.url}/scans/{scan.pk}/")
+    viewers = page.locator("[data-viewer]")
+    assert viewers.count() == 1
+    viewer = viewers.first
+    assert "40 images" in page.inner_text("#series-1 h2")
+    assert page.locator("#status").bounding_box()["y"] < 300, "the status comes first"
+    assert viewer.get_attribute("data-window") == "lung", "a chest CT opens in the lung window"
+    assert "Slice 20 of 40" in viewer.inner_text()
+    first = viewer.get_attribute("data-shown")
+
+    page.locator("[data-viewer] canvas").focus()
+    page.keyboard.press("ArrowDown")
+    assert "Slice 21 of 40" in viewer.inner_text()
+    page.locator("[data-viewer] canvas").hover()
+    page.mouse.wheel(0, 120)
+    assert "Slice 22 of 40" in viewer.inner_text()
+    page.locator("[data-slice]").fill("40")
+    assert "Slice 40 of 40" in viewer.inner_text()
+    assert viewer.get_attribute("data-shown") != first
+
+    with page.expect_response(lambda r: "/window/bone.png" in r.url) as bone:
+        page.click("[data-window=bone]")
+    assert bone.value.status == 200 and bone.value.headers["content-type"] == "image/png"
+    assert viewer.get_attribute("data-window") == "bone"
+    page.wait_for_function(
+        "() => { const c = document.querySelector('[data-viewer] canvas');"
+        " const d = c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data;"
+        " return d[0] > 0; }"
+    )
+    assert_fits(page)
+    shot(page, f"viewer-{size}")
+    assert_only_gateway(page, live_server)
