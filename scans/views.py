@@ -29,8 +29,9 @@ patient_only = role_required(Role.PATIENT)
 
 
 def _list_context(request: HttpRequest, error: str = "") -> dict[str, Any]:
+    scans = list(queries.scans_of(signed_in_user(request)))
     return {
-        "scans": queries.scans_of(signed_in_user(request)),
+        "scans": [{"scan": scan, **series.headline(scan)} for scan in scans],
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
         "chunk_bytes": settings.RESUMABLE_CHUNK_BYTES,

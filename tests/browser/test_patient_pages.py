@@ -236,4 +236,12 @@ def test_a_40_slice_ct_is_one_series_scrolled_and_windowed(
     )
     assert_fits(page)
     shot(page, f"viewer-{size}")
+
+    page.goto(f"{live_server.url}/scans/")
+    row = page.inner_text(".scan-row")
+    assert "CT · Chest" in row and "1 series · 40 images" in row
+    assert page.locator(".scan-row progress").count() == 0, "no bar on a finished scan"
+    assert page.locator(".scan-row img").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert_fits(page)
+    shot(page, f"scans-list-{size}")
     assert_only_gateway(page, live_server)
