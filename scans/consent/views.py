@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import answers, queries
+from scans import answers, queries, series
 from scans.consent.acceptance import accept as accept_request
 from scans.consent.errors import ConsentError, WithdrawalRefused
 from scans.consent.queries import consent_of, enabled_endpoints, request_of
@@ -27,6 +27,7 @@ from scans.consent.selection import default_selection, sendable_images
 from scans.consent.withdrawal import withdraw as withdraw_consent
 from scans.models import Scan
 from scans.refusals import flash_refusal, refusal_page
+from scans.rendering import PRESETS, choices_for
 
 patient_only = role_required(Role.PATIENT)
 
@@ -60,11 +61,24 @@ def _ask_context(
         ticked = {str(image.id) for image in default_selection(images, cap)}
         chosen_endpoint = str(endpoints[0].id) if len(endpoints) == 1 else ""
         question = ""
+    posted = cast(QueryDict, form.data) if form is not None and form.is_bound else QueryDict()
+    sendable = {image.pk for image in images}
+    groups = [
+        {
+            "n": n,
+            "series": group,
+            "images": [image for image in group.images if image.pk in sendable],
+            "windows": choices_for(group.modality) if group.is_ct else [],
+            "window": posted.get(f"window-{n}", group.default_window),
+        }
+        for n, group in enumerate(series.series_of(scan)[0], start=1)
+    ]
     return {
         "scan": scan,
         "endpoints": endpoints,
         "chosen_endpoint": chosen_endpoint,
         "images": images,
+        "groups": [g for g in groups if g["images"]],
         "ticked": ticked,
         "cap": cap,
         "question": question,
@@ -72,6 +86,16 @@ def _ask_context(
         "warnings": warnings,
         "error": error,
     }
+
+
+def chosen_windows(scan: Scan, posted: QueryDict) -> dict[str, str]:
+    """The CT window picked for each series (``window-<n>``), by image id; others as saved."""
+    windows = {}
+    for n, group in enumerate(series.series_of(scan)[0], start=1):
+        key = posted.get(f"window-{n}", group.default_window)
+        if group.is_ct and key in PRESETS:
+            windows.update({str(image.pk): key for image in group.images})
+    return windows
 
 
 @require_http_methods(["GET", "POST"])
@@ -96,6 +120,7 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             question=form.cleaned_data["question"],
             image_ids=form.cleaned_data["images"],
             confirm_identifiers=form.cleaned_data["confirm_identifiers"],
+            windows=chosen_windows(scan, request.POST),
         )
     except ConsentError as exc:
         return refusal_page(

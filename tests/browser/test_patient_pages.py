@@ -8,16 +8,16 @@ the screen. Screenshots are saved under test-artifacts/.
 from __future__ import annotations
 
 import re
-import zipfile
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
 from scans.models import ResumableUpload, Scan
-from tests.support import builders, studies
+from tests.support import studies
 from tests.support.accounts import make_user
 from tests.support.screens import shot
+from tests.support.studies import processed_ct
 from vault import get_vault
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -143,62 +143,6 @@ def test_a_slow_upload_shows_progress_and_can_be_cancelled(
     assert ResumableUpload.objects.count() == 0
 
 
-def processed_ct(owner, slices: int = 40) -> Scan:
-    """A 40-slice chest CT, uploaded and de-identified in this process."""
-    from scans import processing
-    from scans.models import FileKind, ScanFile, Status
-
-    data = builders.make_zip(
-        {f"CD/DICOM/IM{n:03d}": s for n, s in enumerate(chest_slices(slices))},
-        compression=zipfile.ZIP_STORED,
-    )
-    info = get_vault().put_bytes(data)
-    scan = Scan.objects.create(owner=owner, status=Status.QUEUED, progress_total=slices)
-    ScanFile.objects.create(
-        scan=scan,
-        position=1,
-        kind=FileKind.ZIP,
-        size=info.size,
-        vault_object=info.object_id,
-        image_count=slices,
-    )
-    processing.process_scan(str(scan.pk))
-    scan.refresh_from_db()
-    assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
-    return scan
-
-
-def chest_slices(count: int) -> list[bytes]:
-    """CT slices in Hounsfield units (intercept -1024): air, lung, soft tissue, bone."""
-    import numpy as np
-
-    size = 64
-    slices = []
-    for index in range(count):
-        hu = np.full((size, size), -1000, dtype=np.int16)
-        hu[8:56, 8:56] = 40
-        hu[14:50, 12:30] = -800 + index
-        hu[14:50, 34:52] = -800
-        hu[28:36, 29:35] = 700
-        slices.append(
-            builders.make_dicom_bytes(
-                Modality="CT",
-                BodyPartExamined="CHEST",
-                SeriesDescription="Chest",
-                SeriesInstanceUID="1.2.826.0.1.3680043.8.498.77",
-                InstanceNumber=index + 1,
-                Rows=size,
-                Columns=size,
-                RescaleIntercept=-1024,
-                RescaleSlope=1,
-                WindowCenter=40,
-                WindowWidth=400,
-                PixelData=(hu + 1024).astype("<u2").tobytes(),
-            )
-        )
-    return slices
-
-
 def test_a_40_slice_ct_is_one_series_scrolled_and_windowed(
     patient_page, live_server, size, settings
 ):
@@ -241,7 +185,10 @@ def test_a_40_slice_ct_is_one_series_scrolled_and_windowed(
     row = page.inner_text(".scan-row")
     assert "CT · Chest" in row and "1 series · 40 images" in row
     assert page.locator(".scan-row progress").count() == 0, "no bar on a finished scan"
-    assert page.locator(".scan-row img").evaluate("img => img.complete && img.naturalWidth > 0")
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.scan-row img');"
+        " return img.complete && img.naturalWidth > 0; }"
+    )
     assert_fits(page)
     shot(page, f"scans-list-{size}")
     assert_only_gateway(page, live_server)
