@@ -34,3 +34,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]
+
+# Error pages in the site's layout (gateway.errors).
+handler400 = "gateway.errors.bad_request"
+handler403 = "gateway.errors.permission_denied"
+handler404 = "gateway.errors.page_not_found"
+handler500 = "gateway.errors.server_error"

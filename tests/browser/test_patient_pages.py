@@ -192,3 +192,13 @@ def test_a_40_slice_ct_is_one_series_scrolled_and_windowed(
     assert_fits(page)
     shot(page, f"scans-list-{size}")
     assert_only_gateway(page, live_server)
+
+
+def test_error_pages_keep_the_layout_and_fit_the_screen(patient_page, live_server, size):
+    page = patient_page
+    response = page.goto(f"{live_server.url}/scans/00000000-0000-0000-0000-000000000000/")
+    assert response.status == 404
+    assert page.is_visible("header.top")
+    assert page.is_visible("text=Go to the start page")
+    assert_fits(page)
+    shot(page, f"error-404-{size}")
