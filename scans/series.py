@@ -51,7 +51,7 @@ def _number(value: Any) -> int | None:
 def read_display(image: ScanImage) -> dict[str, Any]:
     """What to group and label one image by, from its sanitized copy (photos: nothing to read)."""
     if image.kind != "dicom" or image.sanitized_object is None:
-        return {"series": PHOTOS if image.kind in ("jpeg", "png") else "", "read": True}
+        return {"series": PHOTOS if image.kind in ("photo", "jpeg", "png") else "", "read": True}
     try:
         with get_vault().open(image.sanitized_object) as stream:
             ds = pydicom.dcmread(

@@ -18,6 +18,7 @@ from accounts.roles import role_required, signed_in_user
 from scans import queries, reports, series
 from scans.deid.text import PixelError
 from scans.deletion import delete_scan
+from scans.explain import explain
 from scans.intake import IntakeRejected
 from scans.models import Scan
 from scans.refusals import refusal_page
@@ -83,6 +84,7 @@ def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             "held": [rows[image.pk] for image in held],
             "images": reports.image_rows(scan),
             "summary": reports.plain_summary(scan),
+            "explained": explain(list(scan.images.all())),
         },
     )
 
