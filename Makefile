@@ -33,7 +33,8 @@ run: setup
 	@echo "  A clinic admin: .venv/bin/python manage.py create_account admin@example.org --role clinic_admin"
 	@echo "  Ctrl-C stops everything."
 	@echo
-	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho start -f Procfile
+	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
+	  $(BIN)/honcho start -f Procfile
 
 # Browser libraries, from the npm registry through package-lock.json, served by the gateway itself
 # (no CDN). The copies under static/vendor are committed; this refreshes them (npm from Debian if missing).

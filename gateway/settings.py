@@ -82,6 +82,8 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("change", "emb
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000")
+# The name people see in page titles and e-mails.
+SITE_NAME = env("SITE_NAME", "Scan gateway")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -369,7 +371,8 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "5/m/ip,3/m/key",
     "reset_password_from_key": "20/m/ip",
 }
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Scan gateway] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
+ACCOUNT_USER_DISPLAY = "accounts.adapters.user_display"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
 # Accept the code of the neighbouring 30 s step too (RFC 6238 §5.2: clock drift, slow typing).
