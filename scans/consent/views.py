@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -25,7 +26,7 @@ from scans.consent.requests import MAX_QUESTION_CHARS, question_of, request_cons
 from scans.consent.requests import prepared_image as prepared_bytes
 from scans.consent.selection import default_selection, sendable_images
 from scans.consent.withdrawal import withdraw as withdraw_consent
-from scans.models import Scan
+from scans.models import ConsentRequest, Scan
 from scans.refusals import flash_refusal, refusal_page
 from scans.rendering import PRESETS, choices_for
 
@@ -144,6 +145,7 @@ def review(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
             "endpoint": consent_request.endpoint,
             "question": question_of(consent_request),
             "accepted": consent_request.accepted_at is not None,
+            "shown": _captions(consent_request),
         },
     )
 
@@ -210,6 +212,7 @@ def receipt(request: HttpRequest, consent_id: uuid.UUID, kind: str) -> HttpRespo
 def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
     user = signed_in_user(request)
     answer = answers.answer_of(user, answer_id)
+    asked = answer.consent.request
     return render(
         request,
         "consent/answer.html",
@@ -217,15 +220,55 @@ def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
             "answer": answers.view_answer(answer, user),
             "consent_id": answer.consent_id,
             "scan_id": answer.scan_id,
+            "asked": asked,
+            "question": question_of(asked),
+            "shown": _captions(asked),
         },
     )
 
 
-@require_POST
+def _captions(consent_request: ConsentRequest) -> list[dict[str, Any]]:
+    """The prepared images, each captioned with its series, slice and window."""
+    groups, _ = series.series_of(consent_request.scan)
+    captions = {}
+    for group in groups:
+        for n, image in enumerate(group.images, start=1):
+            captions[str(image.pk)] = (
+                f"{group.title} · slice {n} of {len(group.images)} (image {image.position})"
+            )
+    return [
+        {
+            **item,
+            "caption": captions.get(item["image_id"], "")
+            + (
+                f" · {PRESETS[item['window']].label} window"
+                if item.get("window") in PRESETS
+                else ""
+            ),
+        }
+        for item in consent_request.prepared
+    ]
+
+
+@require_http_methods(["GET", "POST"])
 @patient_only
 def answer_delete(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
+    """GET asks to confirm (a click alone never deletes); POST deletes."""
     user = signed_in_user(request)
     answer = answers.answer_of(user, answer_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": "Delete this answer?",
+                "what": f"The answer from {answer.consent.endpoint_snapshot.get('name', 'the AI')}",
+                "consequence": "Its text is destroyed. The record that a send happened stays in "
+                "the audit log, without the text. This cannot be undone.",
+                "action": "Delete answer",
+                "back": reverse("consent:answer", args=[answer.pk]),
+            },
+        )
     answers.delete_answer(answer, user)
     messages.success(request, "The answer was deleted.")
     return redirect("scans:detail", scan_id=answer.scan_id)

@@ -534,7 +534,7 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "consent:withdraw": Expect(PATIENT_OBJECT, ("post",), state=consent_state),
     "consent:receipt": Expect(PATIENT_OBJECT),
     "consent:answer": Expect(PATIENT_OBJECT),
-    "consent:answer_delete": Expect(PATIENT_OBJECT, ("post",), state=answer_state),
+    "consent:answer_delete": Expect(PATIENT_OBJECT, GET_POST, state=answer_state),
     # --- The auditor area; its public key is for everyone who checks a receipt.
     "audit:index": Expect(AUDIT_PAGE),
     "audit:trail": Expect(AUDIT_PAGE),
