@@ -202,3 +202,35 @@ def test_error_pages_keep_the_layout_and_fit_the_screen(patient_page, live_serve
     assert page.is_visible("text=Go to the start page")
     assert_fits(page)
     shot(page, f"error-404-{size}")
+
+
+def test_asking_picks_a_window_per_series_and_every_page_fits(
+    patient_page, live_server, size, settings
+):
+    import json
+
+    from scans.models import ConsentRequest
+    from tests.support.stored import endpoint
+
+    settings.DEID_CHUNK_IMAGES = 100
+    page = patient_page
+    endpoint()
+    scan = processed_ct(page.user, slices=6)
+    page.goto(f"{live_server.url}/scans/{scan.pk}/consent/")
+    question = page.locator("#question").bounding_box()
+    assert question["y"] + question["height"] < page.viewport_size["height"], "no scrolling to ask"
+    assert page.is_checked("input[name=endpoint]"), "the only service is chosen for you"
+    assert page.input_value("#window-1") == "lung", "a chest CT is sent in the lung window"
+    page.select_option("#window-1", "bone")
+    page.fill("#question", "Is the spine normal?")
+    assert_fits(page)
+    shot(page, f"ask-{size}")
+
+    page.click("text=Review what would be sent")
+    page.wait_for_url(re.compile(r"/consent/[0-9a-f-]{36}/$"))
+    manifest = json.loads(ConsentRequest.objects.get().manifest)
+    assert {item["window"] for item in manifest["images"]} == {"bone"}
+    assert "Bone window" in page.inner_text("main")
+    assert_fits(page)
+    shot(page, f"consent-{size}")
+    assert_only_gateway(page, live_server)
