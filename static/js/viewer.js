@@ -19,6 +19,9 @@
       zoom: 1,
       panX: 0,
       panY: 0,
+      // Fine-tuning on top of the chosen window, by dragging: brightness and contrast in percent.
+      brightness: 100,
+      contrast: 100,
     };
     var cache = {};
 
@@ -65,6 +68,7 @@
       var w = img.naturalWidth * scale;
       var h = img.naturalHeight * scale;
       ctx.imageSmoothingEnabled = state.zoom < 2;
+      ctx.filter = "brightness(" + state.brightness + "%) contrast(" + state.contrast + "%)";
       ctx.drawImage(img, (canvas.width - w) / 2 + state.panX * ratio, (canvas.height - h) / 2 + state.panY * ratio, w, h);
     }
 
@@ -101,28 +105,42 @@
       if (e.key === "+" || e.key === "=") { zoom(1.25); }
       if (e.key === "-") { zoom(0.8); }
     });
+    // Zoomed in, a drag pans; at full view (or with Shift), it fine-tunes the window:
+    // up and down for brightness (level), left and right for contrast (width).
     var drag = null;
     canvas.addEventListener("pointerdown", function (e) {
-      if (state.zoom === 1) { return; }
-      drag = { x: e.clientX - state.panX, y: e.clientY - state.panY };
+      var tune = state.zoom === 1 || e.shiftKey;
+      if (tune && e.pointerType === "touch") { return; }  // a finger scrolls the page
+      drag = { tune: tune, x: e.clientX, y: e.clientY, panX: state.panX, panY: state.panY,
+               brightness: state.brightness, contrast: state.contrast };
       canvas.setPointerCapture(e.pointerId);
     });
     canvas.addEventListener("pointermove", function (e) {
       if (!drag) { return; }
-      state.panX = e.clientX - drag.x;
-      state.panY = e.clientY - drag.y;
+      var dx = e.clientX - drag.x;
+      var dy = e.clientY - drag.y;
+      if (drag.tune) {
+        state.brightness = Math.max(20, Math.min(300, drag.brightness - dy / 2));
+        state.contrast = Math.max(20, Math.min(400, drag.contrast + dx / 2));
+      } else {
+        state.panX = drag.panX + dx;
+        state.panY = drag.panY + dy;
+      }
       draw();
     });
     canvas.addEventListener("pointerup", function () { drag = null; });
     root.querySelectorAll("[data-zoom]").forEach(function (button) {
       button.addEventListener("click", function () {
         var f = button.dataset.zoom;
-        if (f === "reset") { state.zoom = 1; state.panX = state.panY = 0; draw(); } else { zoom(parseFloat(f)); }
+        if (f === "reset") {
+          state.zoom = 1; state.panX = state.panY = 0; state.brightness = state.contrast = 100; draw();
+        } else { zoom(parseFloat(f)); }
       });
     });
     root.querySelectorAll("[data-window]").forEach(function (button) {
       button.addEventListener("click", function () {
         state.window = button.dataset.window;
+        state.brightness = state.contrast = 100;
         root.querySelectorAll("[data-window]").forEach(function (b) {
           b.setAttribute("aria-pressed", b === button ? "true" : "false");
         });
