@@ -198,6 +198,24 @@ def withdraw(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 @patient_only
+def receipt_page(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
+    """The consent and its send told for a person, beside the JSON receipts that prove them."""
+    record = consent_of(signed_in_user(request), consent_id)
+    manifest = json.loads(record.manifest)
+    return render(
+        request,
+        "consent/receipt.html",
+        {
+            "consent": record,
+            "manifest": manifest,
+            "shown": _captions(record.request),
+            "sent": record.state not in ("active", "withdrawn", "expired", "sending"),
+        },
+    )
+
+
+@require_GET
+@patient_only
 def receipt(request: HttpRequest, consent_id: uuid.UUID, kind: str) -> HttpResponse:
     record = consent_of(signed_in_user(request), consent_id)
     body = json.dumps(receipt_of(record, kind), indent=2, sort_keys=True)

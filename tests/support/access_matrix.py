@@ -532,6 +532,7 @@ DJANGO_ROUTES: dict[str, Expect] = {
     ),
     "consent:prepared_image": Expect(PATIENT_OBJECT),
     "consent:withdraw": Expect(PATIENT_OBJECT, ("post",), state=consent_state),
+    "consent:receipt_page": Expect(PATIENT_OBJECT),
     "consent:receipt": Expect(PATIENT_OBJECT),
     "consent:answer": Expect(PATIENT_OBJECT),
     "consent:answer_delete": Expect(PATIENT_OBJECT, GET_POST, state=answer_state),

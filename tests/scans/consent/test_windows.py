@@ -32,7 +32,7 @@ def test_a_chest_ct_defaults_to_the_lung_window_and_a_head_to_the_brain():
     assert default_window("MR", "HEAD") == "as_saved"
 
 
-def test_the_manifest_covers_the_images_rendered_in_the_chosen_window(patient, settings):
+def test_the_manifest_covers_the_images_rendered_in_the_chosen_window(patient, client, settings):
     settings.DEID_CHUNK_IMAGES = 100
     scan = processed_ct(patient, slices=4)
     target = endpoint()
@@ -69,3 +69,9 @@ def test_the_manifest_covers_the_images_rendered_in_the_chosen_window(patient, s
     assert [sha256_hex(data) for data, _ in payload.images] == [
         item["sha256"] for item in manifest["images"]
     ]
+
+    client.force_login(patient)
+    page = client.get(f"/consents/{Consent.objects.get().pk}/receipt/").content.decode()
+    assert created.manifest_sha256 in page
+    assert "Lung window" in page and "slice 1 of 4" in page
+    assert "Check it without trusting this gateway" in page
