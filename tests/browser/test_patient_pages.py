@@ -234,3 +234,51 @@ def test_asking_picks_a_window_per_series_and_every_page_fits(
     assert_fits(page)
     shot(page, f"consent-{size}")
     assert_only_gateway(page, live_server)
+
+
+def test_after_closing_the_page_the_same_file_resumes_where_it_stopped(
+    patient_page, live_server, tmp_path, size
+):
+    page = patient_page
+    path = study(tmp_path)
+    page.goto(f"{live_server.url}/scans/")
+    small_pieces(page)
+    pieces: list[int] = []
+
+    def lose_the_link_after_one_piece(route):
+        if route.request.method == "PATCH":
+            pieces.append(int(route.request.headers["upload-offset"]))
+            if len(pieces) > 1:
+                return  # never answered: the laptop lid closes here
+        route.continue_()
+
+    page.route(re.compile(r"/scans/tus/[0-9a-f-]{36}/$"), lose_the_link_after_one_piece)
+    page.set_input_files("#id_files", str(path))
+    second = "/scans/tus/"
+    with page.expect_request(
+        lambda r: (
+            second in r.url and r.method == "PATCH" and r.headers.get("upload-offset") == str(PIECE)
+        )
+    ):
+        page.click("text=Upload and encrypt")
+    assert ResumableUpload.objects.get().offset == PIECE
+
+    page.unroute(re.compile(r"/scans/tus/[0-9a-f-]{36}/$"))
+    page.reload()
+    small_pieces(page)
+    resumed_at: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            resumed_at.append(r.headers.get("upload-offset", "")) if r.method == "PATCH" else None
+        ),
+    )
+    page.set_input_files("#id_files", str(path))
+    stored = ResumableUpload.objects.get().offset
+    page.click("text=Upload and encrypt")
+    page.wait_for_url(re.compile(r"/scans/[0-9a-f-]{36}/$"))
+
+    assert stored >= PIECE
+    assert resumed_at[0] == str(stored), "the second visit carried on where the server stood"
+    scan = Scan.objects.get()
+    assert get_vault().read_bytes(scan.files.get().vault_object) == path.read_bytes()
