@@ -82,7 +82,6 @@ def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
                 for group in groups
             ],
             "held": [rows[image.pk] for image in held],
-            "images": reports.image_rows(scan),
             "summary": reports.plain_summary(scan),
             "explained": explain(list(scan.images.all())),
         },
