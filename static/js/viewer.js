@@ -56,9 +56,9 @@
       var height = Math.round(width * (img.naturalHeight && img.naturalWidth ? img.naturalHeight / img.naturalWidth : 1));
       var ratio = window.devicePixelRatio || 1;
       if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+        // The CSS height follows the backing store's proportions (height: auto).
         canvas.width = Math.round(width * ratio);
         canvas.height = Math.round(height * ratio);
-        canvas.style.height = height + "px";
       }
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       ctx.fillStyle = "#000";
