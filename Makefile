@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEMO_PORT ?= 8765
 
-.PHONY: run test test-fast lint bench soak setup install browser dcmtk clean docker-tools images compose-check lock
+.PHONY: run test test-fast lint bench soak setup install browser dcmtk clean docker-tools images compose-check lock static
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,20 @@ run: setup
 	@echo "  A clinic admin: .venv/bin/python manage.py create_account admin@example.org --role clinic_admin"
 	@echo "  Ctrl-C stops everything."
 	@echo
-	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho start -f Procfile
+	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} \
+	  $(BIN)/honcho start -f Procfile
+
+# Browser libraries, from the npm registry through package-lock.json, served by the gateway itself
+# (no CDN). The copies under static/vendor are committed; this refreshes them (npm from Debian if missing).
+VENDOR := static/vendor
+static:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; fi; }
+	npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(VENDOR)/tus-js-client
+	cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/LICENSE $(VENDOR)/tus-js-client/
+	sed -i '/^\/\/# sourceMappingURL=/d' $(VENDOR)/tus-js-client/tus.min.js
 
 # Debian's Chromium drives the browser tests (installed once, if missing).
 browser:

@@ -82,6 +82,8 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("change", "emb
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000")
+# The name people see in page titles and e-mails.
+SITE_NAME = env("SITE_NAME", "Scan gateway")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -203,6 +205,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # non-file form fields only
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
+# A resumable upload (tus) untouched this long is shredded by the sweeper.
+RESUMABLE_UPLOAD_TTL_SECONDS = env_int("RESUMABLE_UPLOAD_TTL_SECONDS", 24 * 3600)
+# The size of each piece the browser sends: what a dropped connection can lose at most.
+RESUMABLE_CHUNK_BYTES = env_int("RESUMABLE_CHUNK_BYTES", 8 * 1024**2)
 ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 5000)
 ZIP_MAX_RATIO = env_int("ZIP_MAX_RATIO", 100)
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)
@@ -387,7 +393,8 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "5/m/ip,3/m/key",
     "reset_password_from_key": "20/m/ip",
 }
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Scan gateway] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
+ACCOUNT_USER_DISPLAY = "accounts.adapters.user_display"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
 # Accept the code of the neighbouring 30 s step too (RFC 6238 §5.2: clock drift, slow typing).
@@ -415,6 +422,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "gateway.errors.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # same-origin, not no-referrer: browsers then send "Origin: null" on form posts, failing CSRF.
 SECURE_REFERRER_POLICY = "same-origin"

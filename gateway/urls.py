@@ -5,6 +5,7 @@ from accounts import views as account_views
 from accounts.urls import role_patterns
 from clinic import account_deletion
 from gateway.api import api
+from scans import tus
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -26,5 +27,12 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("clinic/", include("clinic.urls")),
     path("", include("clinic.pacs.urls")),
+    path("api/v1/tus/", include(tus.patterns(api=True))),
     path("api/v1/", api.urls),
 ]
+
+# Error pages in the site's layout (gateway.errors).
+handler400 = "gateway.errors.bad_request"
+handler403 = "gateway.errors.permission_denied"
+handler404 = "gateway.errors.page_not_found"
+handler500 = "gateway.errors.server_error"

@@ -132,6 +132,9 @@ class ScanImage(models.Model):
     needs_check = models.BooleanField(default=False)
     # The report holds categories, attribute names, actions and regions, never original values.
     report = models.JSONField(default=dict)
+    # How the image is shown and grouped, read once from its sanitized header (scans.series):
+    # series, description, body part, slice number. Never from the original.
+    display = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -322,3 +325,32 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"answer {self.id}"
+
+
+class ResumableUpload(models.Model):
+    """One file being uploaded in resumable pieces (tus 1.0), before it joins a scan.
+
+    Each piece that arrives is sealed into the vault as its own object (``segments``: a list of
+    ``[object_id, size]`` in order), so a dropped connection loses at most the piece in flight
+    and nothing is ever written in plaintext. The file's name is never stored.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="resumable_uploads"
+    )
+    length = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    segments = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["updated_at"])]
+
+    def __str__(self) -> str:
+        return f"resumable upload {self.id} ({self.offset}/{self.length})"
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.length

@@ -50,6 +50,7 @@ from scans.deid.report import REDACTION_NOTE
 from scans.hashing import sha256_hex
 from scans.logsafe import describe
 from scans.models import Answer, Consent, ConsentState, Outcome, Scan, ScanImage, Status
+from scans.rendering import window_bounds
 from vault import VaultError, get_vault
 
 log = logging.getLogger(__name__)
@@ -308,7 +309,10 @@ def _verified_payload(consent: Consent) -> Payload:
             raise Refusal("prepared_changed")
         # Scaling is deterministic: the prepared bytes must be what the attested image gives.
         rescaled, mime = scale_for_sending(
-            sanitized, max_side=endpoint.max_image_side, max_bytes=endpoint.max_image_bytes
+            sanitized,
+            max_side=endpoint.max_image_side,
+            max_bytes=endpoint.max_image_bytes,
+            window=window_bounds(item.get("window")),
         )
         if rescaled != data or mime != item["mime"]:
             raise Refusal("prepared_not_derived")

@@ -12,7 +12,7 @@ import logging
 
 from celery import shared_task
 
-from scans import processing, sending, sweeper
+from scans import processing, resumable, sending, sweeper
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def sweep_stuck_scans() -> int:
     """Re-enqueue scans left waiting or half-done past the timeout (lost message, dead worker),
     and settle consents that expired, lost their message, or lost their sender."""
     sweeper.sweep_consents()
+    resumable.discard_stale_uploads()
     return sweeper.sweep()
 
 

@@ -7,16 +7,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import queries, reports
+from scans import queries, reports, series
+from scans.deid.text import PixelError
 from scans.deletion import delete_scan
+from scans.explain import explain
 from scans.intake import IntakeRejected
+from scans.models import Scan
 from scans.refusals import refusal_page
+from scans.rendering import AS_SAVED, PRESETS, choices_for
 from scans.submission import submit_scan
 from scans.upload import rejection_response, sealed_uploads, upload_rejection
 
@@ -24,10 +30,12 @@ patient_only = role_required(Role.PATIENT)
 
 
 def _list_context(request: HttpRequest, error: str = "") -> dict[str, Any]:
+    scans = list(queries.scans_of(signed_in_user(request)))
     return {
-        "scans": queries.scans_of(signed_in_user(request)),
+        "scans": [{"scan": scan, **series.headline(scan)} for scan in scans],
         "max_files": settings.UPLOAD_MAX_FILES,
         "max_mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
+        "chunk_bytes": settings.RESUMABLE_CHUNK_BYTES,
         "error": error,
     }
 
@@ -57,15 +65,47 @@ def upload(request: HttpRequest) -> HttpResponse:
 @patient_only
 def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
     scan = queries.scan_of(signed_in_user(request), scan_id)
+    groups, held = series.series_of(scan)
+    rows = {row["image"].pk: row for row in reports.image_rows(scan)}
     return render(
         request,
         "scans/detail.html",
         {
             "scan": scan,
-            "images": reports.image_rows(scan),
+            "series": [
+                {
+                    "series": group,
+                    "viewer": _viewer_data(scan, group),
+                    "windows": choices_for(group.modality),
+                    "rows": [rows[image.pk] for image in group.images],
+                }
+                for group in groups
+            ],
+            "held": [rows[image.pk] for image in held],
+            "not_images": [row for row in rows.values() if row["not_image"]],
             "summary": reports.plain_summary(scan),
+            "explained": explain(list(scan.images.all())),
         },
     )
+
+
+def _viewer_data(scan: Scan, group: series.Series) -> dict[str, Any]:
+    """What static/js/viewer.js needs for one series: each slice's picture URLs, in order."""
+    return {
+        "window": group.default_window,
+        "slices": [
+            {
+                "id": str(image.pk),
+                "position": image.position,
+                "instance": image.display.get("instance"),
+                "boxes": bool(reports.regions_of(image)) or image.needs_check,
+                "original": image.original_preview_object is not None,
+            }
+            for image in group.images
+        ],
+        "base": reverse("scans:detail", args=[scan.pk]) + "images/",
+        "dicom": group.first.kind == "dicom",
+    }
 
 
 @require_GET
@@ -82,10 +122,24 @@ def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @patient_only
 def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
+    """GET asks to confirm (a click alone never deletes); POST deletes."""
     scan = queries.scan_of(signed_in_user(request), scan_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": "Delete this scan?",
+                "what": f"The scan uploaded {date_format(scan.created_at, 'j M Y, H:i')}",
+                "consequence": "Its files, previews, sanitized copies and answers are destroyed "
+                "(their encryption keys are deleted). This cannot be undone.",
+                "action": "Delete scan",
+                "back": reverse("scans:detail", args=[scan.pk]),
+            },
+        )
     if delete_scan(scan, actor=scan.owner.pseudonym):
         messages.success(request, "The scan was deleted and its encrypted files destroyed.")
         return redirect("scans:list")
@@ -98,6 +152,27 @@ def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
 def preview(request: HttpRequest, scan_id: uuid.UUID, image_id: uuid.UUID) -> HttpResponse:
     scan = queries.scan_of(signed_in_user(request), scan_id)
     return queries.preview_response(scan, image_id, original=False)
+
+
+@require_GET
+@patient_only
+def windowed(
+    request: HttpRequest, scan_id: uuid.UUID, image_id: uuid.UUID, key: str
+) -> HttpResponse:
+    """A sanitized slice in a CT window (or as saved), for the viewer; ?boxes=1 outlines
+    the blacked-out areas."""
+    scan = queries.scan_of(signed_in_user(request), scan_id)
+    image = queries.image_of(scan, image_id)
+    if (key != AS_SAVED and key not in PRESETS) or image.sanitized_object is None:
+        raise Http404("No such rendering.")
+    try:
+        png = series.windowed_png(image, key, outline=request.GET.get("boxes") == "1")
+    except PixelError:
+        # Not a DICOM image, or pixels this gateway cannot window: the reviewed preview.
+        return queries.preview_response(scan, image_id, original=False)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @require_GET

@@ -8,7 +8,7 @@ leaves the gateway here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from scans.deid.preview import scale_for_sending
 from scans.deid.text import PixelError
 from scans.hashing import canonical_json, sha256_hex
 from scans.models import ConsentRequest, Scan, ScanImage
+from scans.rendering import window_bounds
 from vault import VaultError, get_vault
 
 MAX_QUESTION_CHARS = 4000
@@ -46,7 +47,11 @@ def build_manifest(
         {
             "endpoint": endpoint_snapshot,
             "images": [
-                {key: image[key] for key in ("image_id", "sha256", "mime", "bytes")}
+                {
+                    key: image[key]
+                    for key in ("image_id", "sha256", "mime", "bytes", "window")
+                    if key in image
+                }
                 for image in images
             ],
             "question_sha256": question_sha256,
@@ -65,19 +70,26 @@ class Prepared:
     sha256: str
     mime: str
     bytes: int
+    # The CT window the picture was rendered in (scans.rendering); "" for the file's own.
+    window: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        item = {
             "image_id": self.image_id,
             "object_id": self.object_id,
             "sha256": self.sha256,
             "mime": self.mime,
             "bytes": self.bytes,
         }
+        if self.window:
+            item["window"] = self.window
+        return item
 
 
-def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint) -> Prepared:
-    """Seal the image exactly as it would be sent; refuse one whose bytes or attestation fail."""
+def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint, window: str = "") -> Prepared:
+    """Seal the image exactly as it would be sent (in CT window ``window`` if one is named);
+    refuse one whose bytes or attestation fail."""
+    window = window if window_bounds(window) is not None else ""
     vault = get_vault()
     assert image.sanitized_object is not None  # only clean images with a sanitized copy are chosen
     data = vault.read_bytes(image.sanitized_object)
@@ -90,7 +102,10 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint) -> Prepared:
         )
     try:
         scaled, mime = scale_for_sending(
-            data, max_side=endpoint.max_image_side, max_bytes=endpoint.max_image_bytes
+            data,
+            max_side=endpoint.max_image_side,
+            max_bytes=endpoint.max_image_bytes,
+            window=window_bounds(window),
         )
     except PixelError as exc:
         raise ConsentError(
@@ -98,7 +113,7 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint) -> Prepared:
             status=400,
         ) from exc
     info = vault.put_bytes(scaled)
-    return Prepared(str(image.id), str(info.object_id), info.sha256, mime, info.size)
+    return Prepared(str(image.id), str(info.object_id), info.sha256, mime, info.size, window)
 
 
 def request_consent(
@@ -109,13 +124,15 @@ def request_consent(
     question: str,
     image_ids: Sequence[str] | None = None,
     confirm_identifiers: bool = False,
+    windows: Mapping[str, str] | None = None,
 ) -> ConsentRequest:
     """Prepare what would be sent and the consent text; nothing leaves the gateway here.
 
     Raises ConsentError (with a message for the patient) for a scan that cannot be consented,
     an unknown or disabled endpoint, images that are not clean and attested, too many images,
     an empty question; QuestionNeedsConfirmation when the question seems to hold identifying
-    details and ``confirm_identifiers`` is false.
+    details and ``confirm_identifiers`` is false. ``windows`` names, by image id, the CT
+    window an image is rendered in (the manifest records it); others keep the file's own.
     """
     if scan.status not in CONSENTABLE:
         raise ConsentError(
@@ -140,7 +157,7 @@ def request_consent(
     try:
         prepared = []
         for image in chosen:
-            item = prepare_image(scan, image, endpoint)
+            item = prepare_image(scan, image, endpoint, (windows or {}).get(str(image.id), ""))
             sealed.append(item.object_id)
             prepared.append(item)
         question_info = vault.put_bytes(question.encode("utf-8"))

@@ -16,6 +16,7 @@ urlpatterns = [
         name="prepared_image",
     ),
     path("consents/<uuid:consent_id>/withdraw/", views.withdraw, name="withdraw"),
+    path("consents/<uuid:consent_id>/receipt/", views.receipt_page, name="receipt_page"),
     path("consents/<uuid:consent_id>/receipt/<slug:kind>.json", views.receipt, name="receipt"),
     path("answers/<uuid:answer_id>/", views.answer_detail, name="answer"),
     path("answers/<uuid:answer_id>/delete/", views.answer_delete, name="answer_delete"),

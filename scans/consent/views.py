@@ -12,11 +12,12 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import answers, queries, reports
+from scans import answers, queries, reports, series
 from scans.consent.acceptance import accept as accept_request
 from scans.consent.errors import ConsentError, WithdrawalRefused
 from scans.consent.queries import consent_of, enabled_endpoints, request_of
@@ -25,8 +26,9 @@ from scans.consent.requests import MAX_QUESTION_CHARS, question_of, request_cons
 from scans.consent.requests import prepared_image as prepared_bytes
 from scans.consent.selection import default_selection, sendable_images
 from scans.consent.withdrawal import withdraw as withdraw_consent
-from scans.models import Scan
+from scans.models import ConsentRequest, Scan
 from scans.refusals import flash_refusal, refusal_page
+from scans.rendering import PRESETS, choices_for
 
 patient_only = role_required(Role.PATIENT)
 
@@ -63,11 +65,24 @@ def _ask_context(
         ticked = {str(image.id) for image in default_selection(images, cap)}
         chosen_endpoint = str(endpoints[0].id) if len(endpoints) == 1 else ""
         question = ""
+    posted = cast(QueryDict, form.data) if form is not None and form.is_bound else QueryDict()
+    sendable = {image.pk: image for image in images}
+    groups = [
+        {
+            "n": n,
+            "series": group,
+            "images": [sendable[image.pk] for image in group.images if image.pk in sendable],
+            "windows": choices_for(group.modality) if group.is_ct else [],
+            "window": posted.get(f"window-{n}", group.default_window),
+        }
+        for n, group in enumerate(series.series_of(scan)[0], start=1)
+    ]
     return {
         "scan": scan,
         "endpoints": endpoints,
         "chosen_endpoint": chosen_endpoint,
         "images": images,
+        "groups": [g for g in groups if g["images"]],
         "ticked": ticked,
         "cap": cap,
         "question": question,
@@ -75,6 +90,16 @@ def _ask_context(
         "warnings": warnings,
         "error": error,
     }
+
+
+def chosen_windows(scan: Scan, posted: QueryDict) -> dict[str, str]:
+    """The CT window picked for each series (``window-<n>``), by image id; others as saved."""
+    windows = {}
+    for n, group in enumerate(series.series_of(scan)[0], start=1):
+        key = posted.get(f"window-{n}", group.default_window)
+        if group.is_ct and key in PRESETS:
+            windows.update({str(image.pk): key for image in group.images})
+    return windows
 
 
 @require_http_methods(["GET", "POST"])
@@ -99,6 +124,7 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             question=form.cleaned_data["question"],
             image_ids=form.cleaned_data["images"],
             confirm_identifiers=form.cleaned_data["confirm_identifiers"],
+            windows=chosen_windows(scan, request.POST),
         )
     except ConsentError as exc:
         return refusal_page(
@@ -119,11 +145,11 @@ def review(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
             pk__in=[item["image_id"] for item in consent_request.prepared]
         )
     }
-    prepared = [
+    shown = [
         {**item, "check": reports.review_reasons(images[item["image_id"]])}
         if item["image_id"] in images
         else item
-        for item in consent_request.prepared
+        for item in _captions(consent_request)
     ]
     return render(
         request,
@@ -131,7 +157,7 @@ def review(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
         {
             "scan": consent_request.scan,
             "req": consent_request,
-            "prepared": prepared,
+            "shown": shown,
             "redacted": any(reports.regions_of(image) for image in images.values()),
             "endpoint": consent_request.endpoint,
             "question": question_of(consent_request),
@@ -188,6 +214,24 @@ def withdraw(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 @patient_only
+def receipt_page(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
+    """The consent and its send told for a person, beside the JSON receipts that prove them."""
+    record = consent_of(signed_in_user(request), consent_id)
+    manifest = json.loads(record.manifest)
+    return render(
+        request,
+        "consent/receipt.html",
+        {
+            "consent": record,
+            "manifest": manifest,
+            "shown": _captions(record.request),
+            "sent": record.state not in ("active", "withdrawn", "expired", "sending"),
+        },
+    )
+
+
+@require_GET
+@patient_only
 def receipt(request: HttpRequest, consent_id: uuid.UUID, kind: str) -> HttpResponse:
     record = consent_of(signed_in_user(request), consent_id)
     body = json.dumps(receipt_of(record, kind), indent=2, sort_keys=True)
@@ -202,6 +246,7 @@ def receipt(request: HttpRequest, consent_id: uuid.UUID, kind: str) -> HttpRespo
 def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
     user = signed_in_user(request)
     answer = answers.answer_of(user, answer_id)
+    asked = answer.consent.request
     return render(
         request,
         "consent/answer.html",
@@ -209,15 +254,55 @@ def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
             "answer": answers.view_answer(answer, user),
             "consent_id": answer.consent_id,
             "scan_id": answer.scan_id,
+            "asked": asked,
+            "question": question_of(asked),
+            "shown": _captions(asked),
         },
     )
 
 
-@require_POST
+def _captions(consent_request: ConsentRequest) -> list[dict[str, Any]]:
+    """The prepared images, each captioned with its series, slice and window."""
+    groups, _ = series.series_of(consent_request.scan)
+    captions = {}
+    for group in groups:
+        for n, image in enumerate(group.images, start=1):
+            captions[str(image.pk)] = (
+                f"{group.title} · slice {n} of {len(group.images)} (image {image.position})"
+            )
+    return [
+        {
+            **item,
+            "caption": captions.get(item["image_id"], "")
+            + (
+                f" · {PRESETS[item['window']].label} window"
+                if item.get("window") in PRESETS
+                else ""
+            ),
+        }
+        for item in consent_request.prepared
+    ]
+
+
+@require_http_methods(["GET", "POST"])
 @patient_only
 def answer_delete(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
+    """GET asks to confirm (a click alone never deletes); POST deletes."""
     user = signed_in_user(request)
     answer = answers.answer_of(user, answer_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": "Delete this answer?",
+                "what": f"The answer from {answer.consent.endpoint_snapshot.get('name', 'the AI')}",
+                "consequence": "Its text is destroyed. The record that a send happened stays in "
+                "the audit log, without the text. This cannot be undone.",
+                "action": "Delete answer",
+                "back": reverse("consent:answer", args=[answer.pk]),
+            },
+        )
     answers.delete_answer(answer, user)
     messages.success(request, "The answer was deleted.")
     return redirect("scans:detail", scan_id=answer.scan_id)

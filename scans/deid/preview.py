@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
 from scans.deid.photos import open_pixels
-from scans.deid.pixels import Region, decode_frames, display_frame
+from scans.deid.pixels import Region, decode_frames, display_frame, rescaled, to_uint8
 from scans.deid.reading import UnreadableError, read_dicom
 from scans.deid.text import PixelError
 
@@ -68,14 +68,27 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def dicom_image(ds_or_bytes: Dataset | bytes, frame: int | None = None) -> tuple[Image.Image, int]:
-    """One frame as a viewer would show it (middle frame by default), and its index."""
+# A display window as (low, high) in rescaled units (Hounsfield units for CT).
+Window = tuple[float, float]
+
+
+def dicom_image(
+    ds_or_bytes: Dataset | bytes, frame: int | None = None, window: Window | None = None
+) -> tuple[Image.Image, int]:
+    """One frame as a viewer would show it (middle frame by default), and its index.
+
+    ``window`` replaces the file's own window for greyscale images (a CT's lung or bone
+    window); colour images ignore it."""
     ds = _dataset(ds_or_bytes)
     frames = decode_frames(ds)
     index = frames.shape[0] // 2 if frame is None else frame
     if not 0 <= index < frames.shape[0]:
         raise PixelError(f"frame {index + 1} does not exist")
-    return Image.fromarray(display_frame(frames[index], ds)), index
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if window is None or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        return Image.fromarray(display_frame(frames[index], ds)), index
+    pixels = to_uint8(rescaled(frames[index], ds), *window)
+    return Image.fromarray(255 - pixels if photometric == "MONOCHROME1" else pixels), index
 
 
 def render_dicom_preview(
@@ -86,12 +99,13 @@ def render_dicom_preview(
     regions: Iterable[Region] | None = None,
     outline: bool = True,
     flags: Iterable[Sequence[object]] | None = None,
+    window: Window | None = None,
 ) -> bytes:
-    """PNG of one frame for the review page: the file's window (or a robust auto window),
+    """PNG of one frame for the review page: ``window``, else the file's (or a robust auto) window,
     MONOCHROME1 inverted, colour as RGB, scaled down to ``max_size``, redacted regions of
     that frame outlined if asked, and the boxes to check (``flags``: the review boxes of the
     report, ``[frame, x, y, w, h, code]``) outlined in ``FLAG_COLOUR``."""
-    image, index = dicom_image(ds_or_bytes, frame)
+    image, index = dicom_image(ds_or_bytes, frame, window)
     image, scale = _fit(image, max_size)
     boxes = [r[1:] for r in regions or [] if r[0] == index]
     if outline and boxes:
@@ -131,7 +145,12 @@ def _is_dicom(data: bytes) -> bool:
 
 
 def scale_for_sending(
-    data: bytes | Dataset, *, max_side: int, max_bytes: int, frame: int | None = None
+    data: bytes | Dataset,
+    *,
+    max_side: int,
+    max_bytes: int,
+    frame: int | None = None,
+    window: Window | None = None,
 ) -> tuple[bytes, str]:
     """The picture sent to an AI endpoint, and its media type ("image/png" or "image/jpeg").
 
@@ -140,7 +159,7 @@ def scale_for_sending(
     the smallest version does not fit.
     """
     if isinstance(data, Dataset) or _is_dicom(data):
-        image, _ = dicom_image(data, frame)
+        image, _ = dicom_image(data, frame, window)
     else:
         pixels, _ = open_pixels(data)
         image = Image.fromarray(pixels)

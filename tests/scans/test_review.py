@@ -93,3 +93,18 @@ def test_an_image_over_the_memory_bound_is_rejected_without_being_read(patient_c
     assert outcomes[0][0] == "rejected" and "larger than" in outcomes[0][1]
     assert outcomes[1][0] == "clean"
     assert scan.status == Status.READY_FOR_REVIEW
+
+
+def test_the_review_says_in_plain_words_what_was_removed_and_kept_and_why(patient_client):
+    dicom = builders.make_dicom_bytes(PatientName="Doe^Jane", PatientSex="F", PatientAge="093Y")
+    photo = builders.make_jpeg(32, 32)
+    scan = processed_scan(patient_client, ("a.dcm", dicom), ("film.jpg", photo))
+
+    page = patient_client.get(f"/scans/{scan.pk}/").content.decode()
+
+    assert "Your name and identifiers" in page and "Replaced by a code" in page
+    assert "Dates and times" in page
+    assert "Your sex" in page and "Your age (shown as 90 if you are older)" in page
+    assert "GPS" in page
+    assert page.count("Why:") >= 4
+    assert "Doe^Jane" not in page and "Jane" not in page

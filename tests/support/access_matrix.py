@@ -40,7 +40,15 @@ from clinic.pacs.node import issue_token as issue_dicomweb_token
 from clinic.pacs.receiving import receive_instance
 from clinic.pacs.sharing import share_answer
 from forwarding.models import Endpoint
-from scans.models import Answer, Consent, ConsentRequest, ConsentState, Scan, ScanImage
+from scans.models import (
+    Answer,
+    Consent,
+    ConsentRequest,
+    ConsentState,
+    ResumableUpload,
+    Scan,
+    ScanImage,
+)
 from tests.support import builders
 from tests.support.accounts import PASSWORD, make_user
 from tests.support.pacs import held_back_image
@@ -124,6 +132,11 @@ API_AUDIT =         row(E401,        E403,  E403,   E403,     OK,     OK,       
 # The upload handler seals files for patients only and refuses anyone else (403) before a byte
 # of the files is stored.
 API_UPLOAD =        row(E401,        OK,    OK,     E403,     E403,   E403,        E403)
+# Resumable uploads (tus): scripts get a 401, not a sign-in page. The API's routes take a token
+# only, so a session (which is all the matrix signs in with there) is a 401 for everyone.
+TUS_PAGE =          row(E401,        OK,    OK,     E403,     E403,   E403,        MFA)
+TUS_OBJECT =        row(E401,        OK,    E404,   E403,     E403,   E403,        MFA)
+API_TUS =           row(E401,        E401,  E401,   E401,     E401,   E401,        E403)
 # fmt: on
 
 
@@ -239,6 +252,10 @@ class World:
         return record
 
     @cached_property
+    def resumable_upload(self) -> ResumableUpload:
+        return ResumableUpload.objects.create(owner=self.owner, length=10)
+
+    @cached_property
     def token_id(self) -> int:
         issue_token(self.owner, "the owner's phone")
         return ApiToken.objects.get(user=self.owner, name="the owner's phone").pk
@@ -277,6 +294,7 @@ class World:
             "request_id": lambda: self.open_request.pk,
             "consent_id": lambda: self.active_consent.pk,
             "answer_id": lambda: self.answer.pk,
+            "upload_id": lambda: self.resumable_upload.pk,
             "token_id": lambda: self.token_id,
             "endpoint_id": lambda: self.endpoint.pk,
             "study_id": lambda: self.pacs_study.pk,
@@ -358,6 +376,10 @@ class Expect:
 
 def scan_status(w: World) -> str:
     return Scan.objects.get(pk=w.scan.pk).status
+
+
+def pending_uploads(w: World) -> int:
+    return ResumableUpload.objects.count()
 
 
 def scan_count(w: World) -> int:
@@ -500,9 +522,17 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "scans:upload": Expect(PATIENT_PAGE, ("post",), data=upload_files, state=scan_count),
     "scans:detail": Expect(PATIENT_OBJECT),
     "scans:status": Expect(PATIENT_OBJECT),
-    "scans:delete": Expect(PATIENT_OBJECT, ("post",), state=scan_status),
+    "scans:delete": Expect(PATIENT_OBJECT, GET_POST, state=scan_status),
     "scans:preview": Expect(PATIENT_OBJECT),
     "scans:original": Expect(PATIENT_OBJECT),
+    "scans:windowed": Expect(PATIENT_OBJECT, params={"key": lambda w: "soft_tissue"}),
+    # Resumable uploads answer scripts, so a missing session is a 401, not a sign-in page.
+    "scans:tus-create": Expect(TUS_PAGE, ("post",), state=pending_uploads),
+    "scans:tus-finish": Expect(TUS_PAGE, ("post",), state=scan_count),
+    "scans:tus-upload": Expect(TUS_OBJECT, ("head",)),
+    "api-tus-create": Expect(API_TUS, ("post",), state=pending_uploads),
+    "api-tus-finish": Expect(API_TUS, ("post",), state=scan_count),
+    "api-tus-upload": Expect(API_TUS, ("head",)),
     # --- Consent and answers.
     "consent:ask": Expect(
         PATIENT_OBJECT,
@@ -523,9 +553,10 @@ DJANGO_ROUTES: dict[str, Expect] = {
     ),
     "consent:prepared_image": Expect(PATIENT_OBJECT),
     "consent:withdraw": Expect(PATIENT_OBJECT, ("post",), state=consent_state),
+    "consent:receipt_page": Expect(PATIENT_OBJECT),
     "consent:receipt": Expect(PATIENT_OBJECT),
     "consent:answer": Expect(PATIENT_OBJECT),
-    "consent:answer_delete": Expect(PATIENT_OBJECT, ("post",), state=answer_state),
+    "consent:answer_delete": Expect(PATIENT_OBJECT, GET_POST, state=answer_state),
     # --- The auditor area; its public key is for everyone who checks a receipt.
     "audit:index": Expect(AUDIT_PAGE),
     "audit:trail": Expect(AUDIT_PAGE),

@@ -6,7 +6,10 @@ import zipfile
 
 import numpy as np
 
+from scans import processing
+from scans.models import FileKind, Scan, ScanFile, Status
 from tests.support import builders
+from vault import get_vault
 
 
 def study_zip(images: int, marker: str = "MRKSTUDY", size: int = 384) -> bytes:
@@ -46,6 +49,58 @@ def series_slices(series_uid: str, count: int, *, start: int = 0, size: int = 64
                 Rows=size,
                 Columns=size,
                 PixelData=pixels,
+            )
+        )
+    return slices
+
+
+def processed_ct(owner, slices: int = 40) -> Scan:
+    """A chest CT of ``slices`` slices, stored and de-identified in this process (one chunk:
+    set DEID_CHUNK_IMAGES above ``slices``)."""
+    data = builders.make_zip(
+        {f"CD/DICOM/IM{n:03d}": s for n, s in enumerate(chest_slices(slices))},
+        compression=zipfile.ZIP_STORED,
+    )
+    info = get_vault().put_bytes(data)
+    scan = Scan.objects.create(owner=owner, status=Status.QUEUED, progress_total=slices)
+    ScanFile.objects.create(
+        scan=scan,
+        position=1,
+        kind=FileKind.ZIP,
+        size=info.size,
+        vault_object=info.object_id,
+        image_count=slices,
+    )
+    processing.process_scan(str(scan.pk))
+    scan.refresh_from_db()
+    assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
+    return scan
+
+
+def chest_slices(count: int) -> list[bytes]:
+    """CT slices in Hounsfield units (intercept -1024): air, lung, soft tissue, bone."""
+    size = 64
+    slices = []
+    for index in range(count):
+        hu = np.full((size, size), -1000, dtype=np.int16)
+        hu[8:56, 8:56] = 40
+        hu[14:50, 12:30] = -800 + index
+        hu[14:50, 34:52] = -800
+        hu[28:36, 29:35] = 700
+        slices.append(
+            builders.make_dicom_bytes(
+                Modality="CT",
+                BodyPartExamined="CHEST",
+                SeriesDescription="Chest",
+                SeriesInstanceUID="1.2.826.0.1.3680043.8.498.77",
+                InstanceNumber=index + 1,
+                Rows=size,
+                Columns=size,
+                RescaleIntercept=-1024,
+                RescaleSlope=1,
+                WindowCenter=40,
+                WindowWidth=400,
+                PixelData=(hu + 1024).astype("<u2").tobytes(),
             )
         )
     return slices
