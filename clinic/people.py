@@ -145,17 +145,19 @@ def reset_mfa(user: User, *, admin: User) -> int:
     """Delete the account's second factors (TOTP, recovery codes, security keys) and sessions.
 
     For someone who lost their phone: at their next sign-in a staff role is sent to set up TOTP
-    again before any page opens. Returns how many authenticators were deleted.
+    again before any page opens. Their API tokens go too: a token issued under the lost factor
+    must not outlive it. Returns how many authenticators were deleted.
     """
     _refuse_self(admin, user)
     with transaction.atomic():
         removed, _ = Authenticator.objects.filter(user=user).delete()
         sessions = end_sessions(user)
+        tokens, _ = ApiToken.objects.filter(user=user).delete()
         audit(
             AuditAction.MFA_RESET,
             actor=admin.pseudonym,
             object_type="user",
             object_id=user.pseudonym,
-            details={"authenticators": removed, "sessions": sessions},
+            details={"authenticators": removed, "sessions": sessions, "tokens": tokens},
         )
     return removed
