@@ -55,7 +55,8 @@ class BearerToken(HttpBearer):
             return None
         needed = self.read if request.method in READING else self.changes
         if needed.value not in found.scopes:
-            raise HttpError(403, f"This token may not do this: it needs the '{needed}' scope.")
+            who = " (auditor and clinic admin accounts only)" if needed == TokenScope.AUDIT else ""
+            raise HttpError(403, f"This token may not do this: it needs the '{needed}' scope{who}.")
         _count_request(found.pk)
         return found.user
 

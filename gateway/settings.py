@@ -330,6 +330,9 @@ CONSENT_TTL_SECONDS = env_int("CONSENT_TTL_SECONDS", 24 * 3600)
 # A consent still "sending" after this long lost its sender; it is settled as outcome_unknown.
 SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
 
+# An AI answer longer than this is shown as plain text instead of rendered Markdown.
+ANSWER_RENDER_MAX_BYTES = env_int("ANSWER_RENDER_MAX_BYTES", 32 * 1024)
+
 # --- Audit log
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
 AUDIT_SIGNING_KEY_PATH = Path(
