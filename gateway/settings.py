@@ -421,6 +421,8 @@ MFA_ADAPTER = "gateway.mfa.SealingMFAAdapter"
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
 # Accept the code of the neighbouring 30 s step too (RFC 6238 §5.2: clock drift, slow typing).
 MFA_TOTP_TOLERANCE = 1
+# How long a clinic invitation's code can be used (once) to set the password.
+INVITATION_TTL_SECONDS = env_int("INVITATION_TTL_SECONDS", 48 * 3600)
 # Personal API tokens: their lifetime, and requests per minute per token (429 past it).
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)

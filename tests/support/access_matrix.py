@@ -521,6 +521,8 @@ DJANGO_ROUTES: dict[str, Expect] = {
     # --- The clinic admin area.
     "clinic:index": Expect(CLINIC_PAGE),
     "clinic:users": Expect(CLINIC_PAGE),
+    # Public: an invited person sets their password with the mailed code (or is refused).
+    "clinic:invitation": Expect(HOME),
     "clinic:invite": Expect(
         CLINIC_PAGE,
         GET_POST,
