@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/deid_bench.py
 	$(BIN)/python bench/pixel_bench.py
 	$(BIN)/python bench/chunk_bench.py
+	$(BIN)/python bench/slow_clients.py
 
 # Load and fault runs against the production shape: private PostgreSQL and Redis on loopback,
 # gunicorn, two workers (root needed for the tmpfs of the disk-full test).

@@ -19,39 +19,19 @@ from __future__ import annotations
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
-from django.conf import settings
-from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
-from django.utils import timezone
 
 from accounts.models import ApiToken, User
-
-_DB_SESSION_ENGINES = frozenset(
-    {"django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"}
-)
+from accounts.sessions import end_sessions_of
 
 
-def end_sessions(user: User) -> int:
-    """Delete every stored session signed in as ``user``; returns how many there were.
+def end_sessions(user: User, *, keep: str | None = None) -> int:
+    """Delete every stored session signed in as ``user`` (but ``keep``, a session key, if
+    given); returns how many there were.
 
-    Only database-backed sessions can be found this way. Other engines still stop working for
-    an inactive user (Django's backends refuse inactive users on every request), which is what
-    disabling relies on; this makes it immediate and also covers a user who stays active.
+    Sessions are stored by ``accounts.sessions`` with the account's id beside them, so this is
+    one delete, immediate for every device.
     """
-    if settings.SESSION_ENGINE not in _DB_SESSION_ENGINES:
-        return 0
-    theirs = [
-        session.pk
-        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-        if session.get_decoded().get(SESSION_KEY) == str(user.pk)
-    ]
-    if not theirs:
-        return 0
-    store = SessionStore()
-    for key in theirs:
-        store.delete(key)  # also evicts a cached_db copy
-    return len(theirs)
+    return end_sessions_of(user.pk, keep=keep)
 
 
 def erased_email(user: User) -> str:

@@ -7,11 +7,13 @@ about the person.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 import uuid
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 
 
@@ -85,8 +87,28 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class TokenScope(models.TextChoices):
+    """What a token may do; each API route names the scope it needs (``gateway.api``)."""
+
+    READ = "read", "Read your scans, reports, consents and answers"
+    UPLOAD = "upload", "Upload and delete scans"
+    CONSENT = "consent", "Ask an AI service and give or withdraw consent"
+    AUDIT = "audit", "Read and export the audit log (auditors)"
+
+
+def default_token_expiry() -> datetime.datetime:
+    from django.conf import settings
+    from django.utils import timezone
+
+    return timezone.now() + datetime.timedelta(days=settings.API_TOKEN_DAYS)
+
+
 class ApiToken(models.Model):
-    """A personal API token. Only its hash is stored; the token itself is shown once."""
+    """A personal API token. Only its hash is stored; the token itself is shown once.
+
+    It expires (``API_TOKEN_DAYS``, 90 by default) and carries scopes; it is deleted with every
+    password change or reset and every two-factor reset.
+    """
 
     PREFIX = "sgw_"
 
@@ -94,17 +116,36 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=80)
     token_hash = models.CharField(max_length=64, unique=True)
     hint = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
+    scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=default_token_expiry)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint}…)"
 
     @classmethod
-    def issue(cls, user: User, name: str) -> tuple[ApiToken, str]:
+    def issue(cls, user: User, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
         """Create a token and return it with its clear value, which is never stored."""
         clear = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, token_hash=hash_token(clear), hint=clear[:10]
+            user=user,
+            name=name,
+            token_hash=hash_token(clear),
+            hint=clear[:10],
+            scopes=sorted(set(scopes)),
         )
         return token, clear
+
+
+class SealedSession(AbstractBaseSession):
+    """A signed-in session as stored (``accounts.sessions``): the key's hash and the data
+    encrypted under a key derived from the session key, which only the browser holds.
+
+    A copy of the database (or a backup of it) therefore yields no cookie to replay and no
+    session contents; ``user_pk`` is kept in clear so every session of an account can be ended
+    at once (sign-out everywhere, password and two-factor resets).
+    """
+
+    session_key = models.CharField("session key hash", max_length=64, primary_key=True)
+    user_pk = models.CharField(max_length=64, blank=True, db_index=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from allauth.account.authentication import get_authentication_records
+from allauth.account.decorators import reauthentication_required
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
+from accounts.models import Role, TokenScope
 from accounts.roles import has_mfa, role_required, signed_in_user
-from accounts.tokens import issue_token, revoke_token
+from accounts.tokens import issue_token, revoke_token, scopes_allowed
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -33,10 +36,20 @@ def _account_page(request: HttpRequest, new_token: str | None = None) -> HttpRes
             "tokens": signed_in_user(request).api_tokens.order_by("-created_at"),
             "new_token": new_token,
             "has_mfa": has_mfa(signed_in_user(request)),
+            "token_days": settings.API_TOKEN_DAYS,
+            "scopes": [
+                (scope, TokenScope(scope).label)
+                for scope in scopes_allowed(signed_in_user(request))
+            ],
         },
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+def passed_two_factor(request: HttpRequest) -> bool:
+    """Whether this session was signed in (or re-authenticated) with a second factor."""
+    return any(record.get("method") == "mfa" for record in get_authentication_records(request))
 
 
 @login_required
@@ -46,14 +59,30 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@reauthentication_required
 def create_token(request: HttpRequest) -> HttpResponse:
+    """A new token, after the password (and second factor, where set up) was just given again.
+
+    Staff tokens reach other people's data or the audit log: only a session that passed two-factor
+    may create one, so a stolen password alone never yields a token.
+    """
+    user = signed_in_user(request)
+    if (user.needs_mfa or has_mfa(user)) and not passed_two_factor(request):
+        messages.error(request, "Sign in with your authenticator app before creating a token.")
+        return redirect("account")
     name = (request.POST.get("name") or "").strip()[:80] or "API token"
+    allowed = scopes_allowed(user)
+    chosen = [scope for scope in request.POST.getlist("scopes") if scope in allowed]
+    if not chosen:
+        messages.error(request, "Choose at least one thing the token may do.")
+        return redirect("account")
     # Shown once, in this response only; from now on only its hash exists anywhere.
-    return _account_page(request, new_token=issue_token(signed_in_user(request), name))
+    return _account_page(request, new_token=issue_token(user, name, chosen))
 
 
 @require_POST
 @login_required
+@reauthentication_required
 def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_token(signed_in_user(request), token_id):
         messages.success(request, "The token was revoked.")

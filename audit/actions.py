@@ -17,9 +17,13 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token.created"  # noqa: S105 - an event name, not a secret
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
     USER_INVITED = "user.invited"
+    INVITATION_ACCEPTED = "user.invitation_accepted"
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     MFA_RESET = "mfa.reset"
+    # A clinic admin saw which e-mail address a pseudonym belongs to (find by e-mail, or an
+    # account page that shows the address): the re-identification is itself on the record.
+    IDENTITY_REVEALED = "identity.revealed"
     ACCOUNT_ERASED = "account.erased"
     # A scan's life
     SCAN_UPLOADED = "scan.uploaded"

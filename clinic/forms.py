@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from allauth.account.models import EmailAddress
 from django import forms
+from django.contrib.auth.password_validation import validate_password
 
 from accounts.models import Role, User
 from clinic.models import MAX_RETENTION_DAYS, RetentionPolicy
@@ -40,3 +41,19 @@ class RetentionPolicyForm(forms.ModelForm):
         widgets = {
             name: forms.NumberInput(attrs={"min": 1, "max": MAX_RETENTION_DAYS}) for name in fields
         }
+
+
+class AcceptInvitationForm(forms.Form):
+    email = forms.EmailField(label="Your email address")
+    code = forms.CharField(label="The code from the invitation", max_length=100)
+    password1 = forms.CharField(label="Choose a password", widget=forms.PasswordInput)
+    password2 = forms.CharField(label="The password again", widget=forms.PasswordInput)
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            raise forms.ValidationError("The two passwords differ.")
+        if first:
+            validate_password(first)
+        return cleaned

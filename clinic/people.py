@@ -8,9 +8,7 @@ mis-click, and another admin can always do it for them.
 
 from __future__ import annotations
 
-from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
-from allauth.account.utils import user_pk_to_url_str
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.core.mail import send_mail
@@ -23,6 +21,7 @@ from accounts.models import ApiToken, Role, User
 from accounts.roles import assign_role
 from audit.actions import AuditAction
 from audit.log import append as audit
+from clinic.invitations import invitation_code
 from scans.errors import UserFacingError
 
 
@@ -53,24 +52,26 @@ def _refuse_erased(user: User) -> None:
         raise AccountErased("This account was erased; it cannot be enabled or changed.")
 
 
-def set_password_link(user: User) -> str:
-    """An absolute link to allauth's set-a-new-password page for ``user``.
+def reveal_identity(user: User, *, admin: User, how: str) -> None:
+    """Record that ``admin`` saw the e-mail address behind ``user``'s pseudonym.
 
-    The token is allauth's password reset token: it stops working once a password is set, and
-    expires after PASSWORD_RESET_TIMEOUT.
+    The audit log names people by pseudonym only; an admin who can also link a pseudonym to an
+    address could re-identify it, so every such link is an audit entry auditors can see.
     """
-    key = default_token_generator.make_token(user)
-    path = reverse(
-        "account_reset_password_from_key", kwargs={"uidb36": user_pk_to_url_str(user), "key": key}
+    audit(
+        AuditAction.IDENTITY_REVEALED,
+        actor=admin.pseudonym,
+        object_type="user",
+        object_id=user.pseudonym,
+        details={"how": how},
     )
-    return settings.PUBLIC_URL.rstrip("/") + path
 
 
 def invite_user(email: str, role: str, *, admin: User) -> User:
-    """Create an account without a usable password and email its owner a set-password link.
+    """Create an account without a usable password and email its owner a code to set one.
 
-    The address is marked verified: only its owner receives the link, and using it proves it.
-    The mail is sent after the account is committed, so a link never names a missing account.
+    The address is marked verified: only its owner receives the code, and using it proves it.
+    The mail is sent after the account is committed, so a code never names a missing account.
     """
     email = email.strip().lower()
     with transaction.atomic():
@@ -90,10 +91,11 @@ def invite_user(email: str, role: str, *, admin: User) -> User:
 
 def _send_invitation(user: User, role: str) -> None:
     context = {
-        "link": set_password_link(user),
+        "link": settings.PUBLIC_URL + reverse("clinic:invitation"),
+        "code": invitation_code(user),
         "role": Role(role).label,
         "needs_mfa": user.needs_mfa,
-        "hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
+        "hours": settings.INVITATION_TTL_SECONDS // 3600,
     }
     subject = render_to_string("clinic/email/invite_subject.txt", context).strip()
     body = render_to_string("clinic/email/invite_message.txt", context)
@@ -164,18 +166,20 @@ def reset_mfa(user: User, *, admin: User) -> int:
     """Delete the account's second factors (TOTP, recovery codes, security keys) and sessions.
 
     For someone who lost their phone: at their next sign-in a staff role is sent to set up TOTP
-    again before any page opens. Returns how many authenticators were deleted.
+    again before any page opens. Their API tokens go too: a token issued under the lost factor
+    must not outlive it. Returns how many authenticators were deleted.
     """
     _refuse_self(admin, user)
     _refuse_erased(user)
     with transaction.atomic():
         removed, _ = Authenticator.objects.filter(user=user).delete()
         sessions = end_sessions(user)
+        tokens, _ = ApiToken.objects.filter(user=user).delete()
         audit(
             AuditAction.MFA_RESET,
             actor=admin.pseudonym,
             object_type="user",
             object_id=user.pseudonym,
-            details={"authenticators": removed, "sessions": sessions},
+            details={"authenticators": removed, "sessions": sessions, "tokens": tokens},
         )
     return removed

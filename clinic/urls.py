@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("users/", views.users, name="users"),
     path("users/invite/", views.invite, name="invite"),
+    path("invitation/", views.accept_invitation, name="invitation"),
     path("users/<str:pseudonym>/", views.user_detail, name="user"),
     path("users/<str:pseudonym>/role/", views.change_role, name="user_role"),
     path("users/<str:pseudonym>/disable/", views.disable_user, name="user_disable"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
 from django.contrib import messages
+from django.contrib.auth import login
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,8 +21,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role, User
 from accounts.roles import has_mfa, role_required, signed_in_user
-from clinic import health, people, retention
-from clinic.forms import FindUserForm, InviteForm, RetentionPolicyForm, RoleForm
+from clinic import health, invitations, people, retention
+from clinic.forms import (
+    AcceptInvitationForm,
+    FindUserForm,
+    InviteForm,
+    RetentionPolicyForm,
+    RoleForm,
+)
 from scans.refusals import flash_refusal
 
 admin_only = role_required(Role.CLINIC_ADMIN)
@@ -45,6 +52,7 @@ def users(request: HttpRequest) -> HttpResponse:
     if find.is_valid():
         found = User.objects.filter(email__iexact=find.cleaned_data["email"]).first()
         if found is not None:
+            people.reveal_identity(found, admin=signed_in_user(request), how="find_by_email")
             return redirect("clinic:user", pseudonym=found.pseudonym)
         messages.info(request, "No account has that email address.")
     role = request.GET.get("role", "")
@@ -80,12 +88,15 @@ def _account(pseudonym: str) -> User:
 @admin_only
 def user_detail(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
+    show_email = user.role != Role.PATIENT and not people.is_erased(user)
+    if show_email:
+        people.reveal_identity(user, admin=signed_in_user(request), how="account_page")
     return render(
         request,
         "clinic/user_detail.html",
         {
             "account": user,
-            "show_email": user.role != Role.PATIENT and not people.is_erased(user),
+            "show_email": show_email,
             "erased": people.is_erased(user),
             "has_mfa": has_mfa(user),
             "role_form": RoleForm(initial={"role": user.role}),
@@ -248,3 +259,24 @@ def retention_policy(request: HttpRequest) -> HttpResponse:
 @admin_only
 def health_page(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/health.html", {"health": health.snapshot()})
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest) -> HttpResponse:
+    """Public: the invited person sets their password with the mailed code, is signed in, and
+    (for a staff role) goes straight on to set up their authenticator."""
+    form = AcceptInvitationForm(request.POST or None)
+    if form.is_valid():
+        try:
+            user = invitations.accept_invitation(
+                form.cleaned_data["email"],
+                form.cleaned_data["code"],
+                form.cleaned_data["password1"],
+                client_address=request.META.get("REMOTE_ADDR", ""),
+            )
+        except invitations.InvitationRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("mfa_activate_totp" if user.needs_mfa else "home")
+    return render(request, "clinic/accept_invitation.html", {"form": form})

@@ -2,34 +2,78 @@
 
 Each app owns its routes (``scans.api``, ``scans.consent.api``, ``audit.api``); they are mounted
 here so the OpenAPI schema is one. Authentication is a personal API token (``Authorization:
-Bearer <token>``). Errors are JSON ``{"detail": "..."}`` with a message a person can act on:
-every refusal a service raises (``scans.errors.UserFacingError``) is translated here, and only
-here.
+Bearer <token>``) whose scopes include the one the route needs: ``read`` for every GET, and
+for changes ``upload`` (scans), ``consent`` (consent requests, consents, answers) or ``audit``
+(the whole audit API). Each token has ``API_RATE_LIMIT_PER_MINUTE`` requests a minute.
+
+Errors are JSON ``{"detail": "..."}`` with a message a person can act on: every refusal a service
+raises (``scans.errors.UserFacingError``) is translated here, and only here; anything else is a
+JSON 500, never Django's HTML page.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
 from ninja.security import HttpBearer
 
-from accounts.models import User
-from accounts.tokens import user_for_bearer
+from accounts.models import TokenScope, User
+from accounts.tokens import token_for_bearer
 from audit.api import router as audit_router
 from scans.api import router as scans_router
 from scans.consent.api import router as consent_router
 from scans.errors import UserFacingError
+from scans.logsafe import describe
 from scans.upload import upload_rejection
+
+logger = logging.getLogger(__name__)
+READING = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BearerToken(HttpBearer):
+    """A live token with the scope the request needs: ``read`` to read, ``changes`` to change."""
+
+    def __init__(self, *, read: TokenScope, changes: TokenScope) -> None:
+        super().__init__()
+        self.read = read
+        self.changes = changes
+
     def __call__(self, request: HttpRequest):
         return self.authenticate(request, request.headers.get("Authorization", ""))
 
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        return user_for_bearer(token if token.lower().startswith("bearer ") else f"Bearer {token}")
+        header = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+        found = token_for_bearer(header)
+        if found is None:
+            return None
+        needed = self.read if request.method in READING else self.changes
+        if needed.value not in found.scopes:
+            who = " (auditor and clinic admin accounts only)" if needed == TokenScope.AUDIT else ""
+            raise HttpError(403, f"This token may not do this: it needs the '{needed}' scope{who}.")
+        _count_request(found.pk)
+        return found.user
+
+
+def _count_request(token_id: int) -> None:
+    """At most ``API_RATE_LIMIT_PER_MINUTE`` requests per token and minute, else 429."""
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return
+    key = f"api-rate:{token_id}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        count = 1
+    if count > limit:
+        raise HttpError(429, "Too many requests with this token; wait a minute and try again.")
 
 
 # Operation ids are part of the published schema (client generators name methods after them), and
@@ -53,7 +97,7 @@ api = GatewayAPI(
     title="Scan gateway API",
     version="1",
     urls_namespace="api-1",
-    auth=BearerToken(),
+    auth=BearerToken(read=TokenScope.READ, changes=TokenScope.UPLOAD),
     description="Upload scans, follow their de-identification, and manage them. "
     "Authenticate with a personal API token: `Authorization: Bearer <token>`.",
 )
@@ -92,6 +136,21 @@ def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     )
 
 
-api.add_router("", scans_router)
-api.add_router("", consent_router)
-api.add_router("/audit", audit_router)
+@api.exception_handler(Exception)
+def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """An API client always gets JSON, even when something failed on our side."""
+    route = request.resolver_match.route if request.resolver_match else "?"
+    # Its type and place only: an exception's text can quote what it was given.
+    logger.error("API error on %s %s: %s", request.method, route, describe(exc))
+    return api.create_response(
+        request, {"detail": "Something went wrong on our side; try again later."}, status=500
+    )
+
+
+api.add_router("", scans_router, auth=BearerToken(read=TokenScope.READ, changes=TokenScope.UPLOAD))
+api.add_router(
+    "", consent_router, auth=BearerToken(read=TokenScope.READ, changes=TokenScope.CONSENT)
+)
+api.add_router(
+    "/audit", audit_router, auth=BearerToken(read=TokenScope.AUDIT, changes=TokenScope.AUDIT)
+)

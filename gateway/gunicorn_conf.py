@@ -1,8 +1,14 @@
-"""gunicorn's settings in the container (``gunicorn --config python:gateway.gunicorn_conf``).
+"""gunicorn's settings for the web process (``gunicorn -c python:gateway.gunicorn_conf``),
+used by the container and by ``make run``.
 
-The same serving model as ``make run`` (threads, long timeout for uploads that stream into the
-vault); only the numbers come from the environment. The access log names method, path (no
-query string), status and duration, as before; with ``LOG_FORMAT=json`` it is a JSON line.
+gevent workers (``gateway.serving``): slow or idle clients wait as greenlets instead of holding
+a thread each, with a cap on connections per client address and a timeout on a silent socket.
+``timeout`` is the worker's heartbeat here (a worker stuck in CPU for that long is restarted),
+not a limit on a request: a large upload may stream for as long as it keeps sending.
+
+The access log names method, path (no query string), status and duration; with
+``LOG_FORMAT=json`` it is a JSON line. No route carries a secret in its path (sign-in, reset and
+confirmation use codes typed into forms; invitations are accepted by a code too).
 """
 
 import os
@@ -11,11 +17,18 @@ from gateway.jsonlog import gunicorn_logconfig
 
 bind = f"0.0.0.0:{os.environ.get('WEB_PORT', '8000')}"
 workers = int(os.environ.get("WEB_WORKERS", "3"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
-timeout = int(os.environ.get("WEB_TIMEOUT", "900"))
+worker_class = "gateway.serving.CappedGeventWorker"
+# Connections one worker holds at once (idle, slow and busy together).
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "2000"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
 graceful_timeout = 30
+keepalive = 5
+# Header limits stay at gunicorn's defaults; a body is read by Django as it arrives.
 worker_tmp_dir = os.environ.get("WEB_TMP_DIR", "/tmp")  # noqa: S108 (a tmpfs in the container)
 accesslog = "-"
 access_log_format = "%(m)s %(U)s %(s)s %(L)ss"
 if os.environ.get("LOG_FORMAT") == "json":
     logconfig_dict = gunicorn_logconfig()
+# Every greenlet would keep its own database connection open; close each at the end of its
+# request instead, so connections to PostgreSQL follow requests in flight, not clients.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")

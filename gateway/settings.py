@@ -23,6 +23,15 @@ from gateway.jsonlog import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Every process (web, workers, beat, manage.py) reads these settings first: whatever it writes
+# from here on (the SQLite database and its -wal/-shm, mail files, cache, queue folders) is
+# private to its user: files 0600, folders 0700.
+os.umask(0o077)
+# onnxruntime (the burned-in text detector) keeps a telemetry store in the home folder unless
+# told otherwise; nothing about this gateway's work leaves the process.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
 
 def env(name: str, default: str = "") -> str:
     """Return a setting, reading ``NAME_FILE`` first so container secrets can be mounted."""
@@ -79,9 +88,16 @@ if not SECRET_KEY:
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("change", "embedded"))):
     raise ImproperlyConfigured("SECRET_KEY looks like a placeholder; set a long random value.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+# "testserver" is Django's test client's host: the test settings add it, nothing else does.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000")
+PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The client's address (rate limits, sign-in lock-out, the consent's client hash): behind a
+# proxy REMOTE_ADDR is the proxy. Either the number of proxies in front that each append to
+# X-Forwarded-For (1 for the one TLS proxy README describes), or a header that the proxy sets
+# and clients cannot (e.g. X-Real-IP). Neither: REMOTE_ADDR, for a server facing clients itself.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_CLIENT_IP_HEADER = env("TRUSTED_CLIENT_IP_HEADER")
 # The name people see in page titles and e-mails.
 SITE_NAME = env("SITE_NAME", "Scan gateway")
 
@@ -107,8 +123,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway.client_address.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway.caching.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "scans.upload.UploadGuardMiddleware",
@@ -142,7 +160,10 @@ TEMPLATES = [
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    # gunicorn's gevent workers set 0: a connection per request in flight, not per greenlet.
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker) share one SQLite file: wait for locks instead of failing.
@@ -209,6 +230,9 @@ UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 RESUMABLE_UPLOAD_TTL_SECONDS = env_int("RESUMABLE_UPLOAD_TTL_SECONDS", 24 * 3600)
 # The size of each piece the browser sends: what a dropped connection can lose at most.
 RESUMABLE_CHUNK_BYTES = env_int("RESUMABLE_CHUNK_BYTES", 8 * 1024**2)
+# Django's own count of parts, checked before ours: one above ours, so that past UPLOAD_MAX_FILES
+# the upload's own refusal (413) answers, not Django's.
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES + 1
 ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 5000)
 ZIP_MAX_RATIO = env_int("ZIP_MAX_RATIO", 100)
 ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 8 * 1024**3)
@@ -266,6 +290,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
         "processed_folder": str(CELERY_QUEUE_DIR / "processed"),
+        # kombu's default is "control" in the working folder, outside DATA_DIR.
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),
     }
 else:
     # acks_late on Redis: a message must stay invisible longer than the longest task runs.
@@ -328,6 +354,9 @@ CONSENT_TTL_SECONDS = env_int("CONSENT_TTL_SECONDS", 24 * 3600)
 # A consent still "sending" after this long lost its sender; it is settled as outcome_unknown.
 SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
 
+# An AI answer longer than this is shown as plain text instead of rendered Markdown.
+ANSWER_RENDER_MAX_BYTES = env_int("ANSWER_RENDER_MAX_BYTES", 32 * 1024)
+
 # --- Audit log
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
 AUDIT_SIGNING_KEY_PATH = Path(
@@ -383,22 +412,49 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "accounts.adapters.GatewayAccountAdapter"
+# Keyed by the client's real address (gateway.client_address) and by the account ("key"): a
+# flood of failures from one address blocks that address, never the clinic behind its proxy.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
-    "login_failed": "5/5m/ip,5/5m/key",
+    "login_failed": "10/5m/ip,5/5m/key",
     "signup": "10/h/ip",
     "confirm_email": "3/m/key",
     "reset_password": "5/m/ip,3/m/key",
     "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
 }
+# Codes typed into a form instead of keys in links: nothing secret is ever in a URL path (so
+# never in an access log), each code is single-use, expires, and allows few attempts.
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_TIMEOUT = 15 * 60
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_TIMEOUT = 15 * 60
+# One address per account; a new one replaces it only once verified, after re-authentication,
+# and the old address is told (a takeover cannot add an address and quietly drop the owner's).
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_MAX_EMAIL_ADDRESSES = 2
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("REAUTHENTICATION_TIMEOUT", 300)
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+SESSION_ENGINE = "accounts.sessions"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_USER_DISPLAY = "accounts.adapters.user_display"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# TOTP secrets and the recovery codes' seed are sealed with the vault's keyring (gateway.mfa).
+MFA_ADAPTER = "gateway.mfa.SealingMFAAdapter"
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "Scan gateway")
 # Accept the code of the neighbouring 30 s step too (RFC 6238 §5.2: clock drift, slow typing).
 MFA_TOTP_TOLERANCE = 1
+# How long a clinic invitation's code can be used (once) to set the password.
+INVITATION_TTL_SECONDS = env_int("INVITATION_TTL_SECONDS", 48 * 3600)
+# Personal API tokens: their lifetime, and requests per minute per token (429 past it).
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 

@@ -66,6 +66,7 @@ DATA_FORMAT = "scan-gateway-backup/1"
 KEYS_FORMAT = "scan-gateway-keys/1"
 PG_DUMP_FILE = "database.pgdump"
 SQLITE_FILE = "database.sqlite3"
+SESSION_TABLES = ("accounts_sealedsession", "django_session")
 BLOBS_FILE = "blobs.tar"
 _BLOB_NAME = re.compile(r"[0-9a-f]{32}")
 _CHUNK = 1024 * 1024
@@ -240,7 +241,15 @@ def _dump_postgresql(target: Path) -> list[str]:
         object_ids = _live_object_ids(cursor)
         # The snapshot stays valid while this transaction is open.
         _run(
-            [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={target}", *args],
+            [
+                pg_dump,
+                "--format=custom",
+                f"--snapshot={snapshot}",
+                f"--file={target}",
+                # Sessions are not data to restore: a backup holds no live session.
+                *(f"--exclude-table-data={table}" for table in SESSION_TABLES),
+                *args,
+            ],
             env,
         )
     return object_ids
@@ -251,6 +260,9 @@ def _dump_sqlite(target: Path) -> list[str]:
     copy = sqlite3.connect(target)
     try:
         connection.connection.backup(copy)  # a consistent snapshot, even while others write
+        for table in SESSION_TABLES:  # a backup holds no live session
+            copy.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        copy.commit()
         return _live_object_ids(copy.cursor())
     finally:
         copy.close()

@@ -14,8 +14,15 @@ from tests.support.accounts import PASSWORD, bearer, make_user, with_totp
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/clinic/", "/clinic/users/", "/clinic/users/invite/", "/clinic/endpoints/",
-         "/clinic/endpoints/new/", "/clinic/retention/", "/clinic/health/"]
+PAGES = [
+    "/clinic/",
+    "/clinic/users/",
+    "/clinic/users/invite/",
+    "/clinic/endpoints/",
+    "/clinic/endpoints/new/",
+    "/clinic/retention/",
+    "/clinic/health/",
+]
 
 
 def audit(action: str) -> AuditEntry:
@@ -80,7 +87,7 @@ def test_an_email_address_in_the_query_string_is_never_used_for_a_lookup(admin_c
     assert response.status_code == 200  # the list, not a redirect to the patient
 
 
-def test_an_invited_user_sets_a_password_from_the_emailed_link_and_the_invite_is_audited(
+def test_an_invited_user_sets_a_password_with_the_emailed_code_once_then_enrols_totp(
     admin_client, admin, client, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
@@ -93,21 +100,38 @@ def test_an_invited_user_sets_a_password_from_the_emailed_link_and_the_invite_is
     assert invited.role == Role.CLINICIAN and not invited.has_usable_password()
     entry = audit("user.invited")
     assert (entry.actor, entry.object_id, entry.details) == (
-        admin.pseudonym, invited.pseudonym, {"role": "clinician"}
+        admin.pseudonym,
+        invited.pseudonym,
+        {"role": "clinician"},
     )
     assert audit("role.changed").actor == admin.pseudonym
+    body = mail.outbox[-1].body
     assert mail.outbox[-1].to == ["new.doc@example.org"]
+    # The link names no secret: the code is typed in, so it never reaches an access log.
+    assert re.search(r"https?://\S+/clinic/invitation/\s", body)
+    code = body.split("Your code:")[1].split()[0]
+    assert code not in re.findall(r"https?://\S+", body)[0]
 
-    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", mail.outbox[-1].body)
-    form_url = client.get(link.group(1)).headers["Location"]
     new = "a brand new passphrase 9"
-    assert client.post(form_url, {"password1": new, "password2": new}).status_code == 302
+    form = {"email": "new.doc@example.org", "code": code, "password1": new, "password2": new}
+    response = client.post("/clinic/invitation/", form)
+    assert response.headers["Location"] == "/accounts/2fa/totp/activate/"
+    assert User.objects.get(pk=invited.pk).check_password(new)
+    # Signed in, and held at the authenticator set-up until TOTP is enrolled.
+    assert client.get("/clinician/").headers["Location"] == "/accounts/2fa/totp/activate/"
+    # Single use: the same code does nothing a second time.
+    again = client.__class__().post(
+        "/clinic/invitation/", {**form, "password1": "x" * 20 + "9a", "password2": "x" * 20 + "9a"}
+    )
+    assert again.status_code == 200
+    assert b"already used" in again.content
     assert User.objects.get(pk=invited.pk).check_password(new)
 
 
 def test_inviting_an_address_that_already_has_an_account_is_refused(admin_client, patient):
-    response = admin_client.post("/clinic/users/invite/",
-                                 {"email": "pat@example.org", "role": Role.AUDITOR})
+    response = admin_client.post(
+        "/clinic/users/invite/", {"email": "pat@example.org", "role": Role.AUDITOR}
+    )
     assert response.status_code == 200
     assert b"already exists" in response.content
     assert audit("user.invited") is None
@@ -130,7 +154,9 @@ def test_changing_a_role_is_asked_again_then_audited_with_the_admin_as_actor(
     assert patient.groups.filter(name="role:auditor").exists()
     entry = audit("role.changed")
     assert (entry.actor, entry.object_id, entry.details) == (
-        admin.pseudonym, patient.pseudonym, {"from": "patient", "to": "auditor"}
+        admin.pseudonym,
+        patient.pseudonym,
+        {"from": "patient", "to": "auditor"},
     )
 
 

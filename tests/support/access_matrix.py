@@ -117,6 +117,8 @@ CLINIC_PAGE =       row(LOGIN,       E403,  E403,   E403,     E403,   OK,       
 ACCOUNTS_PAGE =     row(LOGIN,       OK,    OK,     OK,       OK,     OK,          OK)
 # A step of a sign-in in progress: without one, back to the sign-in page.
 SIGN_IN_STEP =      row(LOGIN,       OK,    OK,     OK,       OK,     OK,          OK)
+# Typing a mailed reset code: without a reset in progress, back to the sign-in page for anyone.
+RESET_CODE_STEP =   row(LOGIN,       LOGIN, LOGIN,  LOGIN,    LOGIN,  LOGIN,       LOGIN)
 # allauth acts on the signed-in user's own factors only: 404 for a factor they do not have.
 OWN_TOTP =          row(LOGIN,       E404,  E404,   OK,       OK,     OK,          E404)
 OWN_CODES =         row(LOGIN,       E404,  E404,   E404,     E404,   E404,        E404)
@@ -482,15 +484,15 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "account_request_reauthentication_code": Expect(ACCOUNTS_PAGE),
     "account_confirm_reauthentication_code": Expect(ACCOUNTS_PAGE),
     "account_email": Expect(ACCOUNTS_PAGE),
-    "account_email_verification_sent": Expect(PUBLIC),
+    "account_email_verification_sent": Expect(SIGN_IN_STEP),
     "account_change_password": Expect(ACCOUNTS_PAGE),
     "account_set_password": Expect(ACCOUNTS_PAGE),
     "account_reset_password": Expect(PUBLIC),
     "account_confirm_login_code": Expect(SIGN_IN_STEP),
-    "account_confirm_email": Expect(PUBLIC),
-    "account_reset_password_from_key_done": Expect(PUBLIC),
-    "account_reset_password_from_key": Expect(PUBLIC),
-    "account_reset_password_done": Expect(PUBLIC),
+    # Password reset by a mailed code: steps of one pending reset, nothing without it.
+    "account_confirm_password_reset_code": Expect(RESET_CODE_STEP),
+    "account_complete_password_reset": Expect(PUBLIC),
+    "account_password_reset_completed": Expect(PUBLIC),
     "mfa_index": Expect(ACCOUNTS_PAGE),
     "mfa_authenticate": Expect(SIGN_IN_STEP),
     "mfa_reauthenticate": Expect(ACCOUNTS_PAGE),
@@ -571,6 +573,8 @@ DJANGO_ROUTES: dict[str, Expect] = {
     # --- The clinic admin area.
     "clinic:index": Expect(CLINIC_PAGE),
     "clinic:users": Expect(CLINIC_PAGE),
+    # Public: an invited person sets their password with the mailed code (or is refused).
+    "clinic:invitation": Expect(HOME),
     "clinic:invite": Expect(
         CLINIC_PAGE,
         GET_POST,
