@@ -224,8 +224,7 @@ def test_the_method_is_declared_with_cid_7050_codes() -> None:
 def test_a_kept_attribute_with_a_smuggled_vr_is_dropped_and_a_bad_value_emptied() -> None:
     ds = ct_slice(Patient(), 0)
     ds.add_new(0x00180015, "LT", "Jane MRKSMUGGLE7f3a lives at 1 Elm")  # BodyPartExamined
-    with pytest.warns(UserWarning):
-        ds.add_new(0x00080060, "CS", "Jane Doe")  # Modality: not a code string
+    ds.add_new(0x00080060, "CS", "Jane Doe")  # Modality: not a code string (no warning: see quiet)
     output = clean(ds)
     assert b"MRKSMUGGLE" not in output
     cleaned = read(output)
