@@ -35,11 +35,12 @@ run: setup
 	@echo
 	PATH=$(BIN):$$PATH GATEWAY_PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/honcho start -f Procfile
 
-# Debian's Chromium drives the browser tests (installed once, if missing).
+# Debian's Chromium drives the browser tests, and dicom3tools' dciodvfy checks that released
+# objects stay valid (tests/scans/deid/test_realworld.py); both installed once, if missing.
 browser:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@command -v chromium >/dev/null && command -v dciodvfy >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dicom3tools >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dicom3tools >/dev/null; fi; }
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
