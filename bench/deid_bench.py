@@ -1,6 +1,7 @@
 """Benchmark the de-identification engine on one worker against the floor of pydicom itself.
 
     .venv/bin/python bench/deid_bench.py [--slices 200] [--frames 100] [--skip-us]
+                                         [--skip-realworld]
 
 Generates, in a temporary folder, a CT series of 512x512 16-bit slices (burned-in text on some)
 and an ultrasound-like RGB cine; runs each case in its own fresh process (so peak RSS is that
@@ -8,6 +9,9 @@ case's own) and prints files/s, MB/s, slices/s, peak RSS and seconds per stage, 
 floor: pydicom reading and writing the same files untouched, in the same run. Each figure is
 printed against its target from the issue. Non-interactive; about two minutes by default
 (``--slices 1000`` for the memory target at 1000 slices takes several more).
+
+Then the real-world set (bench/realworld_bench.py): released, quarantined by reason, leaks
+and new validator errors, beside dicom-anonymizer on the same files.
 
 Wall-clock rates depend on what else the machine is doing: the CPU seconds and the load
 average are printed too, so a run on a busy machine can be recognised.
@@ -207,6 +211,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--text-every", type=int, default=10)
     parser.add_argument("--skip-us", action="store_true")
+    parser.add_argument("--skip-realworld", action="store_true",
+                        help="leave out the real-world set and dicom-anonymizer beside it")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
@@ -238,6 +244,10 @@ def main() -> None:
             print(f"   => memory above the loaded engine {figures['above']:.0f} MiB = {ratio:.1f}x "
                   f"the {decoded:.0f} MiB of decoded pixels -> {verdict} target < "
                   f"{TARGET_DECODED_FACTOR:.0f}x")
+    if not args.skip_realworld:
+        from realworld_bench import main as realworld
+
+        realworld([])
     print(f"\nbenchmark finished in {time.perf_counter() - started:.0f} s")
 
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pydicom
+import pydicom.multival
 from pydicom.uid import UID_dictionary
 
 
@@ -129,3 +131,133 @@ def _inflated(data: bytes) -> bytes:
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+# --- what must not leave, checked without the engine's own code ----------------------------------
+
+# Attributes whose values identify the patient, the staff, the site or the device.
+IDENTIFYING_KEYWORDS = (
+    "PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "OtherPatientNames",
+    "PatientAddress", "PatientTelephoneNumbers", "PatientMotherBirthName", "IssuerOfPatientID",
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
+    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy", "RequestingPhysician", "StationName", "DeviceSerialNumber",
+    "AccessionNumber", "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
+)
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+# Kept on purpose: what the machine is and what the image shows. A value that the original
+# also carries here (InstitutionName "TOSHIBA", Manufacturer "TOSHIBA_MEC") is no leak.
+DESCRIBING_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "ImageType", "BodyPartExamined",
+                       "Modality", "SOPClassUID", "ConversionType")
+# PS3.16 CID 7050 code meanings: what De-identification Method says in every output.
+DECLARATIONS = (
+    "Basic Application Confidentiality Profile", "Clean Pixel Data Option",
+    "Clean Descriptors Option", "Retain Patient Characteristics Option",
+    "Retain Longitudinal Temporal Information Modified Dates Option",
+)
+_PLACEHOLDERS = {"ANONYMOUS", "ANONYMIZED", "UNKNOWN", "NONE", "NULL", "REMOVED", "NO INFO"}
+
+
+def identifying_values(ds: pydicom.Dataset) -> dict[str, str]:
+    """value -> keyword, for the identifying attributes of ``ds`` at any depth.
+
+    Person names also count by their parts; values under four characters and placeholders
+    ("ANONYMOUS") are left out: they occur by chance anywhere.
+    """
+    found: dict[str, str] = {}
+    describing = " ".join(
+        str(v) for e in ds.iterall() if e.keyword in DESCRIBING_KEYWORDS
+        for v in (e.value if isinstance(e.value, list | pydicom.multival.MultiValue)
+                  else [e.value])
+    ).casefold()
+    for elem in ds.iterall():
+        if elem.keyword not in IDENTIFYING_KEYWORDS or elem.VR == "SQ":
+            continue
+        values = elem.value if isinstance(elem.value, list | pydicom.multival.MultiValue) else [
+            elem.value]
+        for value in values:
+            text = str(value or "").strip()
+            parts = {text}
+            if elem.VR == "PN":
+                parts |= {p for p in re.split(r"[\^=\s,]+", text) if p}
+            for part in parts:
+                if len(part) < 4 or part.upper() in _PLACEHOLDERS:
+                    continue
+                if _whole_word(part.casefold(), describing):
+                    continue
+                found.setdefault(part, elem.keyword)
+    return found
+
+
+def _whole_word(needle: str, text: str) -> bool:
+    return re.search(r"(?<![a-z0-9])" + re.escape(needle) + r"(?![a-z0-9])", text) is not None
+
+
+def leaked(original: bytes, output: bytes) -> list[str]:
+    """Keywords of the original's identifying values or UIDs found in ``output``'s bytes.
+
+    Values are searched case-insensitively as whole words (letters or digits glued on make
+    another word); UIDs as they are. Returns keywords, never the values.
+    """
+    import io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(io.BytesIO(original), force=True)
+    folded = output.lower()
+    for phrase in DECLARATIONS:  # standard text every de-identified file carries
+        folded = folded.replace(phrase.lower().encode(), b" ")
+    keywords = []
+    for value, keyword in identifying_values(ds).items():
+        needle = value.casefold().encode("utf-8", errors="ignore")
+        if needle and needle in folded and re.search(
+            rb"(?<![a-z0-9])" + re.escape(needle) + rb"(?![a-z0-9])", folded
+        ):
+            keywords.append(keyword)
+    for keyword in UID_KEYWORDS:
+        uid = str(ds.get(keyword, "") or "").strip()
+        if uid and uid not in UID_dictionary and uid.encode() in output:
+            keywords.append(keyword)
+    return sorted(set(keywords))
+
+
+# --- pixels ---------------------------------------------------------------------------------------
+
+
+def displayed_pixels(data: bytes) -> np.ndarray:
+    """All frames as a viewer gets them: (frames, rows, columns[, 3]), palette applied as 8-bit
+    RGB, values limited to Bits Stored."""
+    import io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(io.BytesIO(data))
+        photometric = str(ds.PhotometricInterpretation).strip().upper()
+        if photometric == "PALETTE COLOR":
+            from scans.deid.normalize import palette_rgb
+
+            arr = palette_rgb(ds)
+        else:
+            arr = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.SamplesPerPixel) if photometric != "PALETTE COLOR" else 3
+    if arr.ndim == (3 if samples > 1 else 2):
+        arr = arr[np.newaxis]
+    assert arr.shape[0] == frames
+    if arr.dtype.kind in "ui" and photometric != "PALETTE COLOR":
+        bits = int(ds.BitsStored)
+        if bits < arr.dtype.itemsize * 8:
+            shift = arr.dtype.itemsize * 8 - bits
+            arr = (arr << shift) >> shift  # sign-extends signed values, clears unsigned ones
+    return arr
+
+
+def same_outside(original: bytes, output: bytes, regions: list[list[int]]) -> bool:
+    """Whether every pixel outside the reported regions (frame, x, y, w, h) is unchanged."""
+    before, after = displayed_pixels(original), displayed_pixels(output)
+    if before.shape != after.shape:
+        return False
+    keep = np.ones(before.shape[:3], dtype=bool)
+    for frame, x, y, w, h in regions:
+        keep[frame, y : y + h, x : x + w] = False
+    return bool(np.array_equal(before[keep], after[keep]))

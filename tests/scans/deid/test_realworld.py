@@ -1,0 +1,84 @@
+"""Real scans nobody here wrote come out released, valid and without their identifiers.
+
+Every image among pydicom's and pydicom-data's sample files that pydicom decodes (CT, MR, CR,
+NM, US, SC, enhanced MR/CT, multi-frame, big endian, palette colour, YBR, every transfer
+syntax) goes through the engine with its default options. Per file:
+
+* it is released (outcome "clean");
+* none of the original's identifying values or UIDs is in the output bytes (searched by
+  ``tests/support/realworld.py``, not by the engine's own verifier);
+* dciodvfy (Debian's dicom3tools) reports no error the original did not have;
+* every pixel outside the reported boxes is what a viewer showed before.
+"""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from scans.deid.engine import DeidKeys, DeidOptions, deidentify_bytes
+from tests.support.realworld import (
+    SampleFile,
+    dciodvfy,
+    decodable_images,
+    leaked,
+    new_validator_errors,
+    same_outside,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+KEYS = DeidKeys(b"\x5a" * 32)
+IMAGES = decodable_images()
+# Burned-in text (names, ids, dates on an ultrasound band; radiograph and test-pattern labels)
+# that the pixel side's independent second pass still reads after redaction: quarantined, fail
+# closed. Their release depends on the text redaction (issue 9, point 4), not on the header.
+STILL_QUARANTINED_FOR_TEXT = frozenset({
+    "OBXXXX1A.dcm", "OBXXXX1A_2frame.dcm", "OBXXXX1A_expb.dcm", "OBXXXX1A_expb_2frame.dcm",
+    "OBXXXX1A_rle.dcm", "OBXXXX1A_rle_2frame.dcm", "RG3_J2KI.dcm", "RG3_UNCI.dcm",
+    "color3d_jpeg_baseline.dcm", "mlut_18.dcm", "vlut_04.dcm",
+})
+
+
+def _case(sample: SampleFile) -> object:
+    if sample.name in STILL_QUARANTINED_FOR_TEXT:
+        return pytest.param(sample, id=sample.name, marks=pytest.mark.xfail(
+            strict=True, reason="burned-in text still read after redaction: quarantined"))
+    return pytest.param(sample, id=sample.name)
+
+
+def test_the_set_holds_the_kinds_of_images_a_patient_brings() -> None:
+    assert len(IMAGES) >= 140
+    syntaxes = set()
+    photometrics = set()
+    for sample in IMAGES:
+        ds = pydicom.dcmread(sample.path, stop_before_pixels=True)
+        syntaxes.add(str(ds.file_meta.TransferSyntaxUID))
+        photometrics.add(str(ds.PhotometricInterpretation))
+    assert len(syntaxes) >= 12
+    assert {"MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL",
+            "YBR_FULL_422"} <= photometrics
+
+
+@pytest.mark.parametrize("sample", [_case(s) for s in IMAGES])
+def test_a_real_image_is_released_valid_and_without_its_identifiers(sample: SampleFile) -> None:
+    original = sample.read_bytes()
+    result = deidentify_bytes(original, keys=KEYS, options=DeidOptions())
+    assert result.outcome == "clean", result.reason
+    assert result.output is not None
+    assert leaked(original, result.output) == []
+    assert dciodvfy() is not None, "dciodvfy is missing: make test installs dicom3tools"
+    assert new_validator_errors(original, result.output) == set()
+    assert same_outside(original, result.output, result.report["pixels"]["regions"])
+
+
+@pytest.mark.parametrize("sample", IMAGES, ids=[s.name for s in IMAGES])
+def test_header_only_every_real_image_is_released_valid_and_without_identifiers(
+    sample: SampleFile,
+) -> None:
+    original = sample.read_bytes()
+    result = deidentify_bytes(original, keys=KEYS, options=DeidOptions(detect_text=False))
+    assert result.outcome == "clean", result.reason
+    assert result.output is not None
+    assert leaked(original, result.output) == []
+    assert new_validator_errors(original, result.output) == set()
