@@ -38,6 +38,8 @@ COPY scans ./scans
 COPY clinic ./clinic
 COPY templates ./templates
 COPY static ./static
+# English wording of allauth's pages (settings.LOCALE_PATHS).
+COPY locale ./locale
 # The project itself, editable so templates and static files stay beside the code; its own
 # metadata gives `manage.py backup` the version. No build dependency is downloaded.
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-index -e . \

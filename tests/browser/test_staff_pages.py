@@ -16,6 +16,7 @@ from audit.log import append
 from clinic.erasure import erase_account
 from forwarding.endpoints import create_endpoint
 from scans.models import Scan, Status
+from tests.accounts.test_accounts import totp_now
 from tests.support.accessibility import VIEWPORTS, assert_accessible
 from tests.support.accounts import PASSWORD, make_user, with_totp
 
@@ -150,8 +151,39 @@ def test_the_account_pages_are_accessible_and_fit_a_phone(sized_page, live_serve
     page.goto(base + "/accounts/2fa/totp/activate/")
     assert page.url == base + "/accounts/2fa/totp/activate/"  # no second password prompt
     assert_accessible(page, "two-factor set-up")
+    secret = page.locator("#authenticator_secret").input_value()
+    page.fill("input[name=code]", totp_now(secret))
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(base + "/accounts/2fa/recovery-codes/")
+    assert_accessible(page, "recovery codes")
+    with page.expect_navigation():
+        page.get_by_role("link", name="I have stored these codes — continue").click()
+    assert "/accounts/" not in page.url  # on to the role's own pages
     page.goto(base + "/accounts/2fa/")
     assert_accessible(page, "two-factor overview")
+
+
+def test_an_admin_disables_an_account_with_the_keyboard_alone(page, live_server):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, with_totp(make_user("admin@example.org", Role.CLINIC_ADMIN)))
+    colleague = with_totp(make_user("doctor@example.org", Role.CLINICIAN))
+    page.goto(f"{live_server.url}/clinic/users/{colleague.pseudonym}/")
+
+    def press_tab_until(name: str) -> None:
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.locator(":focus").inner_text().strip() == name:
+                return
+        raise AssertionError(f"{name!r} is not reachable with Tab")
+
+    press_tab_until("Disable account…")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/clinic/users/{colleague.pseudonym}/disable/")
+    press_tab_until("Yes, disable the account")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/clinic/users/{colleague.pseudonym}/")
+    assert "disabled" in page.inner_text("[data-field=status]")
+    assert not User.objects.get(pk=colleague.pk).is_active
 
 
 def test_the_keyboard_reaches_the_content_first_through_the_skip_link(page, live_server):
