@@ -154,13 +154,14 @@ class SlowClients:
             sock.settimeout(5)
             sock.connect(("127.0.0.1", self.port))
             if i % 2 == 0:
-                # A sign-in POST whose body never finishes. Any CSRF token passes the cookie
+                # A form POST (the public invitation page) whose body never finishes. Any CSRF
+                # token passes the cookie
                 # check (cookie and header agree), so the view goes on to read the body.
                 sock.sendall(
-                    b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"POST /clinic/invitation/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Content-Type: application/x-www-form-urlencoded\r\n"
                     b"Cookie: csrftoken=" + CSRF + b"\r\nX-CSRFToken: " + CSRF + b"\r\n"
-                    b"Content-Length: 100000\r\n\r\nlogin="
+                    b"Content-Length: 100000\r\n\r\nemail="
                 )
             else:
                 # A header that never finishes.
