@@ -263,9 +263,8 @@ def run(slow: int, requests: int, upload_mib: int, compare: bool) -> bool:
         show(f"with {slow} slow connections open and a {upload_mib} MiB upload", loaded)
         print(
             f"    upload: HTTP {upload.get('status')} in {upload.get('seconds', 0):.1f} s; "
-            f"closed by the server: {closed['header']}/{slow // 2} slow headers (gunicorn's "
-            f"keepalive, 5 s, bounds the wait for a header), {closed['body']}/{slow - slow // 2} "
-            "slow bodies (held, each a greenlet)"
+            f"closed by the server by then: {closed['header']}/{slow // 2} slow headers, "
+            f"{closed['body']}/{slow - slow // 2} slow bodies (the rest held, each a greenlet)"
         )
         for route, figures in loaded.items():
             if figures["p99"] >= TARGET_SECONDS or figures["failed"]:
