@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.client_address.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "gateway.hosts.HostPortMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "gateway.caching.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -50,3 +50,20 @@ def test_a_header_set_by_the_proxy():
 
 def test_telemetry_is_off():
     assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"
+
+
+@override_settings(
+    PRODUCTION=True,
+    PUBLIC_URL="https://gateway.clinic.example",
+    ALLOWED_HOSTS=["gateway.clinic.example"],
+)
+def test_in_production_a_host_with_another_port_is_refused(client):
+    assert client.get("/", HTTP_HOST="gateway.clinic.example:4444").status_code == 400
+    assert client.get("/", HTTP_HOST="gateway.clinic.example").status_code != 400
+    assert client.get("/healthz", HTTP_HOST="gateway.clinic.example:8000").status_code == 200
+
+
+def test_test_server_host_is_accepted_by_the_test_settings_only():
+    from gateway import settings as app_settings
+
+    assert "testserver" not in app_settings.ALLOWED_HOSTS
