@@ -333,6 +333,8 @@ SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
 
 # An AI answer longer than this is shown as plain text instead of rendered Markdown.
 ANSWER_RENDER_MAX_BYTES = env_int("ANSWER_RENDER_MAX_BYTES", 32 * 1024)
+# A reader's views of one answer within this many seconds make one audit entry.
+ANSWER_VIEW_AUDIT_SECONDS = env_int("ANSWER_VIEW_AUDIT_SECONDS", 300)
 
 # --- Audit log
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set
