@@ -66,7 +66,9 @@ def test_deleting_an_answer_shreds_its_text(client, patient, study, answered):
 
 
 @pytest.mark.parametrize("kind", ["consent", "send"])
-def test_receipts_for_the_consent_and_the_send_verify_offline(client, patient, answered, kind):
+def test_receipts_for_the_consent_and_the_send_verify_offline(
+    client, patient, answered, kind
+):
     consent, _answer = answered
     response = client.get(
         f"/api/v1/consents/{consent.id}/receipt", {"kind": kind}, headers=bearer(patient)
@@ -90,22 +92,14 @@ def test_another_patient_gets_404_for_every_consent_and_answer_route(
     them = bearer(other_patient)
     json_body = {"content_type": "application/json", "headers": them}
     routes = [
-        client.post(
-            f"/api/v1/scans/{study.id}/consent-requests",
-            {"endpoint": str(consent.endpoint_id), "question": "x"},
-            **json_body,
-        ),
+        client.post(f"/api/v1/scans/{study.id}/consent-requests",
+                    {"endpoint": str(consent.endpoint_id), "question": "x"}, **json_body),
         client.get(f"/api/v1/consent-requests/{created['id']}", headers=them),
         client.get(f"/api/v1/consent-requests/{created['id']}/images/{image_id}", headers=them),
-        client.post(
-            f"/api/v1/consent-requests/{created['id']}/accept",
-            {
-                "consent_text_sha256": created["consent_text_sha256"],
-                "manifest_sha256": created["manifest_sha256"],
-                "affirm": True,
-            },
-            **json_body,
-        ),
+        client.post(f"/api/v1/consent-requests/{created['id']}/accept",
+                    {"consent_text_sha256": created["consent_text_sha256"],
+                     "manifest_sha256": created["manifest_sha256"], "affirm": True},
+                    **json_body),
         client.get(f"/api/v1/scans/{study.id}/consents", headers=them),
         client.get(f"/api/v1/consents/{consent.id}", headers=them),
         client.post(f"/api/v1/consents/{consent.id}/withdraw", headers=them),
@@ -131,23 +125,15 @@ def test_the_endpoint_list_shows_only_enabled_endpoints(client, patient, openai_
     assert response.status_code == 200
     assert [e["id"] for e in response.json()] == [str(shown.id)]
     assert set(response.json()[0]) == {
-        "id",
-        "name",
-        "protocol",
-        "host",
-        "model",
-        "max_images",
-        "data_use_note",
-        "is_local",
+        "id", "name", "protocol", "host", "model", "max_images", "data_use_note", "is_local"
     }
 
 
 def test_reloading_an_answer_does_not_grow_the_audit_log(client, patient, study, answered):
     _consent, answer = answered
     for _ in range(5):
-        assert (
-            client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient)).status_code == 200
-        )
+        response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
+        assert response.status_code == 200
     assert events(action="answer.viewed", object_id=str(answer.id)).count() == 1
 
 
