@@ -25,6 +25,8 @@ graceful_timeout = 30
 keepalive = 5
 # Header limits stay at gunicorn's defaults; a body is read by Django as it arrives.
 worker_tmp_dir = os.environ.get("WEB_TMP_DIR", "/tmp")  # noqa: S108 (a tmpfs in the container)
+# gunicorn's control socket would be a file in the home folder, outside DATA_DIR.
+control_socket_disable = True
 accesslog = "-"
 access_log_format = "%(m)s %(U)s %(s)s %(L)ss"
 if os.environ.get("LOG_FORMAT") == "json":

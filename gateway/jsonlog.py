@@ -106,11 +106,8 @@ def gunicorn_logconfig() -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "gateway.jsonlog.JsonFormatter"}},
         "handlers": {
-            "stdout": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "stream": "ext://sys.stdout",
-            },
+            "stdout": {"class": "logging.StreamHandler", "formatter": "json",
+                       "stream": "ext://sys.stdout"},
         },
         "loggers": {
             "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

@@ -133,10 +133,8 @@ def exporter_app(registry: CollectorRegistry, healthy: Callable[[], bool]) -> Ca
             return metrics_app(environ, start_response)
         if path == "/healthz":
             ok = healthy()
-            start_response(
-                "200 OK" if ok else "503 Service Unavailable",
-                [("Content-Type", "application/json")],
-            )
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "application/json")])
             return [b'{"ok": true}' if ok else b'{"ok": false}']
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]

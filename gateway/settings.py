@@ -125,6 +125,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.client_address.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "gateway.hosts.HostPortMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "gateway.caching.NoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -356,6 +357,8 @@ SEND_STUCK_AFTER_SECONDS = env_int("SEND_STUCK_AFTER_SECONDS", 1800)
 
 # An AI answer longer than this is shown as plain text instead of rendered Markdown.
 ANSWER_RENDER_MAX_BYTES = env_int("ANSWER_RENDER_MAX_BYTES", 32 * 1024)
+# A reader's views of one answer within this many seconds make one audit entry.
+ANSWER_VIEW_AUDIT_SECONDS = env_int("ANSWER_VIEW_AUDIT_SECONDS", 300)
 
 # --- Audit log
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY")  # PEM text; overrides the key file when set

@@ -10,7 +10,8 @@ An answer is text written by a model outside our control, so it is treated as ho
   cannot hide where it leads; images are shown as their text;
 * the HTML is then cleaned by nh3 with a small allow-list (no links, images, scripts, styles or
   event handlers);
-* the patient's reading is audited only once the page could be made.
+* the patient's reading is audited only once the page could be made, and at most once per
+  ``ANSWER_VIEW_AUDIT_SECONDS`` per answer and reader.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import nh3
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -130,13 +132,17 @@ def view_answer(answer: Answer, user: User) -> dict:
     (only once it could be shown)."""
     text = read_markdown(answer)
     rendered = render_markdown(text)
-    audit.append(
-        AuditAction.ANSWER_VIEWED,
-        actor=user.pseudonym,
-        object_type="answer",
-        object_id=str(answer.pk),
-        details={"scan_id": str(answer.scan_id), "consent_id": str(answer.consent_id)},
-    )
+    # One entry per answer and reader per ANSWER_VIEW_AUDIT_SECONDS: reloading a page must not
+    # let anyone grow the append-only log without bound.
+    window = settings.ANSWER_VIEW_AUDIT_SECONDS
+    if window <= 0 or cache.add(f"answer-viewed:{answer.pk}:{user.pk}", 1, timeout=window):
+        audit.append(
+            AuditAction.ANSWER_VIEWED,
+            actor=user.pseudonym,
+            object_type="answer",
+            object_id=str(answer.pk),
+            details={"scan_id": str(answer.scan_id), "consent_id": str(answer.consent_id)},
+        )
     return {
         "id": answer.pk,
         "consent_id": answer.consent_id,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Role, SealedSession
 from accounts.tokens import issue_token
+from tests.accounts.test_accounts import mailed_code
 from tests.support.accounts import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +115,7 @@ def test_a_password_reset_revokes_every_api_token_and_other_session(client):
     other = client.__class__()
     other.force_login(user)
     client.post("/accounts/password/reset/", {"email": "reset@example.org"})
-    code = mail.outbox[-1].body.split("\n\n")[2].strip()
+    code = mailed_code()
     response = client.post("/accounts/password/reset/confirm/", {"code": code})
     new = "an entirely new passphrase 77"
     client.post(response.headers["Location"], {"password1": new, "password2": new})
@@ -158,3 +159,21 @@ def test_changing_the_email_address_needs_re_authentication(client):
     assert response.status_code == 302
     assert "/accounts/reauthenticate/" in response.headers["Location"]
     assert not user.emailaddress_set.filter(email="attacker@example.org").exists()
+
+
+def test_an_email_change_needs_the_password_a_code_from_the_new_address_and_tells_the_old(client):
+    """GIVEN a signed-in session (stolen or not)
+    WHEN it changes the account's address
+    THEN it must give the password again, confirm the new address with its code, and the old
+    address is told."""
+    user = make_user("owner@example.org")
+    client.post("/accounts/login/", {"login": "owner@example.org", "password": PASSWORD})
+    add = {"action_add": "", "email": "new@example.org"}
+    assert "/accounts/reauthenticate/" in client.post("/accounts/email/", add).headers["Location"]
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    client.post("/accounts/email/", add)
+    assert mail.outbox[-1].to == ["new@example.org"]
+    # Until the new address is confirmed, the owner's stays the account's.
+    assert user.emailaddress_set.get(primary=True).email == "owner@example.org"
+    client.post("/accounts/confirm-email/", {"code": mailed_code()})
+    assert [m.to for m in mail.outbox if "Changed" in m.subject] == [["owner@example.org"]]

@@ -14,15 +14,8 @@ from tests.support.accounts import PASSWORD, bearer, make_user, with_totp
 
 pytestmark = pytest.mark.django_db
 
-PAGES = [
-    "/clinic/",
-    "/clinic/users/",
-    "/clinic/users/invite/",
-    "/clinic/endpoints/",
-    "/clinic/endpoints/new/",
-    "/clinic/retention/",
-    "/clinic/health/",
-]
+PAGES = ["/clinic/", "/clinic/users/", "/clinic/users/invite/", "/clinic/endpoints/",
+         "/clinic/endpoints/new/", "/clinic/retention/", "/clinic/health/"]
 
 
 def audit(action: str) -> AuditEntry:
@@ -100,9 +93,7 @@ def test_an_invited_user_sets_a_password_with_the_emailed_code_once_then_enrols_
     assert invited.role == Role.CLINICIAN and not invited.has_usable_password()
     entry = audit("user.invited")
     assert (entry.actor, entry.object_id, entry.details) == (
-        admin.pseudonym,
-        invited.pseudonym,
-        {"role": "clinician"},
+        admin.pseudonym, invited.pseudonym, {"role": "clinician"}
     )
     assert audit("role.changed").actor == admin.pseudonym
     body = mail.outbox[-1].body
@@ -129,9 +120,8 @@ def test_an_invited_user_sets_a_password_with_the_emailed_code_once_then_enrols_
 
 
 def test_inviting_an_address_that_already_has_an_account_is_refused(admin_client, patient):
-    response = admin_client.post(
-        "/clinic/users/invite/", {"email": "pat@example.org", "role": Role.AUDITOR}
-    )
+    response = admin_client.post("/clinic/users/invite/",
+                                 {"email": "pat@example.org", "role": Role.AUDITOR})
     assert response.status_code == 200
     assert b"already exists" in response.content
     assert audit("user.invited") is None
@@ -154,9 +144,7 @@ def test_changing_a_role_is_asked_again_then_audited_with_the_admin_as_actor(
     assert patient.groups.filter(name="role:auditor").exists()
     entry = audit("role.changed")
     assert (entry.actor, entry.object_id, entry.details) == (
-        admin.pseudonym,
-        patient.pseudonym,
-        {"from": "patient", "to": "auditor"},
+        admin.pseudonym, patient.pseudonym, {"from": "patient", "to": "auditor"}
     )
 
 

@@ -127,3 +127,26 @@ def test_the_endpoint_list_shows_only_enabled_endpoints(client, patient, openai_
     assert set(response.json()[0]) == {
         "id", "name", "protocol", "host", "model", "max_images", "data_use_note", "is_local"
     }
+
+
+def test_reloading_an_answer_does_not_grow_the_audit_log(client, patient, study, answered):
+    _consent, answer = answered
+    for _ in range(5):
+        response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
+        assert response.status_code == 200
+    assert events(action="answer.viewed", object_id=str(answer.id)).count() == 1
+
+
+def test_the_answer_api_answers_json_even_when_the_answer_cannot_be_shown(
+    client, patient, study, answered, monkeypatch
+):
+    _consent, answer = answered
+
+    def broken(text: str) -> str:
+        raise RecursionError("deep")
+
+    monkeypatch.setattr("scans.answers.render_markdown", broken)
+    response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert events(action="answer.viewed", object_id=str(answer.id)).count() == 0
