@@ -59,7 +59,8 @@ def deidentify_within_limit(data: bytes) -> FileResult:
 
 
 def assert_sound(result: FileResult) -> None:
-    assert result.outcome in ("clean", "quarantined", "rejected")
+    # not_image: a file cut before its pixel data is an image record without a picture.
+    assert result.outcome in ("clean", "quarantined", "rejected", "not_image")
     if result.outcome != "clean":
         assert result.output is None
         return
@@ -75,7 +76,7 @@ def assert_sound(result: FileResult) -> None:
     st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=12),
     st.integers(min_value=0),
 )
-def test_mutated_valid_files_come_out_clean_quarantined_or_rejected_without_the_marker(
+def test_mutated_valid_files_never_come_out_with_the_marker(
     seed, flips, cut
 ):
     data = bytearray(seed)
