@@ -351,12 +351,16 @@ class TextSearch:
     ``regions``: boxes to black out (grown by the margin); ``kept``: annotations left readable;
     ``review``: boxes a person should look at, with their code ("over-body", "unreadable");
     ``clear_frames``: frames with no line at all, by the digest of the pixels searched.
+    ``looked_frames``: frames with text on which the verifier's own look, made on the pixels
+    as they will be written, objected to nothing, by the digest of everything that look was
+    given (``pixels.look_key``).
     """
 
     regions: list[Region] = field(default_factory=list)
     kept: list[Region] = field(default_factory=list)
     review: list[Flag] = field(default_factory=list)
     clear_frames: dict[int, str] = field(default_factory=dict)
+    looked_frames: dict[int, str] = field(default_factory=dict)
 
     def add(self, frame: int, verdicts: Sequence[Verdict], margin: int, width: int,
             height: int) -> None:
