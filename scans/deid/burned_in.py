@@ -402,8 +402,9 @@ class TextSearch:
 
 
 def frame_digest(frame: np.ndarray) -> str:
-    """A digest of a decoded frame's values, shape and type."""
-    digest = hashlib.blake2b(digest_size=16)
+    """A digest of a decoded frame's values, shape and type (SHA-256: the CPU's SHA
+    instructions hash a 512 x 512 16-bit slice in about half of BLAKE2b's time)."""
+    digest = hashlib.sha256()
     digest.update(f"{frame.dtype.str}{frame.shape}".encode())
     digest.update(np.ascontiguousarray(frame).data)
     return digest.hexdigest()

@@ -578,7 +578,7 @@ def look_key(image: np.ndarray, boxes: list[tuple[int, int, int, int]], places: 
              marks: list[Box], verifier: TextDetector) -> str:
     """A digest of everything one ``objections`` call depends on: the image searched, the
     redacted boxes, the kept places, the flagged marks and the verifier's parameters."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()
     digest.update(repr((image.shape, image.dtype.str, boxes, places, marks, verifier.det_side,
                         verifier.min_scale, verifier.target_text_px, verifier.box_thresh,
                         verifier.providers)).encode())
