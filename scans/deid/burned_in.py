@@ -413,7 +413,7 @@ def frame_digest(frame: np.ndarray) -> str:
 def verifier_for(detector: TextDetector) -> TextDetector:
     """The second pass's own detector: the same networks, its own parameters (a finer scale
     and a lower box threshold than the first pass), so it does not repeat the first pass's
-    resizing and scoring."""
+    resizing and scoring; its own onnxruntime sessions, which keep to its own input size."""
     return TextDetector(
         det_side=None if detector.det_side is None else round(detector.det_side * 1.25),
         min_scale=detector.min_scale,
@@ -421,4 +421,5 @@ def verifier_for(detector: TextDetector) -> TextDetector:
         timeout=detector.timeout,
         box_thresh=max(0.3, detector.box_thresh - 0.1),
         providers=detector.providers,
+        role="verify",
     )
