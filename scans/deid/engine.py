@@ -168,6 +168,7 @@ def _deidentify_dicom(
                                      **_no_review()}
     regions: list[tuple[int, int, int, int, int]] = []
     clear_frames: dict[int, str] = {}
+    looked_frames: dict[int, str] = {}
     kept: list[tuple[int, int, int, int, int]] = []
     flagged: list[tuple[int, int, int, int, int]] = []
     new_syntax: str | None = None
@@ -185,6 +186,7 @@ def _deidentify_dicom(
         regions = list(outcome.regions)
         new_syntax = outcome.transfer_syntax_changed_to or normalized
         clear_frames = outcome.search.clear_frames
+        looked_frames = outcome.search.looked_frames
         kept = outcome.search.kept
         flagged = outcome.search.left()
         pixels_report.update(checked=not exempt, changed=outcome.changed,
@@ -228,7 +230,8 @@ def _deidentify_dicom(
                                         detector=detector)
             else:
                 reasons = verify_redacted(output, regions, detector,
-                                          clear_frames=clear_frames, kept=kept,
+                                          clear_frames=clear_frames,
+                                          looked_frames=looked_frames, kept=kept,
                                           flagged=flagged)
     report = {
         "categories": dict(sorted(header.categories.items())),

@@ -8,6 +8,7 @@ compressed files stay compressed. If the pixels cannot be decoded or the detecto
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ REFINE_DEPTH = 3
 VERIFY_SLACK = 6
 # Frames searched per detector call (same-sized frames of a multi-frame image go as one batch).
 FRAME_BATCH = 4
+# How many times the first pass's final look may add boxes before it leaves the verdict to the
+# verifier (which then refuses the image).
+FINAL_LOOKS = 3
 
 _CODEC_NAMES = {
     "1.2.840.10008.1.2.4.50": "JPEG",
@@ -489,7 +493,6 @@ def _search_frames(
     batch: list[tuple[int, np.ndarray, np.ndarray]] = []
     memo: dict = {}  # readings by crop digest: a cine repeats its overlay on every frame
     verifier = verifier_for(detector)
-    verifier_memo: dict = {}
 
     def flush() -> None:
         images = [image for _, _, image in batch]
@@ -501,10 +504,10 @@ def _search_frames(
             verdicts = with_body(judge_lines(image, lines, detector, renderings=monochrome,
                                              memo=memo), _grey(image, monochrome))
             search.add(index, verdicts, margin, frame.shape[1], frame.shape[0])
-            more = verifiers_look(search, index, image, verifier, monochrome, verifier_memo)
-            if more:
-                search.add(index, with_body(more, _grey(image, monochrome)), margin,
-                           frame.shape[1], frame.shape[0])
+            key = final_look(search, index, frame, image, ds, verifier,
+                             fill if fill is not None else 0, margin)
+            if key is not None:
+                search.looked_frames[index] = key
         batch.clear()
 
     for index, frame in enumerate(frames):
@@ -518,6 +521,69 @@ def _search_frames(
     if batch:
         flush()
     return search, fill if fill is not None else 0
+
+
+def final_look(
+    search: TextSearch,
+    index: int,
+    frame: np.ndarray,
+    image: np.ndarray,
+    ds: Dataset,
+    verifier: TextDetector,
+    fill: int,
+    margin: int,
+) -> str | None:
+    """The verifier's own look at one frame as it will be written; whatever it objects to is
+    blacked out too, and it looks again, up to ``FINAL_LOOKS`` times.
+
+    The look is the verifier's, call for call (``verification_input`` and ``objections``, its
+    detector parameters, no shared readings): the frame with this frame's regions painted in
+    ``fill``, rendered from ``ds``, the regions neutralized. So the first pass is at least as
+    sensitive as the verifier, by construction. Returns ``look_key`` of that input when the
+    last look objected to nothing: a verifier handed bit-identical input would repeat the look
+    and get the same empty answer (``verify_redacted``). None when objections remain; the
+    verifier then looks on its own and refuses the image.
+    """
+    monochrome = _is_monochrome(ds)
+    height, width = frame.shape[:2]
+    for _ in range(FINAL_LOOKS):
+        boxes = [(x, y, w, h) for f, x, y, w, h in search.regions if f == index]
+        painted = frame
+        if boxes:
+            painted = frame.copy()
+            for x, y, w, h in boxes:
+                painted[y : y + h, x : x + w] = fill
+        neutral = verification_input(painted, ds, boxes)
+        places = [Box(x, y, w, h) for f, x, y, w, h in search.kept if f == index]
+        marks = [Box(x, y, w, h) for f, x, y, w, h in search.left() if f == index]
+        found = objections(neutral, boxes, verifier, renderings=monochrome, places=places,
+                           marks=marks)
+        if not found:
+            return look_key(neutral, boxes, places, marks, verifier)
+        # Privacy first: a mark the verifier reads as text is never left for a person to judge.
+        more = [Verdict(box, "redact", "identifying") for box, _ in found]
+        search.add(index, with_body(more, _grey(image, monochrome)), margin, width, height)
+    return None
+
+
+def verification_input(frame: np.ndarray, header: Dataset,
+                       boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """What the verifier searches on a written frame: its detection renderings with every
+    redacted box replaced by its surroundings (a black bar reads as a line of text)."""
+    image = detection_image(frame, header)
+    return neutralize_regions(image, boxes) if boxes else image
+
+
+def look_key(image: np.ndarray, boxes: list[tuple[int, int, int, int]], places: list[Box],
+             marks: list[Box], verifier: TextDetector) -> str:
+    """A digest of everything one ``objections`` call depends on: the image searched, the
+    redacted boxes, the kept places, the flagged marks and the verifier's parameters."""
+    digest = hashlib.sha256()
+    digest.update(repr((image.shape, image.dtype.str, boxes, places, marks, verifier.det_side,
+                        verifier.min_scale, verifier.target_text_px, verifier.box_thresh,
+                        verifier.providers)).encode())
+    digest.update(np.ascontiguousarray(image).data)
+    return digest.hexdigest()
 
 
 def verifiers_look(
@@ -612,6 +678,7 @@ def verify_redacted(
     detector: TextDetector,
     *,
     clear_frames: Mapping[int, str] | None = None,
+    looked_frames: Mapping[int, str] | None = None,
     kept: Iterable[Region] = (),
     flagged: Iterable[Region] = (),
 ) -> list[str]:
@@ -623,7 +690,12 @@ def verify_redacted(
     frame gets the second look, except a frame the first pass found no text on at all AND
     whose re-decoded pixels have exactly the digest the first pass recorded for it
     (``clear_frames``): nothing was drawn, kept or changed there, so there is no redaction to
-    check and the same networks on the same pixels have nothing new to say. The second look
+    check and the same networks on the same pixels have nothing new to say. Likewise a frame
+    whose second-look input (the re-decoded frame's renderings, regions neutralized, with its
+    boxes, kept places, flagged marks and the verifier's parameters) has exactly the
+    ``looked_frames`` digest of an input on which the first pass already made this very look
+    (``final_look``) and heard no objection: the look is a deterministic function of that
+    input, so it would answer the same. The second look
     recognises every line: a line next to a redacted region fails the image unless it reads
     surely as an allowed annotation (a letter the box missed sits there); anywhere else,
     readable text that is not an allowed annotation, or an unreadable text-shaped mark,
@@ -640,6 +712,7 @@ def verify_redacted(
     regions = list(regions)
     kept, flagged = list(kept), list(flagged)
     clear = dict(clear_frames or {})
+    looked = dict(looked_frames or {})
     data = _written_bytes(ds_or_bytes)
     reasons: list[str] = []
     verifier = verifier_for(detector)
@@ -653,10 +726,12 @@ def verify_redacted(
                 reasons.append(f"a redacted region on frame {index + 1} is not blacked out")
         if not boxes and clear.get(index) == frame_digest(frame):
             continue
-        image = detection_image(frame, header)
-        neutral = neutralize_regions(image, boxes) if boxes else image
+        neutral = verification_input(frame, header, boxes)
         places = [Box(x, y, w, h) for f, x, y, w, h in kept if f == index]
         marks = [Box(x, y, w, h) for f, x, y, w, h in flagged if f == index]
+        if index in looked and looked[index] == look_key(neutral, boxes, places, marks,
+                                                         verifier):
+            continue
         reasons += second_look(neutral, boxes, verifier, index,
                                renderings=_is_monochrome(header), places=places, marks=marks)
     for index in sorted({r[0] for r in regions}):

@@ -86,7 +86,8 @@ def score_image(image: LabelledImage, detector: TextDetector) -> ImageScore:
         frames_after = decode_frames(written)
         regions, search = outcome.regions, outcome.search
         reasons = verify_redacted(buffer.getvalue(), regions, detector,
-                                  clear_frames=search.clear_frames, kept=search.kept,
+                                  clear_frames=search.clear_frames,
+                                  looked_frames=search.looked_frames, kept=search.kept,
                                   flagged=search.left())
         shown = [display_frame(frame, written) for frame in frames_after]
     changed = frames_before.shape != frames_after.shape or not np.array_equal(

@@ -11,11 +11,20 @@ import pydicom
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from scans.deid import pixels
 from scans.deid.burned_in import REVIEW_REASONS, frame_digest, judge_lines
 from scans.deid.engine import DeidKeys, DeidOptions, deidentify_bytes
 from scans.deid.pixels import decode_frames, redact_dicom_pixels, verify_redacted
 from scans.deid.report import REDACTION_NOTE
-from scans.deid.text import CPU, Box, Line, TextDetector, default_providers, get_detector
+from scans.deid.text import (
+    CPU,
+    CUDA,
+    Box,
+    Line,
+    TextDetector,
+    default_providers,
+    get_detector,
+)
 from tests.support.phi_corpus import Patient, ct_slice, to_bytes
 
 
@@ -118,6 +127,38 @@ def test_the_verifier_skips_a_second_look_only_at_exactly_the_pixels_searched(de
     assert verify_redacted(buffer.getvalue(), [], detector, clear_frames=exact) == []
 
 
+def test_the_verifier_reuses_the_first_pass_look_only_on_bit_identical_input(detector,
+                                                                            monkeypatch):
+    """GIVEN a slice with a name, redacted by the first pass, which ends with the verifier's
+    own look on the frame as it will be written WHEN the written frame is exactly that frame
+    THEN the verifier does not repeat the look; WHEN a pixel outside the black box changed
+    after the look (a name drawn into the written file) THEN it looks again and refuses."""
+    ds, _ = ct_with([(10, 8, "DOE^JOHN 1961-02-03", 16, 0)])
+    outcome = redact_dicom_pixels(ds, detector=detector)
+    assert outcome.regions and set(outcome.search.looked_frames) == {0}
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    search = outcome.search
+    looks = []
+    real = pixels.objections
+    monkeypatch.setattr(pixels, "objections", lambda *a, **k: looks.append(1) or real(*a, **k))
+    assert verify_redacted(buffer.getvalue(), outcome.regions, detector,
+                           clear_frames=search.clear_frames, looked_frames=search.looked_frames,
+                           kept=search.kept, flagged=search.left()) == []
+    assert looks == []
+    tampered, _ = ct_with([(200, 470, "ROE^JANE", 16, 0)])
+    frame = decode_frames(tampered)[0].copy()
+    for _, x, y, w, h in outcome.regions:
+        frame[y : y + h, x : x + w] = outcome.fill
+    ds.PixelData = frame.astype("<u2").tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    assert "readable text remains on frame 1" in verify_redacted(
+        buffer.getvalue(), outcome.regions, detector, clear_frames=search.clear_frames,
+        looked_frames=search.looked_frames, kept=search.kept, flagged=search.left())
+    assert looks
+
+
 def test_detection_gives_the_same_boxes_whichever_provider_list_runs_it():
     """The execution provider is a parameter (CUDA first when onnxruntime offers it); the
     boxes on the CPU path and on the default path agree within a pixel."""
@@ -130,6 +171,31 @@ def test_detection_gives_the_same_boxes_whichever_provider_list_runs_it():
     assert len(on_cpu) == len(default) == 2
     for a, b in zip(on_cpu, default, strict=True):
         assert max(abs(a.x - b.x), abs(a.y - b.y), abs(a.w - b.w), abs(a.h - b.h)) <= 1
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_the_gpu_path_detects_frames_in_batches_with_the_boxes_of_the_cpu_path():
+    """On a GPU frames go through the detector in batches (on the CPU one at a time, which is
+    faster there). The CUDA-first provider list runs that batched path even where only the CPU
+    executes it: each frame's boxes agree within a pixel with the CPU path's, one by one."""
+    from scans.deid.pixels import detection_image
+
+    frames = []
+    for seed, labels in enumerate([[(10, 8, "DOE^JOHN", 16, 0)],
+                                   [(300, 480, "ST MARY HOSP", 14, 0)],
+                                   [(12, 10, "ID 889123", 15, 0), (20, 470, "R", 18, 0)]]):
+        ds, _ = ct_with(labels, seed=seed)
+        frames.append(detection_image(decode_frames(ds)[0], ds))
+    gpu_first = TextDetector(providers=(CUDA, CPU))
+    on_cpu = TextDetector(providers=(CPU,))
+    assert on_cpu.detection_batch == 1 and gpu_first.detection_batch >= len(frames)
+    batched = gpu_first.detect_lines(frames)
+    for image, lines in zip(frames, batched, strict=True):
+        alone = on_cpu.detect_lines([image])[0]
+        assert len(alone) == len(lines) >= 1
+        for a, b in zip(alone, lines, strict=True):
+            assert max(abs(a.box.x - b.box.x), abs(a.box.y - b.box.y),
+                       abs(a.box.w - b.box.w), abs(a.box.h - b.box.h)) <= 1
 
 
 def test_cuda_is_chosen_first_when_onnxruntime_offers_it(monkeypatch):

@@ -88,7 +88,7 @@ def fake_engine(monkeypatch):
     def install(run):
         networks = SimpleNamespace(detect=SimpleNamespace(run=run), recognize=None,
                                    characters=[""])
-        monkeypatch.setattr(text, "_shared", lambda providers: (networks, executor))
+        monkeypatch.setattr(text, "_shared", lambda *key: (networks, executor))
 
     yield install
     executor.shutdown(wait=False)
