@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/deid_bench.py
 	$(BIN)/python bench/pixel_bench.py
 	$(BIN)/python bench/chunk_bench.py
+	$(BIN)/python bench/answer_bench.py
 	$(BIN)/python bench/slow_clients.py
 
 # Load and fault runs against the production shape: private PostgreSQL and Redis on loopback,

@@ -2,6 +2,10 @@
 
 An answer is text written by a model outside our control, so it is treated as hostile:
 
+* it is rendered once, when it arrives (``sealed_answer``), and sealed in the vault together with
+  its text; pages and the API only read the stored HTML, so a hostile answer costs its render
+  once, in the worker, never on each view (answers stored before this carry only their text and
+  are rendered on reading, with the same limits);
 * it is rendered by markdown-it-py (a CommonMark parser without backtracking) with raw HTML off and
   nesting limited, and only when it is at most ``ANSWER_RENDER_MAX_BYTES``; a longer answer is
   shown as plain text. A 16 KB answer of nested brackets took 8.6 s to render with the former
@@ -17,6 +21,7 @@ An answer is text written by a model outside our control, so it is treated as ho
 from __future__ import annotations
 
 import html as html_escape
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -117,21 +122,45 @@ def answer_of(user: User, answer_id: uuid.UUID | str) -> Answer:
     return answer
 
 
-def read_markdown(answer: Answer) -> str:
-    """The answer's text, decrypted for this response only."""
+def sealed_answer(text: str) -> bytes:
+    """What the vault keeps for an answer: its text and the HTML rendered from it, once.
+
+    A render that fails (it should not: the parser is linear and nesting is capped) leaves the
+    text shown as plain text rather than losing the answer."""
+    try:
+        rendered = render_markdown(text)
+    except (RecursionError, ValueError):
+        rendered = f"<pre>{html_escape.escape(text)}</pre>"
+    return json.dumps({"markdown": text, "html": rendered}).encode("utf-8")
+
+
+def read_answer(answer: Answer) -> dict[str, str]:
+    """The answer's text and HTML, decrypted for this response only."""
     if answer.answer_object is None:
         raise Http404("This answer was deleted.")
     try:
-        return get_vault().read_bytes(answer.answer_object).decode("utf-8")
+        stored = get_vault().read_bytes(answer.answer_object).decode("utf-8")
     except VaultError as exc:
         raise Http404("This answer is no longer available.") from exc
+    try:
+        document = json.loads(stored)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("html"), str):
+        return {"markdown": str(document.get("markdown", "")), "html": document["html"]}
+    # An answer stored as bare text (before answers were rendered on arrival).
+    return {"markdown": stored, "html": render_markdown(stored)}
+
+
+def read_markdown(answer: Answer) -> str:
+    """The answer's text, decrypted for this response only."""
+    return read_answer(answer)["markdown"]
 
 
 def view_answer(answer: Answer, user: User) -> dict:
     """Everything an answer page or API response shows; records that the patient read it
     (only once it could be shown)."""
-    text = read_markdown(answer)
-    rendered = render_markdown(text)
+    stored = read_answer(answer)
     # One entry per answer and reader per ANSWER_VIEW_AUDIT_SECONDS: reloading a page must not
     # let anyone grow the append-only log without bound.
     window = settings.ANSWER_VIEW_AUDIT_SECONDS
@@ -150,8 +179,8 @@ def view_answer(answer: Answer, user: User) -> dict:
         "endpoint": answer.endpoint_name,
         "model": answer.model,
         "created_at": answer.created_at,
-        "markdown": text,
-        "html": rendered,
+        "markdown": stored["markdown"],
+        "html": stored["html"],
         "disclaimer": DISCLAIMER,
     }
 

@@ -40,7 +40,7 @@ from forwarding import egress, protocols, retry
 from forwarding.endpoints import read_api_key, snapshot
 from forwarding.errors import ForwardingError
 from forwarding.models import Endpoint
-from scans import metrics, pipeline
+from scans import answers, metrics, pipeline
 from scans.attestation import is_attested
 from scans.consent import states
 from scans.consent.expiry import expire_consent
@@ -423,7 +423,9 @@ def record_answer(
 ) -> Answer | None:
     """Seal the answer, finish the consent and the scan, and tell the patient by email."""
     vault = get_vault()
-    info = vault.put_bytes(text.encode("utf-8"))
+    # Rendered here, once, in the worker: a page or the API never parses a hostile answer.
+    info = vault.put_bytes(answers.sealed_answer(text))
+    text_sha256 = sha256_hex(text.encode("utf-8"))
     try:
         with transaction.atomic():
             row = Consent.objects.filter(
@@ -440,7 +442,7 @@ def record_answer(
                 consent_id=consent.pk,
                 scan_id=consent.scan_id,
                 answer_object=info.object_id,
-                sha256=info.sha256,
+                sha256=text_sha256,
                 endpoint_name=endpoint.name,
                 model=endpoint.model,
             )
@@ -451,7 +453,7 @@ def record_answer(
                 consent,
                 ConsentState.SENT,
                 status=status,
-                answer_sha256=info.sha256,
+                answer_sha256=text_sha256,
                 answer_id=str(answer.pk),
                 attempts=attempts,
             )

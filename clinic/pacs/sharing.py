@@ -19,7 +19,7 @@ from accounts.models import User
 from audit.actions import AuditAction
 from audit.log import append as audit
 from clinic.pacs.models import Share
-from scans.answers import DISCLAIMER, read_markdown, render_markdown
+from scans.answers import DISCLAIMER, read_answer
 from scans.models import Answer
 from vault import VaultError, get_vault
 
@@ -98,7 +98,7 @@ def _sent_images(answer: Answer) -> list[dict[str, Any]]:
 def view_shared(share: Share, clinician: User) -> dict[str, Any]:
     """The question, the answer and the list of images sent, for a clinician; audited."""
     answer = share.answer
-    text = read_markdown(answer)
+    stored = read_answer(answer)
     try:
         question = get_vault().read_bytes(answer.consent.question_object).decode("utf-8")
     except VaultError:
@@ -113,7 +113,7 @@ def view_shared(share: Share, clinician: User) -> dict[str, Any]:
     return {
         "share": share,
         "question": question,
-        "html": render_markdown(text),
+        "html": stored["html"],
         "disclaimer": DISCLAIMER,
         "endpoint": answer.endpoint_name,
         "model": answer.model,

@@ -142,11 +142,29 @@ def test_the_answer_api_answers_json_even_when_the_answer_cannot_be_shown(
 ):
     _consent, answer = answered
 
-    def broken(text: str) -> str:
+    def broken(answer: object) -> dict:
         raise RecursionError("deep")
 
-    monkeypatch.setattr("scans.answers.render_markdown", broken)
+    monkeypatch.setattr("scans.answers.read_answer", broken)
     response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
     assert response.status_code == 500
     assert response.headers["Content-Type"].startswith("application/json")
     assert events(action="answer.viewed", object_id=str(answer.id)).count() == 0
+
+
+def test_an_answer_is_rendered_once_on_arrival_never_on_viewing(
+    client, patient, study, answered, monkeypatch
+):
+    """GIVEN an answer received and stored WHEN it is read on the page and through the API
+    THEN no Markdown is parsed: what is shown is the HTML sealed when it arrived."""
+    _consent, answer = answered
+
+    def parsing(text: str) -> str:
+        raise AssertionError("an answer was parsed on viewing")
+
+    monkeypatch.setattr("scans.answers.render_markdown", parsing)
+    response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
+    assert response.status_code == 200
+    assert response.json()["html"].startswith("<")
+    client.force_login(patient)
+    assert client.get(f"/answers/{answer.id}/").status_code == 200

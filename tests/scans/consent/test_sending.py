@@ -65,7 +65,11 @@ def test_the_provider_receives_exactly_the_consented_images_and_nothing_planted(
     study.refresh_from_db()
     assert study.status == Status.ANSWERED
     answer = Answer.objects.get(consent=consent)
-    assert get_vault().read_bytes(answer.answer_object) == b"Looks **fine**."
+    # Sealed with its HTML, rendered once on arrival; the hash is the answer text's.
+    stored = json.loads(get_vault().read_bytes(answer.answer_object))
+    assert stored["markdown"] == "Looks **fine**."
+    assert stored["html"] == "<p>Looks <strong>fine</strong>.</p>\n"
+    assert answer.sha256 == hashlib.sha256(b"Looks **fine**.").hexdigest()
 
 
 def test_nothing_is_sent_for_a_request_that_was_never_accepted(
