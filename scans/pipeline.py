@@ -37,7 +37,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         }
     ),
     Status.READY_FOR_REVIEW: frozenset({Status.CONSENTED, Status.DELETED}),
-    Status.QUARANTINED: frozenset({Status.DELETED}),
+    # quarantined -> ready_for_review: a clinician blacked out what held an image of a study the
+    # clinic handed over, and the verifier, run again alone, released it (clinic.pacs.redaction).
+    Status.QUARANTINED: frozenset({Status.READY_FOR_REVIEW, Status.DELETED}),
     Status.NO_IMAGES: frozenset({Status.DELETED}),
     Status.FAILED: frozenset({Status.QUEUED, Status.DELETED}),
     Status.CONSENTED: frozenset({Status.SENDING, Status.READY_FOR_REVIEW, Status.DELETED}),

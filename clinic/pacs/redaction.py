@@ -20,7 +20,7 @@ from accounts.models import User
 from audit.actions import AuditAction
 from audit.log import append as audit
 from clinic.pacs.models import Handoff
-from scans import attestation
+from scans import attestation, pipeline
 from scans.deid.engine import deidentify_bytes
 from scans.deid.preview import render_dicom_preview
 from scans.errors import UserFacingError
@@ -29,6 +29,10 @@ from scans.processing import deid_keys, deid_options
 from vault import get_vault
 
 log = logging.getLogger(__name__)
+
+# A scan with images held back, before the patient moved on: waiting for review (some images
+# clean) or quarantined (none clean yet).
+HELPABLE = frozenset({Status.READY_FOR_REVIEW, Status.QUARANTINED})
 
 Box = tuple[int, int, int, int]
 MAX_BOXES = 32
@@ -83,7 +87,7 @@ def redact_and_verify(handoff: Handoff, image_id: str, boxes: list[Box], *, clin
     )
     if image is None or image.kind != "dicom" or image.source.vault_object is None:
         raise RedactionRefused("That image is not one held back from this study.")
-    if handoff.scan.status != Status.READY_FOR_REVIEW:
+    if handoff.scan.status not in HELPABLE:
         raise RedactionRefused("The patient's scan is not waiting for their review any more.")
     vault = get_vault()
     painted = _painted(vault.read_bytes(image.source.vault_object), boxes)
@@ -93,7 +97,7 @@ def redact_and_verify(handoff: Handoff, image_id: str, boxes: list[Box], *, clin
     try:
         with transaction.atomic():
             scan = Scan.objects.select_for_update().get(pk=handoff.scan_id)
-            if scan.status != Status.READY_FOR_REVIEW:
+            if scan.status not in HELPABLE:
                 raise RedactionRefused(
                     "The patient's scan is not waiting for their review any more."
                 )
@@ -115,6 +119,15 @@ def redact_and_verify(handoff: Handoff, image_id: str, boxes: list[Box], *, clin
                     preview_object=preview.object_id,
                     report={**result.report, "clinic_redaction": {"boxes": len(boxes)}},
                 )
+                if scan.status == Status.QUARANTINED:
+                    # Its first clean image: the patient can now review the scan (and only
+                    # what the verifier released is ever offered for sending).
+                    pipeline.transition(
+                        scan.pk,
+                        Status.READY_FOR_REVIEW,
+                        expected={Status.QUARANTINED},
+                        error_message="",
+                    )
             audit(
                 AuditAction.IMAGE_REDACTED,
                 actor=clinician.pseudonym,

@@ -210,6 +210,28 @@ def test_a_clinician_blacks_out_a_held_back_image_and_the_verifier_releases_it(
     assert entry.details["outcome"] == "clean" and entry.object_id == str(handoff.scan_id)
 
 
+def test_a_quarantined_study_becomes_reviewable_once_the_verifier_releases_an_image(
+    clinician, clinician_client, study
+):
+    """GIVEN a handed-over scan with every image held back (quarantined: nothing to review)
+    WHEN a clinician blacks out the text and the verifier, run again, releases the image
+    THEN the patient's scan waits for their review, with only that released image sendable."""
+    from tests.support.pacs import held_back_image
+
+    handoff = hand_off(study, "redact@example.org", clinician=clinician)
+    image = held_back_image(handoff)
+    Scan.objects.filter(pk=handoff.scan_id).update(status=Status.QUARANTINED)
+
+    clinician_client.post(
+        reverse("pacs:image_redact", args=[study.pk, image.pk]), {"boxes": "0,0,16,4"}
+    )
+
+    image.refresh_from_db()
+    assert image.outcome == "clean"
+    scan = Scan.objects.get(pk=handoff.scan_id)
+    assert scan.status == Status.READY_FOR_REVIEW and scan.error_message == ""
+
+
 @pytest.mark.parametrize("boxes", ["0,0,99,4", "5,5,2,2", "not a box", ""])
 def test_a_box_outside_the_image_or_malformed_changes_nothing(
     clinician, clinician_client, study, boxes

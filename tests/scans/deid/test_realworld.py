@@ -30,19 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 KEYS = DeidKeys(b"\x5a" * 32)
 IMAGES = decodable_images()
-# Burned-in text (an id and dates on an ultrasound band) that the pixel side's independent second
-# pass still reads after redaction: quarantined, fail closed.
-STILL_QUARANTINED_FOR_TEXT = frozenset({
-    "OBXXXX1A.dcm", "OBXXXX1A_2frame.dcm", "OBXXXX1A_expb.dcm", "OBXXXX1A_expb_2frame.dcm",
-    "OBXXXX1A_rle.dcm", "OBXXXX1A_rle_2frame.dcm",
-})
-
-
-def _case(sample: SampleFile) -> object:
-    if sample.name in STILL_QUARANTINED_FOR_TEXT:
-        return pytest.param(sample, id=sample.name, marks=pytest.mark.xfail(
-            strict=True, reason="burned-in text still read after redaction: quarantined"))
-    return pytest.param(sample, id=sample.name)
 
 
 def test_the_set_holds_the_kinds_of_images_a_patient_brings() -> None:
@@ -58,7 +45,7 @@ def test_the_set_holds_the_kinds_of_images_a_patient_brings() -> None:
             "YBR_FULL_422"} <= photometrics
 
 
-@pytest.mark.parametrize("sample", [_case(s) for s in IMAGES])
+@pytest.mark.parametrize("sample", [pytest.param(s, id=s.name) for s in IMAGES])
 def test_a_real_image_is_released_valid_and_without_its_identifiers(sample: SampleFile) -> None:
     original = sample.read_bytes()
     result = deidentify_bytes(original, keys=KEYS, options=DeidOptions())
