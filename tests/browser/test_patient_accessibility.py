@@ -117,7 +117,9 @@ def test_asking_consenting_and_the_answer_are_accessible(patient, live_server, s
     visit(page, f"{base}/answers/{answered.answer.pk}/delete/", "confirm deleting an answer")
     consent = answered.scan.consents.get()
     visit(page, f"{base}/consents/{consent.pk}/receipt/", "receipts")
-    sent = stored_scan(user, status=Status.CONSENTED, consent_state="active", consent_expires_in_days=7).scan
+    sent = stored_scan(
+        user, status=Status.CONSENTED, consent_state="active", consent_expires_in_days=7
+    ).scan
     visit(page, f"{base}/scans/{sent.pk}/", "scan page, waiting to be sent")
 
 
