@@ -102,11 +102,16 @@ def test_asking_consenting_and_the_answer_are_accessible(patient, live_server, s
     endpoint()
     scan = processed_ct(user, slices=3)
     visit(page, f"{base}/scans/{scan.pk}/consent/", "ask")
-    page.click("text=Review what would be sent")
-    page.wait_for_load_state()
-    assert_accessible(page, "ask, sent without a question")
-
     page.fill("#question", "What is this shadow?")
+    for box in page.locator("input[name=images]").all():
+        box.uncheck()
+    with page.expect_response(lambda r: r.request.method == "POST") as refused:
+        page.click("text=Review what would be sent")
+    assert refused.value.status == 400
+    assert page.is_visible("#images-error")
+    assert_accessible(page, "ask, refused without images")
+
+    page.locator("input[name=images]").first.check()
     page.click("text=Review what would be sent")
     page.wait_for_url(re.compile(r"/consent/[0-9a-f-]{36}/$"))
     assert_accessible(page, "consent review")
