@@ -15,7 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import queries, reports, series
+from audit.actions import AuditAction
+from audit.log import append as audit
+from scans import originals, queries, reports, series
 from scans.deid.text import PixelError
 from scans.deletion import delete_scan
 from scans.explain import explain
@@ -106,6 +108,29 @@ def _viewer_data(scan: Scan, group: series.Series) -> dict[str, Any]:
         "base": reverse("scans:detail", args=[scan.pk]) + "images/",
         "dicom": group.first.kind == "dicom",
     }
+
+
+@require_GET
+@patient_only
+def removed_values(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
+    """The original values of what was removed, for the owner: decrypted for this response
+    only, never cached or logged; the audit records that they were read, by ids."""
+    user = signed_in_user(request)
+    scan = queries.scan_of(user, scan_id)
+    image = originals.first_dicom_image(scan)
+    groups = originals.removed_values(image) if image is not None else None
+    audit(
+        AuditAction.ORIGINAL_VALUES_VIEWED,
+        actor=user.pseudonym,
+        object_type="scan",
+        object_id=str(scan.pk),
+        details={"scan_id": str(scan.pk)} | ({"image_id": str(image.pk)} if image else {}),
+    )
+    response = render(
+        request, "scans/removed_values.html", {"scan": scan, "image": image, "groups": groups}
+    )
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @require_GET

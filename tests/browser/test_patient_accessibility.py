@@ -102,6 +102,8 @@ def test_asking_consenting_and_the_answer_are_accessible(patient, live_server, s
     endpoint()
     scan = processed_ct(user, slices=3)
     visit(page, f"{base}/scans/{scan.pk}/consent/", "ask")
+    visit(page, f"{base}/scans/{scan.pk}/removed/", "the original values that were removed")
+    visit(page, f"{base}/scans/{scan.pk}/consent/", "ask again")
     page.fill("#question", "What is this shadow?")
     for box in page.locator("input[name=images]").all():
         box.uncheck()
