@@ -22,7 +22,7 @@ from scans.deid.text import PixelError
 from scans.deletion import delete_scan
 from scans.explain import explain
 from scans.intake import IntakeRejected
-from scans.models import Scan
+from scans.models import Scan, ScanImage
 from scans.refusals import refusal_page
 from scans.rendering import AS_SAVED, PRESETS, choices_for
 from scans.submission import submit_scan
@@ -101,6 +101,7 @@ def _viewer_data(scan: Scan, group: series.Series) -> dict[str, Any]:
                 "position": image.position,
                 "instance": image.display.get("instance"),
                 "boxes": bool(reports.regions_of(image)) or image.needs_check,
+                "frames": int(image.display.get("frames") or 1),
                 "original": image.original_preview_object is not None,
             }
             for image in group.images
@@ -190,14 +191,28 @@ def windowed(
     image = queries.image_of(scan, image_id)
     if (key != AS_SAVED and key not in PRESETS) or image.sanitized_object is None:
         raise Http404("No such rendering.")
+    frame = _frame(request, image)
     try:
-        png = series.windowed_png(image, key, outline=request.GET.get("boxes") == "1")
+        png = series.windowed_png(
+            image, key, outline=request.GET.get("boxes") == "1", frame=frame
+        )
     except PixelError:
         # Not a DICOM image, or pixels this gateway cannot window: the reviewed preview.
         return queries.preview_response(scan, image_id, original=False)
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+def _frame(request: HttpRequest, image: ScanImage) -> int | None:
+    """``?frame=N`` (from 0) of a multi-frame image; None for the middle frame."""
+    asked = request.GET.get("frame")
+    if asked is None:
+        return None
+    frames = int(image.display.get("frames") or 1)
+    if not asked.isdigit() or int(asked) >= frames:
+        raise Http404("No such frame.")
+    return int(asked)
 
 
 @require_GET

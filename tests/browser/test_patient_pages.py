@@ -282,3 +282,35 @@ def test_after_closing_the_page_the_same_file_resumes_where_it_stopped(
     assert resumed_at[0] == str(stored), "the second visit carried on where the server stood"
     scan = Scan.objects.get()
     assert get_vault().read_bytes(scan.files.get().vault_object) == path.read_bytes()
+
+
+def test_a_multi_frame_image_is_stepped_through_frame_by_frame(patient_page, live_server, size):
+    from tests.support.studies import processed_multiframe
+
+    page = patient_page
+    scan = processed_multiframe(page.user, frames=6)
+    frames_loaded: dict[str, int] = {}
+    page.on("response", lambda r: frames_loaded.update(
+        {r.url.split("frame=")[1]: r.status} if "frame=" in r.url else {}))
+    page.goto(f"{live_server.url}/scans/{scan.pk}/")
+    viewer = page.locator("[data-viewer]").first
+    assert "Frame 3 of 6" in viewer.inner_text(), "it opens on the middle frame"
+
+    page.locator("[data-viewer] canvas").focus()
+    page.keyboard.press("ArrowDown")
+    assert "Frame 4 of 6" in viewer.inner_text()
+    assert viewer.get_attribute("data-src").endswith("frame=3")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('[data-viewer] canvas');"
+        " const d = c.getContext('2d').getImageData(c.width / 2, 0, 1, c.height).data;"
+        " return d.some((v, i) => i % 4 === 0 && v > 200); }"
+    )
+    assert frames_loaded.get("3") == 200
+    page.keyboard.press("End")
+    assert "Frame 6 of 6" in viewer.inner_text()
+    assert viewer.get_attribute("data-frame") == "5"
+    page.locator("[data-slice]").fill("1")
+    assert "Frame 1 of 6" in viewer.inner_text()
+    assert_fits(page)
+    shot(page, f"viewer-frames-{size}")
+    assert_only_gateway(page, live_server)

@@ -151,3 +151,30 @@ def test_a_scan_of_photos_has_no_original_header_to_show(patient_client):
     page = patient_client.get(f"/scans/{scan.id}/removed/").content.decode()
 
     assert "This scan has no DICOM header to show" in page
+
+
+def test_each_frame_of_a_multi_frame_image_can_be_viewed(patient_client, patient, settings):
+    """GIVEN a de-identified cine loop of six frames WHEN the viewer asks for frame N
+    THEN it gets that frame (each frame its own grey), and a frame that does not exist is a 404."""
+    import io
+
+    from PIL import Image
+
+    from tests.support.studies import processed_multiframe
+
+    scan = processed_multiframe(patient, frames=6)
+    image = scan.images.get()
+    base = f"/scans/{scan.id}/images/{image.id}/window/as_saved.png"
+    page = patient_client.get(f"/scans/{scan.id}/").content.decode()
+    assert '"frames": 6' in page
+
+    for frame in range(6):
+        response = patient_client.get(f"{base}?frame={frame}")
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store, private"
+        picture = Image.open(io.BytesIO(response.content)).convert("L")
+        scale = picture.height / 32
+        middle = picture.width // 2
+        bright = [y for y in range(picture.height) if picture.getpixel((middle, y)) > 200]
+        assert bright and int(bright[0] / scale) == 4 * frame, f"frame {frame} is its own"
+    for bad in ("6", "-1", "x"):
+        assert patient_client.get(f"{base}?frame={bad}").status_code == 404
