@@ -314,3 +314,32 @@ def test_a_multi_frame_image_is_stepped_through_frame_by_frame(patient_page, liv
     assert_fits(page)
     shot(page, f"viewer-frames-{size}")
     assert_only_gateway(page, live_server)
+
+
+def test_a_status_change_is_announced_and_the_page_reloads_only_for_a_new_stage(
+    patient_page, live_server, size
+):
+    from scans.models import Status
+    from tests.support.stored import stored_scan
+
+    page = patient_page
+    scan = stored_scan(page.user, status=Status.QUEUED).scan
+    page.goto(f"{live_server.url}/scans/{scan.pk}/")
+    label = page.locator("[data-field=status_label]")
+    assert label.get_attribute("aria-live") == "polite"
+    page.evaluate("window.stillTheSamePage = true")
+    page.locator("a.button.danger").focus()
+
+    Scan.objects.filter(pk=scan.pk).update(status=Status.DEIDENTIFYING)
+    page.wait_for_function(
+        "() => document.querySelector('[data-field=status_label]').textContent"
+        " === 'De-identifying'"
+    )
+    assert page.evaluate("window.stillTheSamePage === true"), "announced, not reloaded"
+
+    Scan.objects.filter(pk=scan.pk).update(status=Status.READY_FOR_REVIEW)
+    page.wait_for_selector("#status a[href$='/consent/']")
+    assert page.evaluate("window.stillTheSamePage === undefined"), "the review needs the page"
+    assert page.evaluate("document.activeElement.textContent") == "Delete scan…", (
+        "the focus stays where it was"
+    )
