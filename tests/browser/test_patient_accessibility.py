@@ -94,6 +94,7 @@ def test_the_scan_pages_are_accessible_in_every_state(patient, live_server):
                         ("no images, only documents", no_images)]:
         visit(page, f"{base}/scans/{scan.pk}/", f"scan page, {state}")
     visit(page, f"{base}/scans/{ready.pk}/delete/", "confirm deleting a scan")
+    visit(page, f"{base}/account/delete/", "confirm deleting the account")
 
 
 def test_asking_consenting_and_the_answer_are_accessible(patient, live_server, settings):
