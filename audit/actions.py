@@ -30,6 +30,8 @@ class AuditAction(StrEnum):
     SCAN_DEIDENTIFIED = "scan.deidentified"
     SCAN_DELETED = "scan.deleted"
     PREVIEW_VIEWED = "preview.viewed"
+    # The owner read the original values of what was removed (details: the scan's id only).
+    ORIGINAL_VALUES_VIEWED = "scan.original_values_viewed"
     CONSENT_REQUESTED = "consent.requested"
     CONSENT_GIVEN = "consent.given"
     CONSENT_WITHDRAWN = "consent.withdrawn"

@@ -63,18 +63,22 @@ def describe_request(payload: Any) -> str:
             else:
                 raise BadRequest("Each content part must be a 'text' or 'image_url' part.")
 
+    # Markdown, as a model would answer: a heading, and blank lines around the list so that the
+    # sentence after it is not read as part of its last item.
     lines = [
-        HEADING,
+        f"## {HEADING}",
         "",
         "No AI model looked at your images. This demo only checks what arrived, so you can "
         "see the gateway working from start to finish.",
         "",
         f"Images received: {len(images)}",
+        "",
     ]
-    lines += [f"  {n}. {fmt}, {w} x {h} pixels" for n, (fmt, w, h) in enumerate(images, 1)]
-    lines.append(
-        f"Your question was {question_length} characters long (the demo does not read it)."
-    )
+    lines += [f"{n}. {fmt}, {w} x {h} pixels" for n, (fmt, w, h) in enumerate(images, 1)]
+    lines += [
+        "",
+        f"Your question was {question_length} characters long (the demo does not read it).",
+    ]
     return "\n".join(lines)
 
 

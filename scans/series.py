@@ -154,9 +154,12 @@ def headline(scan: Scan) -> dict[str, Any]:
     }
 
 
-def windowed_png(image: ScanImage, key: str, *, outline: bool) -> bytes:
+def windowed_png(
+    image: ScanImage, key: str, *, outline: bool, frame: int | None = None
+) -> bytes:
     """The sanitized image rendered in window ``key`` (a CT preset, or as saved), for the viewer:
-    the blacked-out areas outlined if ``outline``. Decrypted for this call only.
+    frame ``frame`` (from 0; the middle one if None), the blacked-out areas outlined if
+    ``outline``. Decrypted for this call only.
     Raises PixelError for a photo or pixels that cannot be decoded."""
     if image.kind != "dicom":
         raise PixelError("not a DICOM image")
@@ -170,5 +173,6 @@ def windowed_png(image: ScanImage, key: str, *, outline: bool) -> bytes:
         outline=outline,
         flags=flags,
         window=window_bounds(key),
+        frame=frame,
         max_size=768,
     )

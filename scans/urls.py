@@ -11,6 +11,7 @@ urlpatterns = [
     path("<uuid:scan_id>/", views.scan_detail, name="detail"),
     path("<uuid:scan_id>/status.json", views.scan_status, name="status"),
     path("<uuid:scan_id>/delete/", views.scan_delete, name="delete"),
+    path("<uuid:scan_id>/removed/", views.removed_values, name="removed_values"),
     path("<uuid:scan_id>/images/<uuid:image_id>/preview.png", views.preview, name="preview"),
     path(
         "<uuid:scan_id>/images/<uuid:image_id>/window/<slug:key>.png",

@@ -15,12 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import queries, reports, series
+from audit.actions import AuditAction
+from audit.log import append as audit
+from scans import originals, queries, reports, series
 from scans.deid.text import PixelError
 from scans.deletion import delete_scan
 from scans.explain import explain
 from scans.intake import IntakeRejected
-from scans.models import Scan
+from scans.models import Scan, ScanImage
 from scans.refusals import refusal_page
 from scans.rendering import AS_SAVED, PRESETS, choices_for
 from scans.submission import submit_scan
@@ -99,6 +101,7 @@ def _viewer_data(scan: Scan, group: series.Series) -> dict[str, Any]:
                 "position": image.position,
                 "instance": image.display.get("instance"),
                 "boxes": bool(reports.regions_of(image)) or image.needs_check,
+                "frames": int(image.display.get("frames") or 1),
                 "original": image.original_preview_object is not None,
             }
             for image in group.images
@@ -106,6 +109,29 @@ def _viewer_data(scan: Scan, group: series.Series) -> dict[str, Any]:
         "base": reverse("scans:detail", args=[scan.pk]) + "images/",
         "dicom": group.first.kind == "dicom",
     }
+
+
+@require_GET
+@patient_only
+def removed_values(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
+    """The original values of what was removed, for the owner: decrypted for this response
+    only, never cached or logged; the audit records that they were read, by ids."""
+    user = signed_in_user(request)
+    scan = queries.scan_of(user, scan_id)
+    image = originals.first_dicom_image(scan)
+    groups = originals.removed_values(image) if image is not None else None
+    audit(
+        AuditAction.ORIGINAL_VALUES_VIEWED,
+        actor=user.pseudonym,
+        object_type="scan",
+        object_id=str(scan.pk),
+        details={"scan_id": str(scan.pk)} | ({"image_id": str(image.pk)} if image else {}),
+    )
+    response = render(
+        request, "scans/removed_values.html", {"scan": scan, "image": image, "groups": groups}
+    )
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @require_GET
@@ -165,14 +191,28 @@ def windowed(
     image = queries.image_of(scan, image_id)
     if (key != AS_SAVED and key not in PRESETS) or image.sanitized_object is None:
         raise Http404("No such rendering.")
+    frame = _frame(request, image)
     try:
-        png = series.windowed_png(image, key, outline=request.GET.get("boxes") == "1")
+        png = series.windowed_png(
+            image, key, outline=request.GET.get("boxes") == "1", frame=frame
+        )
     except PixelError:
         # Not a DICOM image, or pixels this gateway cannot window: the reviewed preview.
         return queries.preview_response(scan, image_id, original=False)
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+def _frame(request: HttpRequest, image: ScanImage) -> int | None:
+    """``?frame=N`` (from 0) of a multi-frame image; None for the middle frame."""
+    asked = request.GET.get("frame")
+    if asked is None:
+        return None
+    frames = int(image.display.get("frames") or 1)
+    if not asked.isdigit() or int(asked) >= frames:
+        raise Http404("No such frame.")
+    return int(asked)
 
 
 @require_GET

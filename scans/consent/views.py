@@ -89,6 +89,10 @@ def _ask_context(
         "max_question": MAX_QUESTION_CHARS,
         "warnings": warnings,
         "error": error,
+        # Each refused field's first error, shown beside it and tied to it (aria-describedby).
+        "field_errors": {
+            name: errors[0] for name, errors in (form.errors if form is not None else {}).items()
+        },
     }
 
 

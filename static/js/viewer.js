@@ -1,6 +1,7 @@
 // A small canvas viewer, one per series: scroll through slices (wheel, arrow keys, slider),
 // zoom (buttons, Ctrl+wheel) and pan (drag), CT window presets, blacked-out areas shown or hidden,
-// and the owner's original beside the sanitized copy. Pictures are rendered by the gateway
+// and the owner's original beside the sanitized copy. A multi-frame image (a cine loop, an
+// enhanced CT) is stepped through frame by frame with the same slider, wheel and keys. Pictures are rendered by the gateway
 // (sanitized copies only, in the chosen window); nothing is loaded from anywhere else.
 (function () {
   "use strict";
@@ -13,8 +14,16 @@
     var label = root.querySelector("[data-slice-label]");
     var boxes = root.querySelector("[data-boxes]");
     var original = root.querySelector("[data-original]");
+    // Every picture the series holds, in order: one per slice, or one per frame of a
+    // multi-frame image ({slice, frame}; frame is null for a single-frame image).
+    var views = [];
+    data.slices.forEach(function (slice, i) {
+      var frames = slice.frames || 1;
+      if (frames === 1 || !data.dicom) { views.push({ slice: i, frame: null }); return; }
+      for (var f = 0; f < frames; f++) { views.push({ slice: i, frame: f }); }
+    });
     var state = {
-      index: Math.floor((data.slices.length - 1) / 2),
+      index: Math.floor((views.length - 1) / 2),
       window: data.window,
       zoom: 1,
       panX: 0,
@@ -26,11 +35,15 @@
     var cache = {};
 
     function url(i) {
-      var slice = data.slices[i];
+      var view = views[i];
+      var slice = data.slices[view.slice];
       var base = data.base + slice.id;
       if (original && original.checked && slice.original) { return base + "/original.png"; }
       if (!data.dicom) { return base + "/preview.png"; }
-      return base + "/window/" + state.window + ".png" + (boxes && boxes.checked ? "?boxes=1" : "");
+      var query = [];
+      if (boxes && boxes.checked) { query.push("boxes=1"); }
+      if (view.frame !== null) { query.push("frame=" + view.frame); }
+      return base + "/window/" + state.window + ".png" + (query.length ? "?" + query.join("&") : "");
     }
 
     function picture(i) {
@@ -45,7 +58,7 @@
 
     function preload() {
       for (var d = 1; d <= 4; d++) {
-        if (state.index + d < data.slices.length) { picture(state.index + d); }
+        if (state.index + d < views.length) { picture(state.index + d); }
         if (state.index - d >= 0) { picture(state.index - d); }
       }
     }
@@ -73,12 +86,20 @@
     }
 
     function show(i) {
-      state.index = Math.max(0, Math.min(data.slices.length - 1, i));
+      state.index = Math.max(0, Math.min(views.length - 1, i));
       slider.value = state.index + 1;
-      var slice = data.slices[state.index];
-      label.textContent = "Slice " + (state.index + 1) + " of " + data.slices.length +
-        " (image " + slice.position + ")";
+      var view = views[state.index];
+      var slice = data.slices[view.slice];
+      if (view.frame === null) {
+        label.textContent = "Slice " + (view.slice + 1) + " of " + data.slices.length +
+          " (image " + slice.position + ")";
+      } else {
+        label.textContent = (data.slices.length > 1 ? "Slice " + (view.slice + 1) + " of " +
+          data.slices.length + ", " : "") + "Frame " + (view.frame + 1) + " of " + slice.frames +
+          " (image " + slice.position + ")";
+      }
       root.dataset.shown = slice.id;
+      root.dataset.frame = view.frame === null ? "" : String(view.frame);
       root.dataset.src = url(state.index);
       draw();
       preload();
@@ -90,7 +111,7 @@
       draw();
     }
 
-    slider.max = data.slices.length;
+    slider.max = views.length;
     slider.addEventListener("input", function () { show(parseInt(slider.value, 10) - 1); });
     canvas.addEventListener("wheel", function (e) {
       e.preventDefault();
@@ -101,7 +122,7 @@
       var step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, PageDown: 10, PageUp: -10 }[e.key];
       if (step) { e.preventDefault(); show(state.index + step); }
       if (e.key === "Home") { e.preventDefault(); show(0); }
-      if (e.key === "End") { e.preventDefault(); show(data.slices.length - 1); }
+      if (e.key === "End") { e.preventDefault(); show(views.length - 1); }
       if (e.key === "+" || e.key === "=") { zoom(1.25); }
       if (e.key === "-") { zoom(0.8); }
     });

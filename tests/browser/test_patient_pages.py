@@ -282,3 +282,64 @@ def test_after_closing_the_page_the_same_file_resumes_where_it_stopped(
     assert resumed_at[0] == str(stored), "the second visit carried on where the server stood"
     scan = Scan.objects.get()
     assert get_vault().read_bytes(scan.files.get().vault_object) == path.read_bytes()
+
+
+def test_a_multi_frame_image_is_stepped_through_frame_by_frame(patient_page, live_server, size):
+    from tests.support.studies import processed_multiframe
+
+    page = patient_page
+    scan = processed_multiframe(page.user, frames=6)
+    frames_loaded: dict[str, int] = {}
+    page.on("response", lambda r: frames_loaded.update(
+        {r.url.split("frame=")[1]: r.status} if "frame=" in r.url else {}))
+    page.goto(f"{live_server.url}/scans/{scan.pk}/")
+    viewer = page.locator("[data-viewer]").first
+    assert "Frame 3 of 6" in viewer.inner_text(), "it opens on the middle frame"
+
+    page.locator("[data-viewer] canvas").focus()
+    page.keyboard.press("ArrowDown")
+    assert "Frame 4 of 6" in viewer.inner_text()
+    assert viewer.get_attribute("data-src").endswith("frame=3")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('[data-viewer] canvas');"
+        " const d = c.getContext('2d').getImageData(c.width / 2, 0, 1, c.height).data;"
+        " return d.some((v, i) => i % 4 === 0 && v > 200); }"
+    )
+    assert frames_loaded.get("3") == 200
+    page.keyboard.press("End")
+    assert "Frame 6 of 6" in viewer.inner_text()
+    assert viewer.get_attribute("data-frame") == "5"
+    page.locator("[data-slice]").fill("1")
+    assert "Frame 1 of 6" in viewer.inner_text()
+    assert_fits(page)
+    shot(page, f"viewer-frames-{size}")
+    assert_only_gateway(page, live_server)
+
+
+def test_a_status_change_is_announced_and_the_page_reloads_only_for_a_new_stage(
+    patient_page, live_server, size
+):
+    from scans.models import Status
+    from tests.support.stored import stored_scan
+
+    page = patient_page
+    scan = stored_scan(page.user, status=Status.QUEUED).scan
+    page.goto(f"{live_server.url}/scans/{scan.pk}/")
+    label = page.locator("[data-field=status_label]")
+    assert label.get_attribute("aria-live") == "polite"
+    page.evaluate("window.stillTheSamePage = true")
+    page.locator("a.button.danger").focus()
+
+    Scan.objects.filter(pk=scan.pk).update(status=Status.DEIDENTIFYING)
+    page.wait_for_function(
+        "() => document.querySelector('[data-field=status_label]').textContent"
+        " === 'De-identifying'"
+    )
+    assert page.evaluate("window.stillTheSamePage === true"), "announced, not reloaded"
+
+    Scan.objects.filter(pk=scan.pk).update(status=Status.READY_FOR_REVIEW)
+    page.wait_for_selector("#status a[href$='/consent/']")
+    assert page.evaluate("window.stillTheSamePage === undefined"), "the review needs the page"
+    assert page.evaluate("document.activeElement.textContent") == "Delete scan…", (
+        "the focus stays where it was"
+    )

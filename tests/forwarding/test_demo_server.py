@@ -11,6 +11,7 @@ import pytest
 from forwarding.demo_server import HEADING, make_server
 from forwarding.egress import send
 from forwarding.protocols import build_request, parse_answer
+from scans.answers import render_markdown
 from tests.support.fakes import make_image
 
 
@@ -48,13 +49,33 @@ def test_it_reports_each_images_format_and_size_and_only_the_questions_length(de
     response = send(prepared, allow_local=True, timeout=5)
     answer = parse_answer("openai", response.status, response.body)
 
-    assert answer.startswith(HEADING)
+    assert answer.startswith(f"## {HEADING}")
     assert "No AI model looked at your images" in answer
     assert "Images received: 2" in answer
     assert "1. PNG, 64 x 32 pixels" in answer
     assert "2. JPEG, 7 x 5 pixels" in answer
     assert f"Your question was {len(question)} characters long" in answer
     assert "shadow" not in answer
+
+
+def test_its_answer_renders_as_a_heading_a_list_and_a_separate_sentence(demo_url):
+    """GIVEN the demo's answer about two images WHEN the answer page renders it THEN each image
+    is its own list item and the sentence after the list is not swallowed by the last item."""
+    prepared = build_request(
+        "openai",
+        base_url=f"{demo_url}/v1",
+        model="demo",
+        api_key="",
+        system_prompt="",
+        question="Anything?",
+        images=[(make_image(64, 32, "PNG"), "image/png"), (make_image(7, 5, "JPEG"), "image/jpeg")],
+    )
+    response = send(prepared, allow_local=True, timeout=5)
+    html = render_markdown(parse_answer("openai", response.status, response.body))
+
+    assert f"<h2>{HEADING}</h2>" in html
+    assert "<ol>\n<li>PNG, 64 x 32 pixels</li>\n<li>JPEG, 7 x 5 pixels</li>\n</ol>" in html
+    assert "<p>Your question was 9 characters long (the demo does not read it).</p>" in html
 
 
 def test_it_answers_health_checks(demo_url):

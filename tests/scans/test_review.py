@@ -108,3 +108,73 @@ def test_the_review_says_in_plain_words_what_was_removed_and_kept_and_why(patien
     assert "GPS" in page
     assert page.count("Why:") >= 4
     assert "Doe^Jane" not in page and "Jane" not in page
+
+
+def test_the_owner_can_see_the_original_values_of_what_was_removed(patient_client, caplog):
+    """GIVEN a photo and a ZIP whose DICOM images carry a name and a hospital
+    WHEN the owner opens "the original values that were removed"
+    THEN the values are shown grouped as the summary groups them, the page may not be stored,
+    and the audit records the scan's and image's ids, never a value."""
+    from audit.actions import AuditAction
+    from audit.models import AuditEntry
+
+    dicom = builders.make_dicom_bytes(
+        PatientName=NAME, PatientBirthDate=BIRTH, InstitutionName=HOSPITAL
+    )
+    study = builders.make_zip({"IM1": dicom, "IM2": dicom})
+    scan = processed_scan(patient_client, ("film.png", builders.make_png(32, 32)),
+                          ("study.zip", study))
+    detail = patient_client.get(f"/scans/{scan.id}/").content.decode()
+    assert f'href="/scans/{scan.id}/removed/"' in detail
+
+    caplog.set_level("DEBUG")
+    response = patient_client.get(f"/scans/{scan.id}/removed/")
+
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store, private"
+    page = response.content.decode()
+    assert "From the header of image 2" in page, "the first DICOM image, after the photo"
+    identity = page[page.index("Your name and identifiers") :]
+    assert identity.index("PatientName") < identity.index(NAME)
+    assert BIRTH in page and HOSPITAL in page
+    entry = AuditEntry.objects.get(action=AuditAction.ORIGINAL_VALUES_VIEWED)
+    image = scan.images.get(position=2)
+    assert entry.details == {"scan_id": str(scan.id), "image_id": str(image.id)}
+    for value in (NAME, "Zebulon", BIRTH, HOSPITAL):
+        assert value not in caplog.text
+        assert value not in str(entry.details)
+
+
+def test_a_scan_of_photos_has_no_original_header_to_show(patient_client):
+    scan = processed_scan(patient_client, ("film.png", builders.make_png(32, 32)))
+
+    page = patient_client.get(f"/scans/{scan.id}/removed/").content.decode()
+
+    assert "This scan has no DICOM header to show" in page
+
+
+def test_each_frame_of_a_multi_frame_image_can_be_viewed(patient_client, patient, settings):
+    """GIVEN a de-identified cine loop of six frames WHEN the viewer asks for frame N
+    THEN it gets that frame (each frame its own grey), and a frame that does not exist is a 404."""
+    import io
+
+    from PIL import Image
+
+    from tests.support.studies import processed_multiframe
+
+    scan = processed_multiframe(patient, frames=6)
+    image = scan.images.get()
+    base = f"/scans/{scan.id}/images/{image.id}/window/as_saved.png"
+    page = patient_client.get(f"/scans/{scan.id}/").content.decode()
+    assert '"frames": 6' in page
+
+    for frame in range(6):
+        response = patient_client.get(f"{base}?frame={frame}")
+        assert response.status_code == 200 and response["Cache-Control"] == "no-store, private"
+        picture = Image.open(io.BytesIO(response.content)).convert("L")
+        scale = picture.height / 32
+        middle = picture.width // 2
+        bright = [y for y in range(picture.height) if picture.getpixel((middle, y)) > 200]
+        assert bright and int(bright[0] / scale) == 4 * frame, f"frame {frame} is its own"
+    for bad in ("6", "-1", "x"):
+        assert patient_client.get(f"{base}?frame={bad}").status_code == 404

@@ -527,6 +527,7 @@ DJANGO_ROUTES: dict[str, Expect] = {
     "scans:delete": Expect(PATIENT_OBJECT, GET_POST, state=scan_status),
     "scans:preview": Expect(PATIENT_OBJECT),
     "scans:original": Expect(PATIENT_OBJECT),
+    "scans:removed_values": Expect(PATIENT_OBJECT),
     "scans:windowed": Expect(PATIENT_OBJECT, params={"key": lambda w: "soft_tissue"}),
     # Resumable uploads answer scripts, so a missing session is a 401, not a sign-in page.
     "scans:tus-create": Expect(TUS_PAGE, ("post",), state=pending_uploads),

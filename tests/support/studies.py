@@ -104,3 +104,34 @@ def chest_slices(count: int) -> list[bytes]:
             )
         )
     return slices
+
+
+def multiframe_dicom(frames: int = 6, size: int = 32) -> bytes:
+    """One multi-frame image (a cine loop): a dark field with a bright bar on row 4 * n of
+    frame n, so each frame can be told from the others."""
+    pixels = np.full((frames, size, size), 100, dtype="<u2")
+    for n in range(frames):
+        pixels[n, 4 * n : 4 * n + 3, 4:-4] = 3000
+    return builders.make_dicom_bytes(
+        Modality="OT",
+        SeriesDescription="Cine",
+        NumberOfFrames=frames,
+        Rows=size,
+        Columns=size,
+        BitsStored=16,
+        HighBit=15,
+        PixelData=pixels.tobytes(),
+    )
+
+
+def processed_multiframe(owner, frames: int = 6) -> Scan:
+    """A scan of one multi-frame image, stored and de-identified in this process."""
+    data = multiframe_dicom(frames)
+    info = get_vault().put_bytes(data)
+    scan = Scan.objects.create(owner=owner, status=Status.QUEUED, progress_total=1)
+    ScanFile.objects.create(scan=scan, position=1, kind=FileKind.DICOM, size=info.size,
+                            vault_object=info.object_id, image_count=1)
+    processing.process_scan(str(scan.pk))
+    scan.refresh_from_db()
+    assert scan.status == Status.READY_FOR_REVIEW, scan.error_message
+    return scan

@@ -59,6 +59,28 @@ def test_a_question_with_the_planted_name_is_shown_back_with_a_confirmation_box(
     assert confirmed.status_code == 302
 
 
+def test_a_refused_field_says_why_beside_it_and_is_tied_to_its_message(
+    patient_client, study, endpoint
+):
+    response = ask(patient_client, study, endpoint, question="", images=[])
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert '<p class="error" id="question-error">This field is required.</p>' in page
+    assert 'aria-describedby="question-error question-hint" aria-invalid="true"' in page
+    assert '<fieldset class="card" aria-describedby="images-error">' in page
+    assert '<p class="error" id="images-error">Choose at least one image to send.</p>' in page
+    assert 'id="endpoint-error"' not in page
+
+
+def test_a_flagged_question_is_tied_to_its_warnings(patient_client, study, endpoint):
+    page = ask(patient_client, study, endpoint, question="Hello, I am Qortimer Zyxwvut")
+
+    assert 'aria-describedby="question-warnings question-hint" aria-invalid="true"' in (
+        page.content.decode()
+    )
+
+
 def test_the_review_page_shows_exactly_what_would_be_sent_and_an_unticked_agreement(
     patient_client, study, endpoint
 ):
