@@ -12,8 +12,16 @@ confirmation use codes typed into forms; invitations are accepted by a code too)
 """
 
 import os
+import resource
 
 from gateway.jsonlog import gunicorn_logconfig
+
+# gevent workers hold one file descriptor per open connection: take the whole hard limit the
+# host allows (a container's soft limit is often 1024) rather than ask for a fixed number that a
+# host may refuse.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _hard != resource.RLIM_INFINITY and _soft < _hard:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
 bind = f"0.0.0.0:{os.environ.get('WEB_PORT', '8000')}"
 workers = int(os.environ.get("WEB_WORKERS", "3"))
