@@ -6,14 +6,17 @@ pages themselves (and sign-out) stay reachable until then.
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.utils import translation
 
 from accounts.roles import has_mfa
 
 # Paths a user who still has to set up MFA may open.
-OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/audit/public-key.pem")
+OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/audit/public-key.pem", "/i18n/")
+SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 
 
 class RoleMFAMiddleware:
@@ -39,4 +42,19 @@ class RoleMFAMiddleware:
                 "Your role needs two-factor authentication. Set up an authenticator app first.",
             )
             return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+
+class AccountLocaleMiddleware:
+    """A signed-in user's stored language wins over the browser's, from the first page after
+    sign-in and on every device; users who never chose one get their browser's language."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.language in SUPPORTED_LANGUAGES:
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
         return self.get_response(request)

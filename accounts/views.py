@@ -10,8 +10,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 
-from accounts.models import Role, TokenScope
+from accounts.middleware import SUPPORTED_LANGUAGES
+from accounts.models import Role, TokenScope, User
 from accounts.roles import has_mfa, role_required, signed_in_user
 from accounts.tokens import issue_token, revoke_token, scopes_allowed
 
@@ -92,3 +94,14 @@ def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
 @role_required(Role.CLINICIAN)
 def clinician(request: HttpRequest) -> HttpResponse:
     return render(request, "roles/clinician.html")
+
+
+@require_POST
+def choose_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher: Django's ``set_language`` (cookie, safe redirect back), and for a
+    signed-in user the choice is also kept on the account, so it follows them to every device."""
+    response = set_language(request)
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and code in SUPPORTED_LANGUAGES:
+        User.objects.filter(pk=request.user.pk).update(language=code)
+    return response
