@@ -18,7 +18,6 @@ from scans import pipeline
 from scans.consent.errors import ConsentError
 from scans.consent.queries import request_of
 from scans.consent.states import CONSENTABLE
-from scans.consent.text import CONSENT_TEXT_VERSION
 from scans.models import Consent, ConsentRequest, Status
 from scans.queue import enqueue_head_signing, enqueue_send
 
@@ -85,6 +84,7 @@ def accept(
             consent_text=consent_request.consent_text,
             consent_text_version=consent_request.consent_text_version,
             consent_text_sha256=consent_request.consent_text_sha256,
+            consent_language=consent_request.consent_language,
             manifest=consent_request.manifest,
             manifest_sha256=consent_request.manifest_sha256,
             question_object=consent_request.question_object,
@@ -103,8 +103,9 @@ def accept(
                 "request_id": str(consent_request.pk),
                 "endpoint_id": str(endpoint.id),
                 "config_version": endpoint.config_version,
-                "consent_text_version": f"v{CONSENT_TEXT_VERSION}",
+                "consent_text_version": f"v{consent.consent_text_version}",
                 "consent_text_sha256": consent.consent_text_sha256,
+                "consent_language": consent.consent_language,
                 "manifest_sha256": consent.manifest_sha256,
                 "image_count": len(consent_request.prepared),
                 "client_hash": consent.client_hash,

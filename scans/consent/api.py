@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import translation
 from ninja import Router, Schema, Status
 
 from forwarding.models import Endpoint
@@ -185,6 +186,8 @@ def create_consent_request(request: HttpRequest, scan_id: uuid.UUID, body: Conse
         question=body.question,
         image_ids=[str(i) for i in body.image_ids] if body.image_ids else None,
         confirm_identifiers=body.confirm_identifiers,
+        # Accept-Language (LocaleMiddleware), or the account's language for a signed-in client.
+        language=translation.get_language(),
     )
     return Status(201, _request_out(consent_request))
 

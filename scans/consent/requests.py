@@ -29,7 +29,7 @@ from scans.consent.headers import check_question
 from scans.consent.queries import enabled_endpoints
 from scans.consent.selection import chosen_images
 from scans.consent.states import CONSENTABLE
-from scans.consent.text import CONSENT_TEXT_VERSION, render_consent_text
+from scans.consent.text import consent_language, consent_text_version, render_consent_text
 from scans.deid.preview import scale_for_sending
 from scans.deid.text import PixelError
 from scans.hashing import canonical_json, sha256_hex
@@ -125,6 +125,7 @@ def request_consent(
     image_ids: Sequence[str] | None = None,
     confirm_identifiers: bool = False,
     windows: Mapping[str, str] | None = None,
+    language: str = "en",
 ) -> ConsentRequest:
     """Prepare what would be sent and the consent text; nothing leaves the gateway here.
 
@@ -133,6 +134,8 @@ def request_consent(
     an empty question; QuestionNeedsConfirmation when the question seems to hold identifying
     details and ``confirm_identifiers`` is false. ``windows`` names, by image id, the CT
     window an image is rendered in (the manifest records it); others keep the file's own.
+    ``language`` is the page's language: the consent text is written in it (English when the
+    gateway has no consent text in that language) and the request records which one.
     """
     if scan.status not in CONSENTABLE:
         raise ConsentError(
@@ -173,7 +176,9 @@ def request_consent(
             image_count=len(prepared),
             manifest_sha256=manifest_sha256,
             expires_at=expires_at,
+            language=language,
         )
+        language = consent_language(language)
         with transaction.atomic():
             consent_request = ConsentRequest.objects.create(
                 scan=scan,
@@ -185,8 +190,9 @@ def request_consent(
                 manifest=manifest,
                 manifest_sha256=manifest_sha256,
                 consent_text=text,
-                consent_text_version=CONSENT_TEXT_VERSION,
+                consent_text_version=consent_text_version(language),
                 consent_text_sha256=sha256_hex(text.encode("utf-8")),
+                consent_language=language,
                 question_warnings=warnings,
                 warnings_confirmed=bool(warnings),
                 expires_at=expires_at,

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -125,6 +126,7 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             image_ids=form.cleaned_data["images"],
             confirm_identifiers=form.cleaned_data["confirm_identifiers"],
             windows=chosen_windows(scan, request.POST),
+            language=translation.get_language(),
         )
     except ConsentError as exc:
         return refusal_page(
