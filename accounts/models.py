@@ -61,6 +61,9 @@ class User(AbstractUser):
     pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym, editable=False)
     # The language chosen with the switcher; "" follows the browser (Accept-Language).
     language = models.CharField(max_length=8, blank=True, default="")
+    # An IANA zone ("Europe/Berlin"), detected in the browser or chosen on the account page;
+    # "" until then (pages show UTC and say so).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
