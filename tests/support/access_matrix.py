@@ -515,6 +515,14 @@ DJANGO_ROUTES: dict[str, Expect] = {
         data=lambda w: {"name": "laptop"},
         state=lambda w: ApiToken.objects.count(),
     ),
+    # The language switcher works for everyone (a cookie; kept on the account when signed in).
+    "set_language": Expect(PUBLIC, ("post",), data=lambda w: {"language": "de", "next": "/"}),
+    "account_time_zone": Expect(
+        SIGNED_IN,
+        ("post",),
+        data=lambda w: {"time_zone": "Europe/Berlin"},
+        state=lambda w: sorted(User.objects.values_list("time_zone", flat=True)),
+    ),
     "account_token_delete": Expect(
         OWN_TOKEN, ("post",), state=lambda w: ApiToken.objects.filter(pk=w.token_id).exists()
     ),
