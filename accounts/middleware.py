@@ -16,7 +16,9 @@ from django.utils import timezone, translation
 from accounts.roles import has_mfa
 
 # Paths a user who still has to set up MFA may open.
-OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/audit/public-key.pem", "/i18n/")
+OPEN_PREFIXES = (
+    "/accounts/", "/static/", "/healthz", "/audit/public-key.pem", "/i18n/", "/jsi18n/"
+)
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 # Areas whose times stay in UTC whatever the reader's zone.
 UTC_AREAS = ("/audit/", "/api/")

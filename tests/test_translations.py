@@ -79,3 +79,15 @@ def test_the_patient_s_pages_are_in_their_language(patient, language, words):
 
     assert words in page
     assert "Upload a study" not in page
+
+
+@pytest.mark.django_db
+def test_the_scripts_get_their_words_from_the_gateway_itself(client):
+    page = client.get("/accounts/login/", headers={"accept-language": "de"}).content.decode()
+    assert '<script src="/jsi18n/"></script>' in page
+
+    catalogue = client.get("/jsi18n/", headers={"accept-language": "de"})
+
+    assert catalogue.status_code == 200
+    assert "javascript" in catalogue["Content-Type"]
+    assert "Dateien werden gepr" in catalogue.content.decode("unicode_escape")

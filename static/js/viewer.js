@@ -76,8 +76,10 @@
       state.index = Math.max(0, Math.min(data.slices.length - 1, i));
       slider.value = state.index + 1;
       var slice = data.slices[state.index];
-      label.textContent = "Slice " + (state.index + 1) + " of " + data.slices.length +
-        " (image " + slice.position + ")";
+      var words = window.gettext ? window.gettext("Slice %(slice)s of %(slices)s (image %(position)s)")
+        : "Slice %(slice)s of %(slices)s (image %(position)s)";
+      label.textContent = words.replace("%(slice)s", state.index + 1)
+        .replace("%(slices)s", data.slices.length).replace("%(position)s", slice.position);
       root.dataset.shown = slice.id;
       root.dataset.src = url(state.index);
       draw();

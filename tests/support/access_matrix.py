@@ -474,6 +474,7 @@ GET_POST = ("get", "post")
 DJANGO_ROUTES: dict[str, Expect] = {
     "home": Expect(HOME),
     "healthz": Expect(PUBLIC, path="/healthz"),
+    "javascript-catalog": Expect(PUBLIC),
     # --- allauth: sign-in, sign-up and recovery are public; the rest act on the signed-in
     # user only. /accounts/ stays open to a staff account that still has to set up TOTP.
     "account_login": Expect(PUBLIC),
