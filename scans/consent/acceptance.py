@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import log as audit
@@ -45,22 +46,26 @@ def accept(
     """
     consent_request = request_of(user, request_id)
     if affirm is not True:
-        raise ConsentError("Tick the box to confirm that you agree.", status=400)
+        raise ConsentError(_("Tick the box to confirm that you agree."), status=400)
     if not (
         hmac.compare_digest(consent_text_sha256, consent_request.consent_text_sha256)
         and hmac.compare_digest(manifest_sha256, consent_request.manifest_sha256)
     ):
         raise ConsentError(
-            "What you agreed to does not match what was prepared. Review it again.", status=409
+            _("What you agreed to does not match what was prepared. Review it again."), status=409
         )
     now = timezone.now()
     if consent_request.expires_at <= now:
-        raise ConsentError("This consent request has expired. Please start again.", status=409)
+        raise ConsentError(
+            _("This consent request has expired. Please start again."), status=409
+        )
     endpoint = consent_request.endpoint
     if not endpoint.enabled or snapshot(endpoint) != consent_request.endpoint_snapshot:
         raise ConsentError(
-            "This AI service was changed or switched off after you reviewed it. "
-            "Please start again.",
+            _(
+                "This AI service was changed or switched off after you reviewed it. "
+                "Please start again."
+            ),
             status=409,
         )
     with transaction.atomic():
@@ -68,11 +73,13 @@ def accept(
             pk=consent_request.pk, accepted_at__isnull=True
         ).update(accepted_at=now)
         if not claimed:
-            raise ConsentError("You have already answered this consent request.", status=409)
+            raise ConsentError(
+                _("You have already answered this consent request."), status=409
+            )
         scan_id = consent_request.scan_id
         if not pipeline.transition(scan_id, Status.CONSENTED, expected=CONSENTABLE):
             raise ConsentError(
-                "This scan cannot be sent right now (it may be sending already or deleted).",
+                _("This scan cannot be sent right now (it may be sending already or deleted)."),
                 status=409,
             )
         consent = Consent.objects.create(

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import log as audit
@@ -97,7 +98,8 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint, window: str 
         image.sanitized_sha256, scan.pk, image.attestation
     ):
         raise ConsentError(
-            f"Image {image.position} no longer matches what was verified, so it cannot be sent.",
+            _("Image %(position)s no longer matches what was verified, so it cannot be sent.")
+            % {"position": image.position},
             status=409,
         )
     try:
@@ -109,7 +111,8 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint, window: str 
         )
     except PixelError as exc:
         raise ConsentError(
-            f"Image {image.position} cannot be made small enough for {endpoint.name}.",
+            _("Image %(position)s cannot be made small enough for %(name)s.")
+            % {"position": image.position, "name": endpoint.name},
             status=400,
         ) from exc
     info = vault.put_bytes(scaled)
@@ -139,17 +142,21 @@ def request_consent(
     """
     if scan.status not in CONSENTABLE:
         raise ConsentError(
-            f"This scan cannot be sent right now: it is {scan.get_status_display().lower()}.",
+            _("This scan cannot be sent right now: it is %(status)s.")
+            % {"status": scan.get_status_display().lower()},
             status=409,
         )
     endpoint = enabled_endpoints().filter(pk=endpoint_id).first()
     if endpoint is None:
-        raise ConsentError("Choose one of the AI services offered.", status=400)
+        raise ConsentError(_("Choose one of the AI services offered."), status=400)
     question = question.strip()
     if not question:
-        raise ConsentError("Write the question you want to ask.", status=400)
+        raise ConsentError(_("Write the question you want to ask."), status=400)
     if len(question) > MAX_QUESTION_CHARS:
-        raise ConsentError(f"Keep the question under {MAX_QUESTION_CHARS} characters.", status=400)
+        raise ConsentError(
+            _("Keep the question under %(count)s characters.") % {"count": MAX_QUESTION_CHARS},
+            status=400,
+        )
     chosen = chosen_images(scan, endpoint, image_ids)
     warnings = check_question(scan, user, question)
     if warnings and not confirm_identifiers:
