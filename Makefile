@@ -72,7 +72,7 @@ gettext:
 # fails on any untranslated or fuzzy message), and every catalogue compiled.
 I18N_IGNORE := --ignore='.venv/*' --ignore='node_modules/*' --ignore='staticfiles/*' --ignore='tests/*' --ignore='bench/*' --ignore='deploy/*' --ignore='static/vendor/*'
 messages: $(STAMP) gettext
-	$(BIN)/python manage.py makemessages -l de -l fr -l es --no-obsolete $(I18N_IGNORE)
+	$(BIN)/python manage.py makemessages -l de -l fr -l es -e html,txt,py --no-obsolete $(I18N_IGNORE)
 	$(BIN)/python manage.py makemessages -d djangojs -l de -l fr -l es --no-obsolete $(I18N_IGNORE)
 	$(BIN)/python manage.py compilemessages --ignore='.venv'
 

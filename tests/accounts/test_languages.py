@@ -54,3 +54,12 @@ def test_a_visitor_s_choice_is_a_cookie_only(client):
 def test_an_unknown_language_changes_nothing_on_the_account(patient_client):
     patient_client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
     assert User.objects.get(email="pat@example.org").language == ""
+
+
+def test_a_german_sign_up_gets_its_confirmation_mail_in_german(client, mailoutbox):
+    client.post(
+        "/accounts/signup/",
+        {"email": "neu@example.org", "password1": PASSWORD, "password2": PASSWORD},
+        headers={"accept-language": "de"},
+    )
+    assert "Jemand (vermutlich Sie) hat mit dieser Adresse ein Konto" in mailoutbox[-1].body
