@@ -34,7 +34,8 @@ def test_a_german_patient_s_consent_records_german_and_the_german_text_s_hash(
     created = request_in(client, patient, study, endpoint, "de-DE,de;q=0.9,en;q=0.5")
     consent = Consent.objects.get(pk=accept_request(client, patient, created))
 
-    assert consent.consent_language == "de"
+    assert created["consent_language"] == consent.consent_language == "de"
+    assert created["consent_text_version"] == consent_text.GERMAN.version
     assert consent.consent_text_version == consent_text.GERMAN.version
     assert consent.consent_text.startswith("Einwilligung, einen KI-Dienst")
     assert "3 de-identifizierte Bilder" in consent.consent_text
