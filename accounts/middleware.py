@@ -16,8 +16,15 @@ from django.utils import timezone, translation
 from accounts.roles import has_mfa
 
 # Paths a user who still has to set up MFA may open.
+# The language switcher, the scripts' words and the browser's time zone work before TOTP too.
 OPEN_PREFIXES = (
-    "/accounts/", "/static/", "/healthz", "/audit/public-key.pem", "/i18n/", "/jsi18n/"
+    "/accounts/",
+    "/static/",
+    "/healthz",
+    "/audit/public-key.pem",
+    "/i18n/",
+    "/jsi18n/",
+    "/account/time-zone/",
 )
 SUPPORTED_LANGUAGES = frozenset(code for code, _name in settings.LANGUAGES)
 # Areas whose times stay in UTC whatever the reader's zone.
