@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEMO_PORT ?= 8765
 
-.PHONY: run test test-fast lint bench soak setup install browser dcmtk clean docker-tools images compose-check lock static
+.PHONY: run test test-fast lint bench soak setup install browser dcmtk clean docker-tools images compose-check lock static messages gettext
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,21 @@ dcmtk:
 	@command -v storescu >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk >/dev/null; fi; }
+
+# Debian's gettext (msgfmt, xgettext): only to change the catalogues; the compiled .mo files are
+# committed, so `make run` and `make test` work without it.
+gettext:
+	@command -v msgfmt >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; fi; }
+
+# The German, French and Spanish catalogues: new strings extracted (then translate them: a test
+# fails on any untranslated or fuzzy message), and every catalogue compiled.
+I18N_IGNORE := --ignore='.venv/*' --ignore='node_modules/*' --ignore='staticfiles/*' --ignore='tests/*' --ignore='bench/*' --ignore='deploy/*' --ignore='static/vendor/*'
+messages: $(STAMP) gettext
+	$(BIN)/python manage.py makemessages -l de -l fr -l es -e html,txt,py --no-obsolete $(I18N_IGNORE)
+	$(BIN)/python manage.py makemessages -d djangojs -l de -l fr -l es --no-obsolete $(I18N_IGNORE)
+	$(BIN)/python manage.py compilemessages --ignore='.venv'
 
 test: $(STAMP) browser dcmtk
 	$(BIN)/python -m pytest

@@ -59,6 +59,11 @@ class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
     pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym, editable=False)
+    # The language chosen with the switcher; "" follows the browser (Accept-Language).
+    language = models.CharField(max_length=8, blank=True, default="")
+    # An IANA zone ("Europe/Berlin"), detected in the browser or chosen on the account page;
+    # "" until then (pages show UTC and say so).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

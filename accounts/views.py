@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from allauth.account.authentication import get_authentication_records
 from allauth.account.decorators import reauthentication_required
 from django.conf import settings
@@ -9,9 +11,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 
-from accounts.models import Role, TokenScope
+from accounts.middleware import SUPPORTED_LANGUAGES, known_time_zone
+from accounts.models import Role, TokenScope, User
 from accounts.roles import has_mfa, role_required, signed_in_user
 from accounts.tokens import issue_token, revoke_token, scopes_allowed
 
@@ -37,6 +42,7 @@ def _account_page(request: HttpRequest, new_token: str | None = None) -> HttpRes
             "new_token": new_token,
             "has_mfa": has_mfa(signed_in_user(request)),
             "token_days": settings.API_TOKEN_DAYS,
+            "time_zones": sorted(available_timezones()),
             "scopes": [
                 (scope, TokenScope(scope).label)
                 for scope in scopes_allowed(signed_in_user(request))
@@ -92,3 +98,33 @@ def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
 @role_required(Role.CLINICIAN)
 def clinician(request: HttpRequest) -> HttpResponse:
     return render(request, "roles/clinician.html")
+
+
+@require_POST
+def choose_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher: Django's ``set_language`` (cookie, safe redirect back), and for a
+    signed-in user the choice is also kept on the account, so it follows them to every device."""
+    response = set_language(request)
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and code in SUPPORTED_LANGUAGES:
+        User.objects.filter(pk=request.user.pk).update(language=code)
+    return response
+
+
+@login_required
+@require_POST
+def set_time_zone(request: HttpRequest) -> HttpResponse:
+    """Keep the reader's time zone on the account: posted once by the browser (Intl API) when
+    none is stored yet, or chosen on the account page. 204 for the browser, a redirect for the
+    form; an unknown zone changes nothing."""
+    name = request.POST.get("time_zone", "")
+    if known_time_zone(name) is None:
+        if request.POST.get("detected"):
+            return HttpResponse(status=400)
+        messages.error(request, _("Choose a time zone from the list."))
+        return redirect("account")
+    User.objects.filter(pk=signed_in_user(request).pk).update(time_zone=name)
+    if request.POST.get("detected"):
+        return HttpResponse(status=204)
+    messages.success(request, _("Times are now shown in %(zone)s.") % {"zone": name})
+    return redirect("account")

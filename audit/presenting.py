@@ -34,6 +34,7 @@ DETAIL_LABELS = {
     "manifest_sha256": "Manifest SHA-256",
     "consent_text_version": "Consent text version",
     "consent_text_sha256": "Consent text SHA-256",
+    "consent_language": "Consent text language",
     "answer_sha256": "Answer SHA-256",
     "client_hash": "Browser fingerprint hash",
     "question_flagged": "Question flagged for identifiers",

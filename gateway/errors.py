@@ -10,21 +10,30 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 PAGES = {
-    400: ("This request could not be understood", "Please go back and try again."),
+    400: (
+        gettext_lazy("This request could not be understood"),
+        gettext_lazy("Please go back and try again."),
+    ),
     403: (
-        "This page is not open to you",
-        "Your account cannot open this page. If you think it should, ask the clinic.",
+        gettext_lazy("This page is not open to you"),
+        gettext_lazy(
+            "Your account cannot open this page. If you think it should, ask the clinic."
+        ),
     ),
     404: (
-        "This page does not exist",
-        "The link may be old, or what it pointed to was deleted.",
+        gettext_lazy("This page does not exist"),
+        gettext_lazy("The link may be old, or what it pointed to was deleted."),
     ),
     500: (
-        "Something went wrong on our side",
-        "Nothing you did caused this. Please try again in a few minutes; if it keeps happening, "
-        "tell the clinic.",
+        gettext_lazy("Something went wrong on our side"),
+        gettext_lazy(
+            "Nothing you did caused this. Please try again in a few minutes; if it keeps "
+            "happening, tell the clinic."
+        ),
     ),
 }
 
@@ -60,6 +69,8 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return _page(
         request,
         403,
-        "The form had expired or your browser blocked this site's cookie. Go back, reload the "
-        "page and send it again.",
+        _(
+            "The form had expired or your browser blocked this site's cookie. Go back, reload "
+            "the page and send it again."
+        ),
     )

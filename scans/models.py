@@ -234,6 +234,8 @@ class ConsentRequest(models.Model):
     consent_text = models.TextField()
     consent_text_version = models.CharField(max_length=20)
     consent_text_sha256 = models.CharField(max_length=64)
+    # The language of the consent text the patient read (scans.consent.text.CONSENT_WORDINGS).
+    consent_language = models.CharField(max_length=8, default="en")
     # Categories only ("name", "date"...), never the matched text.
     question_warnings = models.JSONField(default=list)
     warnings_confirmed = models.BooleanField(default=False)
@@ -270,6 +272,8 @@ class Consent(models.Model):
     consent_text = models.TextField()
     consent_text_version = models.CharField(max_length=20)
     consent_text_sha256 = models.CharField(max_length=64)
+    # The language of the consent text the patient read (scans.consent.text.CONSENT_WORDINGS).
+    consent_language = models.CharField(max_length=8, default="en")
     manifest = models.TextField()
     manifest_sha256 = models.CharField(max_length=64)
     question_object = models.UUIDField()

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Role, User
@@ -148,7 +149,7 @@ def _finish(api: bool) -> View:
             raise Rejection(400, 'Send {"uploads": [upload ids]} as JSON.') from None
         scan = resumable.finish_uploads(user, ids)
         if not api:
-            messages.success(request, "Uploaded and encrypted. De-identification has started.")
+            messages.success(request, _("Uploaded and encrypted. De-identification has started."))
         return JsonResponse(
             {
                 "id": str(scan.pk),

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -59,7 +60,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         scan = submit_scan(signed_in_user(request), sealed_uploads(request))
     except IntakeRejected as exc:
         return refusal_page(request, "scans/list.html", _list_context(request), exc)
-    messages.success(request, "Uploaded and encrypted. De-identification has started.")
+    messages.success(request, _("Uploaded and encrypted. De-identification has started."))
     return redirect("scans:detail", scan_id=scan.id)
 
 
@@ -167,9 +168,9 @@ def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             },
         )
     if delete_scan(scan, actor=scan.owner.pseudonym):
-        messages.success(request, "The scan was deleted and its encrypted files destroyed.")
+        messages.success(request, _("The scan was deleted and its encrypted files destroyed."))
         return redirect("scans:list")
-    messages.error(request, "This scan is being sent right now; delete it once sending ends.")
+    messages.error(request, _("This scan is being sent right now; delete it once sending ends."))
     return redirect("scans:detail", scan_id=scan.id)
 
 

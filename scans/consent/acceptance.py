@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import log as audit
@@ -18,7 +19,6 @@ from scans import pipeline
 from scans.consent.errors import ConsentError
 from scans.consent.queries import request_of
 from scans.consent.states import CONSENTABLE
-from scans.consent.text import CONSENT_TEXT_VERSION
 from scans.models import Consent, ConsentRequest, Status
 from scans.queue import enqueue_head_signing, enqueue_send
 
@@ -46,22 +46,26 @@ def accept(
     """
     consent_request = request_of(user, request_id)
     if affirm is not True:
-        raise ConsentError("Tick the box to confirm that you agree.", status=400)
+        raise ConsentError(_("Tick the box to confirm that you agree."), status=400)
     if not (
         hmac.compare_digest(consent_text_sha256, consent_request.consent_text_sha256)
         and hmac.compare_digest(manifest_sha256, consent_request.manifest_sha256)
     ):
         raise ConsentError(
-            "What you agreed to does not match what was prepared. Review it again.", status=409
+            _("What you agreed to does not match what was prepared. Review it again."), status=409
         )
     now = timezone.now()
     if consent_request.expires_at <= now:
-        raise ConsentError("This consent request has expired. Please start again.", status=409)
+        raise ConsentError(
+            _("This consent request has expired. Please start again."), status=409
+        )
     endpoint = consent_request.endpoint
     if not endpoint.enabled or snapshot(endpoint) != consent_request.endpoint_snapshot:
         raise ConsentError(
-            "This AI service was changed or switched off after you reviewed it. "
-            "Please start again.",
+            _(
+                "This AI service was changed or switched off after you reviewed it. "
+                "Please start again."
+            ),
             status=409,
         )
     with transaction.atomic():
@@ -69,11 +73,13 @@ def accept(
             pk=consent_request.pk, accepted_at__isnull=True
         ).update(accepted_at=now)
         if not claimed:
-            raise ConsentError("You have already answered this consent request.", status=409)
+            raise ConsentError(
+                _("You have already answered this consent request."), status=409
+            )
         scan_id = consent_request.scan_id
         if not pipeline.transition(scan_id, Status.CONSENTED, expected=CONSENTABLE):
             raise ConsentError(
-                "This scan cannot be sent right now (it may be sending already or deleted).",
+                _("This scan cannot be sent right now (it may be sending already or deleted)."),
                 status=409,
             )
         consent = Consent.objects.create(
@@ -85,6 +91,7 @@ def accept(
             consent_text=consent_request.consent_text,
             consent_text_version=consent_request.consent_text_version,
             consent_text_sha256=consent_request.consent_text_sha256,
+            consent_language=consent_request.consent_language,
             manifest=consent_request.manifest,
             manifest_sha256=consent_request.manifest_sha256,
             question_object=consent_request.question_object,
@@ -103,8 +110,9 @@ def accept(
                 "request_id": str(consent_request.pk),
                 "endpoint_id": str(endpoint.id),
                 "config_version": endpoint.config_version,
-                "consent_text_version": f"v{CONSENT_TEXT_VERSION}",
+                "consent_text_version": f"v{consent.consent_text_version}",
                 "consent_text_sha256": consent.consent_text_sha256,
+                "consent_language": consent.consent_language,
                 "manifest_sha256": consent.manifest_sha256,
                 "image_count": len(consent_request.prepared),
                 "client_hash": consent.client_hash,

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import translation
 from ninja import Router, Schema, Status
 
 from forwarding.models import Endpoint
@@ -69,6 +70,9 @@ class ConsentRequestOut(Schema):
     scan_id: uuid.UUID
     consent_text: str
     consent_text_sha256: str
+    # The consent text's language (from Accept-Language; "en" when there is no text in it).
+    consent_language: str
+    consent_text_version: str
     manifest: str
     manifest_sha256: str
     expires_at: datetime
@@ -101,6 +105,7 @@ class ConsentOut(Schema):
     attempts: int
     manifest_sha256: str
     consent_text_sha256: str
+    consent_language: str
     answer_id: uuid.UUID | None
 
 
@@ -121,6 +126,8 @@ def _request_out(consent_request: ConsentRequest) -> dict[str, Any]:
         "scan_id": consent_request.scan_id,
         "consent_text": consent_request.consent_text,
         "consent_text_sha256": consent_request.consent_text_sha256,
+        "consent_language": consent_request.consent_language,
+        "consent_text_version": consent_request.consent_text_version,
         "manifest": consent_request.manifest,
         "manifest_sha256": consent_request.manifest_sha256,
         "expires_at": consent_request.expires_at,
@@ -157,6 +164,7 @@ def _consent_out(record: Consent) -> dict[str, Any]:
         "attempts": record.attempts,
         "manifest_sha256": record.manifest_sha256,
         "consent_text_sha256": record.consent_text_sha256,
+        "consent_language": record.consent_language,
         "answer_id": answer.id if answer and answer.deleted_at is None else None,
     }
 
@@ -185,6 +193,8 @@ def create_consent_request(request: HttpRequest, scan_id: uuid.UUID, body: Conse
         question=body.question,
         image_ids=[str(i) for i in body.image_ids] if body.image_ids else None,
         confirm_identifiers=body.confirm_identifiers,
+        # Accept-Language (LocaleMiddleware), or the account's language for a signed-in client.
+        language=translation.get_language(),
     )
     return Status(201, _request_out(consent_request))
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import log as audit
@@ -29,7 +30,7 @@ from scans.consent.headers import check_question
 from scans.consent.queries import enabled_endpoints
 from scans.consent.selection import chosen_images
 from scans.consent.states import CONSENTABLE
-from scans.consent.text import CONSENT_TEXT_VERSION, render_consent_text
+from scans.consent.text import consent_language, consent_text_version, render_consent_text
 from scans.deid.preview import scale_for_sending
 from scans.deid.text import PixelError
 from scans.hashing import canonical_json, sha256_hex
@@ -97,7 +98,8 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint, window: str 
         image.sanitized_sha256, scan.pk, image.attestation
     ):
         raise ConsentError(
-            f"Image {image.position} no longer matches what was verified, so it cannot be sent.",
+            _("Image %(position)s no longer matches what was verified, so it cannot be sent.")
+            % {"position": image.position},
             status=409,
         )
     try:
@@ -109,7 +111,8 @@ def prepare_image(scan: Scan, image: ScanImage, endpoint: Endpoint, window: str 
         )
     except PixelError as exc:
         raise ConsentError(
-            f"Image {image.position} cannot be made small enough for {endpoint.name}.",
+            _("Image %(position)s cannot be made small enough for %(name)s.")
+            % {"position": image.position, "name": endpoint.name},
             status=400,
         ) from exc
     info = vault.put_bytes(scaled)
@@ -125,6 +128,7 @@ def request_consent(
     image_ids: Sequence[str] | None = None,
     confirm_identifiers: bool = False,
     windows: Mapping[str, str] | None = None,
+    language: str = "en",
 ) -> ConsentRequest:
     """Prepare what would be sent and the consent text; nothing leaves the gateway here.
 
@@ -133,20 +137,26 @@ def request_consent(
     an empty question; QuestionNeedsConfirmation when the question seems to hold identifying
     details and ``confirm_identifiers`` is false. ``windows`` names, by image id, the CT
     window an image is rendered in (the manifest records it); others keep the file's own.
+    ``language`` is the page's language: the consent text is written in it (English when the
+    gateway has no consent text in that language) and the request records which one.
     """
     if scan.status not in CONSENTABLE:
         raise ConsentError(
-            f"This scan cannot be sent right now: it is {scan.get_status_display().lower()}.",
+            _("This scan cannot be sent right now: it is %(status)s.")
+            % {"status": scan.get_status_display().lower()},
             status=409,
         )
     endpoint = enabled_endpoints().filter(pk=endpoint_id).first()
     if endpoint is None:
-        raise ConsentError("Choose one of the AI services offered.", status=400)
+        raise ConsentError(_("Choose one of the AI services offered."), status=400)
     question = question.strip()
     if not question:
-        raise ConsentError("Write the question you want to ask.", status=400)
+        raise ConsentError(_("Write the question you want to ask."), status=400)
     if len(question) > MAX_QUESTION_CHARS:
-        raise ConsentError(f"Keep the question under {MAX_QUESTION_CHARS} characters.", status=400)
+        raise ConsentError(
+            _("Keep the question under %(count)s characters.") % {"count": MAX_QUESTION_CHARS},
+            status=400,
+        )
     chosen = chosen_images(scan, endpoint, image_ids)
     warnings = check_question(scan, user, question)
     if warnings and not confirm_identifiers:
@@ -173,7 +183,9 @@ def request_consent(
             image_count=len(prepared),
             manifest_sha256=manifest_sha256,
             expires_at=expires_at,
+            language=language,
         )
+        language = consent_language(language)
         with transaction.atomic():
             consent_request = ConsentRequest.objects.create(
                 scan=scan,
@@ -185,8 +197,9 @@ def request_consent(
                 manifest=manifest,
                 manifest_sha256=manifest_sha256,
                 consent_text=text,
-                consent_text_version=CONSENT_TEXT_VERSION,
+                consent_text_version=consent_text_version(language),
                 consent_text_sha256=sha256_hex(text.encode("utf-8")),
+                consent_language=language,
                 question_warnings=warnings,
                 warnings_confirmed=bool(warnings),
                 expires_at=expires_at,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.utils.translation import gettext as _
+
 from forwarding.models import Endpoint
 from scans.attestation import is_attested
 from scans.consent.errors import ConsentError
@@ -42,36 +44,44 @@ def chosen_images(
         spread = default_selection(sendable, endpoint.max_images)
         if not spread and sendable:
             raise ConsentError(
-                "Every image of this scan should be checked before it is sent; look at the "
-                "marked boxes and choose the images to send yourself.",
+                _(
+                    "Every image of this scan should be checked before it is sent; look at the "
+                    "marked boxes and choose the images to send yourself."
+                ),
                 status=409,
             )
         if not spread:
-            raise ConsentError("This scan has no image that can be sent.", status=409)
+            raise ConsentError(_("This scan has no image that can be sent."), status=409)
         return spread
     by_id = {str(image.id): image for image in scan.images.all()}
     chosen: list[ScanImage] = []
     for raw in dict.fromkeys(str(i) for i in image_ids):
         image = by_id.get(raw)
         if image is None:
-            raise ConsentError("One of the chosen images is not part of this scan.", status=400)
+            raise ConsentError(_("One of the chosen images is not part of this scan."), status=400)
         if image.outcome != Outcome.CLEAN or image.sanitized_object is None:
             raise ConsentError(
-                f"Image {image.position} was not made safe to share "
-                f"({image.get_outcome_display().lower()}), so it can never be sent.",
+                _(
+                    "Image %(position)s was not made safe to share (%(outcome)s), "
+                    "so it can never be sent."
+                )
+                % {"position": image.position, "outcome": image.get_outcome_display().lower()},
                 status=400,
             )
         if not is_attested(image.sanitized_sha256, scan.pk, image.attestation):
             raise ConsentError(
-                f"Image {image.position} has no valid verification record, so it cannot be "
-                "sent. Please upload the scan again.",
+                _(
+                    "Image %(position)s has no valid verification record, so it cannot be "
+                    "sent. Please upload the scan again."
+                )
+                % {"position": image.position},
                 status=400,
             )
         chosen.append(image)
     if len(chosen) > endpoint.max_images:
         raise ConsentError(
-            f"{endpoint.name} accepts at most {endpoint.max_images} images; you chose "
-            f"{len(chosen)}.",
+            _("%(name)s accepts at most %(max)s images; you chose %(count)s.")
+            % {"name": endpoint.name, "max": endpoint.max_images, "count": len(chosen)},
             status=400,
         )
     return sorted(chosen, key=lambda image: image.position)

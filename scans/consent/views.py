@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -129,6 +131,7 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             image_ids=form.cleaned_data["images"],
             confirm_identifiers=form.cleaned_data["confirm_identifiers"],
             windows=chosen_windows(scan, request.POST),
+            language=translation.get_language(),
         )
     except ConsentError as exc:
         return refusal_page(
@@ -198,7 +201,7 @@ def accept(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
     except ConsentError as exc:
         flash_refusal(request, exc)
         return redirect("consent:review", scan_id=scan_id, request_id=request_id)
-    messages.success(request, "Thank you. Your consent is recorded and sending has started.")
+    messages.success(request, _("Thank you. Your consent is recorded and sending has started."))
     return redirect("scans:detail", scan_id=scan_id)
 
 
@@ -212,7 +215,7 @@ def withdraw(request: HttpRequest, consent_id: uuid.UUID) -> HttpResponse:
     except WithdrawalRefused as exc:
         flash_refusal(request, exc)
     else:
-        messages.success(request, "Your consent was withdrawn. Nothing was sent.")
+        messages.success(request, _("Your consent was withdrawn. Nothing was sent."))
     return redirect("scans:detail", scan_id=record.scan_id)
 
 
@@ -308,5 +311,5 @@ def answer_delete(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
             },
         )
     answers.delete_answer(answer, user)
-    messages.success(request, "The answer was deleted.")
+    messages.success(request, _("The answer was deleted."))
     return redirect("scans:detail", scan_id=answer.scan_id)

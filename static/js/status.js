@@ -44,7 +44,8 @@
     }
     var text = el.querySelector('[data-field="progress_text"]');
     if (text) {
-      text.textContent = data.progress.done + " of " + data.progress.total;
+      var of = window.gettext ? window.gettext("%(done)s of %(total)s") : "%(done)s of %(total)s";
+      text.textContent = of.replace("%(done)s", data.progress.done).replace("%(total)s", data.progress.total);
     }
   }
 

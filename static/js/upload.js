@@ -33,7 +33,15 @@
     return file.size > 0 && name.charAt(0) !== "." && SKIPPED.indexOf(name) === -1;
   }
 
-  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+  // The page's language (Django's JavaScriptCatalog, /jsi18n/); English if it did not load.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, key) { return String(obj[key]); });
+  };
+  function counted(words, n, values) {
+    return interpolate(words, Object.assign({ count: n }, values || {}), true);
+  }
 
   function size(bytes) {
     if (bytes >= 1073741824) { return (bytes / 1073741824).toFixed(1) + " GB"; }
@@ -42,17 +50,22 @@
   }
 
   function duration(seconds) {
-    if (!isFinite(seconds)) { return "estimating"; }
-    if (seconds < 60) { return plural(Math.max(1, Math.round(seconds)), "second", "seconds") + " left"; }
-    return plural(Math.round(seconds / 60), "minute", "minutes") + " left";
+    if (!isFinite(seconds)) { return gettext("estimating"); }
+    if (seconds < 60) {
+      var s = Math.max(1, Math.round(seconds));
+      return counted(ngettext("%(count)s second left", "%(count)s seconds left", s), s);
+    }
+    var m = Math.round(seconds / 60);
+    return counted(ngettext("%(count)s minute left", "%(count)s minutes left", m), m);
   }
 
   function choose(files) {
     chosen = files.filter(function (f) { return wanted(f.file, f.path); });
     var total = chosen.reduce(function (sum, f) { return sum + f.file.size; }, 0);
     chosenText.textContent = chosen.length
-      ? plural(chosen.length, "file", "files") + " chosen (" + size(total) + ")"
-      : "No scan files chosen.";
+      ? counted(ngettext("%(count)s file chosen (%(size)s)", "%(count)s files chosen (%(size)s)", chosen.length),
+        chosen.length, { size: size(total) })
+      : gettext("No scan files chosen.");
     errorBox.hidden = true;
   }
 
@@ -153,7 +166,7 @@
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    if (!chosen.length) { showError("Choose scan files or a folder first."); return; }
+    if (!chosen.length) { showError(gettext("Choose scan files or a folder first.")); return; }
     cancelled = false;
     running = [];
     busy(true);
@@ -166,10 +179,11 @@
       var speed = seconds > 0 ? done / seconds : 0;
       var percent = total ? Math.floor((100 * done) / total) : 0;
       bar.value = percent;
-      status.textContent = percent + "% · " + size(done) + " of " + size(total) + " · " +
-        (speed > 0 ? size(speed) + "/s · " + duration((total - done) / speed) : "starting");
+      status.textContent = percent + "% · " +
+        interpolate(gettext("%(done)s of %(total)s"), { done: size(done), total: size(total) }, true) + " · " +
+        (speed > 0 ? size(speed) + "/s · " + duration((total - done) / speed) : gettext("starting"));
     }
-    status.textContent = "Starting…";
+    status.textContent = gettext("Starting…");
     // One file at a time keeps the order and the load on a slow link simple.
     var ids = [];
     chosen.reduce(function (previous, item, index) {
@@ -179,7 +193,7 @@
       });
     }, Promise.resolve())
       .then(function () {
-        status.textContent = "Checking the files…";
+        status.textContent = gettext("Checking the files…");
         return fetch(form.dataset.finishUrl, {
           method: "POST",
           credentials: "same-origin",
@@ -197,7 +211,7 @@
         busy(false);
         if (cancelled) { return; }
         showError((err && err.detail) || refusal(err) ||
-          "The upload stopped. Check your connection and press the button again: it resumes where it stopped.");
+          gettext("The upload stopped. Check your connection and press the button again: it resumes where it stopped."));
       });
   });
 
@@ -205,6 +219,6 @@
     cancelled = true;
     running.forEach(function (upload) { upload.abort(true); });
     busy(false);
-    chosenText.textContent = "Upload cancelled; nothing was kept. Choose files to start again.";
+    chosenText.textContent = gettext("Upload cancelled; nothing was kept. Choose files to start again.");
   });
 })();

@@ -6,6 +6,9 @@
 (function () {
   "use strict";
 
+  // Words from the gateway's own JavaScript catalogue (/jsi18n/), English without it.
+  var gettext = window.gettext || function (text) { return text; };
+
   function Viewer(root) {
     var data = JSON.parse(root.querySelector("script[type='application/json']").textContent);
     var canvas = root.querySelector("canvas");
@@ -90,14 +93,18 @@
       slider.value = state.index + 1;
       var view = views[state.index];
       var slice = data.slices[view.slice];
+      var words;
       if (view.frame === null) {
-        label.textContent = "Slice " + (view.slice + 1) + " of " + data.slices.length +
-          " (image " + slice.position + ")";
+        words = gettext("Slice %(slice)s of %(slices)s (image %(position)s)");
+      } else if (data.slices.length > 1) {
+        words = gettext("Slice %(slice)s of %(slices)s, frame %(frame)s of %(frames)s (image %(position)s)");
       } else {
-        label.textContent = (data.slices.length > 1 ? "Slice " + (view.slice + 1) + " of " +
-          data.slices.length + ", " : "") + "Frame " + (view.frame + 1) + " of " + slice.frames +
-          " (image " + slice.position + ")";
+        words = gettext("Frame %(frame)s of %(frames)s (image %(position)s)");
       }
+      label.textContent = words.replace("%(slice)s", view.slice + 1)
+        .replace("%(slices)s", data.slices.length).replace("%(position)s", slice.position)
+        .replace("%(frame)s", view.frame === null ? "" : view.frame + 1)
+        .replace("%(frames)s", slice.frames || "");
       root.dataset.shown = slice.id;
       root.dataset.frame = view.frame === null ? "" : String(view.frame);
       root.dataset.src = url(state.index);

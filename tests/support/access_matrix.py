@@ -474,6 +474,7 @@ GET_POST = ("get", "post")
 DJANGO_ROUTES: dict[str, Expect] = {
     "home": Expect(HOME),
     "healthz": Expect(PUBLIC, path="/healthz"),
+    "javascript-catalog": Expect(PUBLIC),
     # --- allauth: sign-in, sign-up and recovery are public; the rest act on the signed-in
     # user only. /accounts/ stays open to a staff account that still has to set up TOTP.
     "account_login": Expect(PUBLIC),
@@ -514,6 +515,15 @@ DJANGO_ROUTES: dict[str, Expect] = {
         ("post",),
         data=lambda w: {"name": "laptop"},
         state=lambda w: ApiToken.objects.count(),
+    ),
+    # The language switcher works for everyone (a cookie; kept on the account when signed in).
+    "set_language": Expect(PUBLIC, ("post",), data=lambda w: {"language": "de", "next": "/"}),
+    # Posted by every page's script while the account has no zone, staff without TOTP included.
+    "account_time_zone": Expect(
+        ACCOUNTS_PAGE,
+        ("post",),
+        data=lambda w: {"time_zone": "Europe/Berlin"},
+        state=lambda w: sorted(User.objects.values_list("time_zone", flat=True)),
     ),
     "account_token_delete": Expect(
         OWN_TOKEN, ("post",), state=lambda w: ApiToken.objects.filter(pk=w.token_id).exists()
