@@ -46,10 +46,13 @@ RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-index -e . \
     && rm -rf build \
     && /opt/venv/bin/pip uninstall --yes --quiet setuptools wheel pip
 # Static files are collected once here; settings import in the embedded shape for this only.
+# The settings set umask 077 for everything the app writes at run time: the code, bytecode and
+# static files made here are then opened up to be read (never written) by the app's user.
 RUN DATA_DIR=/tmp/build STATIC_ROOT=/app/staticfiles /opt/venv/bin/python manage.py \
         collectstatic --noinput --verbosity 0 \
     && rm -rf /tmp/build \
-    && /opt/venv/bin/python -m compileall -q -j 0 /app /opt/venv > /dev/null
+    && /opt/venv/bin/python -m compileall -q -j 0 /app /opt/venv > /dev/null \
+    && chmod -R u=rwX,go=rX /app /opt/venv
 
 FROM ${BASE_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
