@@ -90,4 +90,4 @@ def test_the_scripts_get_their_words_from_the_gateway_itself(client):
 
     assert catalogue.status_code == 200
     assert "javascript" in catalogue["Content-Type"]
-    assert "Dateien werden gepr" in catalogue.content.decode("unicode_escape")
+    assert "Dateien werden gepr" in catalogue.content.decode("utf-8")

@@ -69,10 +69,12 @@ def node_hangs_up(raw: socket.socket) -> bool:
     try:
         while raw.recv(4096):
             pass
-    except ConnectionResetError:
-        pass
     except TimeoutError:
         return False
+    except OSError:
+        # Reset by the node, or closed under us by the client's own association thread once it
+        # saw the node hang up (EBADF): either way the connection is gone.
+        pass
     return True
 
 
