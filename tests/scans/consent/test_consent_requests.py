@@ -264,3 +264,24 @@ def test_accepting_asks_a_worker_to_sign_the_head_that_anchors_the_consent(
     signing = [m for m in queued if m["headers"]["task"] == "scans.tasks.sign_audit_tree_head"]
     assert len(signing) == 1
     assert signing[0]["headers"]["argsrepr"] == "()"
+
+
+def test_behind_the_proxy_the_consent_records_the_patients_address_not_the_proxys(
+    client, patient, study, endpoint, settings
+):
+    """GIVEN the gateway behind one trusted proxy WHEN a patient consents through it THEN the
+    consent's client hash is of the address the proxy saw, not of the proxy itself."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    created = create_request(client, patient, study, endpoint)
+    response = client.post(
+        f"/api/v1/consent-requests/{created['id']}/accept",
+        {"consent_text_sha256": created["consent_text_sha256"],
+         "manifest_sha256": created["manifest_sha256"], "affirm": True},
+        content_type="application/json", headers=bearer(patient),
+        REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7",
+        HTTP_USER_AGENT="TestBrowser/1.0",
+    )
+    assert response.status_code == 201, response.content
+    consent = Consent.objects.get(pk=response.json()["consent_id"])
+    assert consent.client_hash == acceptance.client_hash("198.51.100.7", "TestBrowser/1.0")
+    assert consent.client_hash != acceptance.client_hash("10.0.0.2", "TestBrowser/1.0")
