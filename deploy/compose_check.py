@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -368,6 +369,10 @@ def previous_context(work: Path) -> Path:
     subprocess.run(["tar", "-x", "-C", str(context)], input=archive, check=True)
     for name in ("Dockerfile", ".dockerignore", "requirements.lock"):
         shutil.copy2(ROOT / name, context / name)
+    # The recipe copies this checkout's folders one by one; one the previous release did not
+    # have yet (an app added since) is copied empty there, which that release never imports.
+    for folder in re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M):
+        (context / folder).mkdir(exist_ok=True)
     shutil.copytree(ROOT / "deploy" / "wheelhouse", context / "deploy" / "wheelhouse",
                     copy_function=os.link, dirs_exist_ok=True)
     return context
