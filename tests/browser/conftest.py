@@ -1,11 +1,17 @@
 """Playwright drives Debian's Chromium; no browser is downloaded."""
 
 import shutil
+import subprocess
+import sys
+import urllib.request
 from urllib.parse import urlparse
 
 import pytest
 
+from forwarding.endpoints import ensure_demo_endpoint
 from tests.support.screens import ARTIFACTS, shot  # noqa: F401
+from tests.support.waiting import free_port, wait_until
+from tests.support.workers import ROOT, Worker, flush_broker, worker_env
 
 ARGS = [
     "--no-sandbox",
@@ -40,3 +46,38 @@ def watched_page(page, live_server):
     )
     page.watched = (origins, violations)
     return page
+
+
+def demo_is_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def demo_endpoint():
+    """The built-in demo endpoint as its own process, registered as the AI endpoint."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "forwarding.demo_server", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: demo_is_up(port), timeout=30, what="the demo endpoint to answer")
+        yield ensure_demo_endpoint(f"http://127.0.0.1:{port}/v1")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker process on the test broker."""
+    flush_broker()
+    process = Worker(worker_env()).start()
+    yield process
+    process.stop()

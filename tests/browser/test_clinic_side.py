@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from urllib.parse import urlparse
 
 import pytest
@@ -27,12 +26,9 @@ from django.core.cache import cache
 
 from accounts.models import Role
 from clinic.pacs.models import Handoff, Share
-from forwarding.endpoints import ensure_demo_endpoint
 from tests.support.accounts import PASSWORD, make_user
 from tests.support.pacs import NODE_AE, PACS_AE, configure_node, dcmtk, running_node, write_study
 from tests.support.screens import shot
-from tests.support.waiting import free_port, wait_until
-from tests.support.workers import ROOT, Worker, flush_broker, worker_env
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,33 +39,6 @@ pytestmark = [
 
 PLANTED = "Quillfeather^Ambrosine"
 QUESTION = "Is the shadow on slice two anything to worry about?"
-
-
-@pytest.fixture
-def demo_endpoint():
-    from tests.browser.test_second_opinion import demo_is_up
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "forwarding.demo_server", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: demo_is_up(port), timeout=30, what="the demo endpoint to answer")
-        yield ensure_demo_endpoint(f"http://127.0.0.1:{port}/v1")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture
-def worker():
-    flush_broker()
-    process = Worker(worker_env()).start()
-    yield process
-    process.stop()
 
 
 def sign_in(page, base: str, email: str, totp_secret: str | None = None) -> None:

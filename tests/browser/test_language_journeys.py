@@ -13,7 +13,6 @@ import pytest
 
 from scans.consent.text import CONSENT_WORDINGS
 from scans.models import Consent
-from tests.browser.test_second_opinion import demo_endpoint, worker  # noqa: F401 (fixtures)
 from tests.support import builders
 from tests.support.accounts import PASSWORD, make_user
 from tests.support.screens import shot
@@ -42,7 +41,7 @@ def browser_context_args(browser_context_args, request):
 
 @pytest.mark.parametrize("language", ["de", "es"])
 def test_a_patient_reads_and_consents_in_their_browser_s_language(
-    watched_page, live_server, tmp_path, demo_endpoint, worker, language  # noqa: F811
+    watched_page, live_server, tmp_path, demo_endpoint, worker, language
 ):
     words = WORDS[language]
     page = watched_page

@@ -8,58 +8,19 @@ process speaking the OpenAI-compatible protocol). Screenshots go to test-artifac
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import urllib.request
 from urllib.parse import urlparse
 
 import pytest
 from django.core import mail
 
-from forwarding.endpoints import ensure_demo_endpoint
 from scans.models import Scan, Status
 from tests.support import builders
 from tests.support.accounts import PASSWORD
 from tests.support.screens import shot
-from tests.support.waiting import free_port, wait_until
-from tests.support.workers import ROOT, Worker, flush_broker, worker_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PLANTED = "Quillfeather^Ambrosine"
-
-
-def demo_is_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def demo_endpoint():
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "forwarding.demo_server", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: demo_is_up(port), timeout=30, what="the demo endpoint to answer")
-        yield ensure_demo_endpoint(f"http://127.0.0.1:{port}/v1")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture
-def worker():
-    flush_broker()
-    process = Worker(worker_env()).start()
-    yield process
-    process.stop()
 
 
 def test_from_sign_up_to_an_answer_from_the_demo_endpoint(
