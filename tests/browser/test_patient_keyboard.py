@@ -11,9 +11,9 @@ import re
 import pytest
 from django.conf import settings
 from django.test import Client
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from scans.models import Scan, Status
-from tests.browser.test_second_opinion import demo_endpoint, worker  # noqa: F401
 from tests.support import builders
 from tests.support.accounts import make_user
 
@@ -38,8 +38,26 @@ def tab_to(page, selector: str, text: str = "") -> None:
     raise AssertionError(f"Tab never reached {selector} {text!r} on {page.url}")
 
 
+def choose_files_with_the_keyboard(page, path: str) -> None:
+    """Tab to the file field and open the file chooser with Space. Under a loaded machine the
+    first Space can land before the page is ready for it (seen once in 3 full runs): one more
+    try, by the keyboard again, before the test fails."""
+    for attempt in range(2):
+        tab_to(page, "#id_files")
+        try:
+            with page.expect_file_chooser(timeout=15_000) as chooser:
+                page.keyboard.press("Space")
+        except PlaywrightTimeoutError:
+            if attempt:
+                raise
+            page.keyboard.press("Shift+Tab")
+            continue
+        chooser.value.set_files(path)
+        return
+
+
 def test_a_patient_goes_from_upload_to_answer_with_the_keyboard_alone(
-    page, live_server, tmp_path, demo_endpoint, worker  # noqa: F811
+    page, live_server, tmp_path, demo_endpoint, worker
 ):
     base = live_server.url
     client = Client()
@@ -55,10 +73,7 @@ def test_a_patient_goes_from_upload_to_answer_with_the_keyboard_alone(
     ))
 
     page.goto(f"{base}/scans/")
-    tab_to(page, "#id_files")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(study))
+    choose_files_with_the_keyboard(page, str(study))
     tab_to(page, "#upload-form button[type=submit]")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/scans/[0-9a-f-]{36}/$"))
