@@ -1,0 +1,305 @@
+"""The auditor and the clinic admin with the keyboard alone, in a real Chromium: every control is
+reached with Tab or Shift+Tab, used with Enter, Space or the arrow keys, and shows a focus ring
+that can be seen; axe-core checks every new state of each page.
+
+The auditor signs in with two-factor, filters the events by an action chosen from the list,
+downloads an export, reads the trail of a scan that went the whole way (upload, de-identification,
+consent, send, answer) and checks the chain. The clinic admin invites a colleague, changes a
+role through its confirmation, adds an endpoint and tests its connection, on a laptop's and on a
+phone's screen. Real parts: the live server, the de-identification pipeline, the sending code and
+a provider on loopback (``FakeProvider``, as the forwarding tests use).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+
+import pytest
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.test import Client
+
+from accounts.models import Role, User
+from audit.actions import AuditAction
+from audit.models import AuditEntry
+from forwarding.models import Endpoint
+from scans import sending
+from scans.models import Answer, Scan
+from tests.support.accessibility import VIEWPORTS, assert_accessible
+from tests.support.accounts import PASSWORD, bearer, make_user
+from tests.support.consent import (
+    accept_request,
+    create_request,
+    endpoint_for,
+    no_sleep,
+    upload_and_process,
+)
+from tests.support.fakes import FakeProvider
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+MAX_KEYS = 80
+
+# Whether the focused element is the one sought (its text, spaces collapsed, as a screen reader
+# would read it), and if so whether the browser shows its focus as keyboard focus with a ring
+# that can be seen: an outline or a box shadow.
+FOCUSED = r"""([selector, text]) => {
+  const e = document.activeElement;
+  if (!e || e === document.body || !e.matches(selector)) return null;
+  const name = (e.textContent || e.value || '').replace(/\s+/g, ' ').trim();
+  if (!name.includes(text)) return null;
+  const s = getComputedStyle(e);
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+  return e.matches(':focus-visible') && (outline || s.boxShadow !== 'none');
+}"""
+
+
+def move_to(page, selector: str, text: str = "", key: str = "Tab") -> None:
+    """Press ``key`` (Tab or Shift+Tab) until the focus is on ``selector`` (with ``text`` in it),
+    and check that the focus can be seen there."""
+    for _ in range(MAX_KEYS):
+        page.keyboard.press(key)
+        shown = page.evaluate(FOCUSED, [selector, text])
+        if shown is not None:
+            assert shown, f"the focus on {selector} {text!r} cannot be seen on {page.url}"
+            return
+    raise AssertionError(f"{key} never reached {selector} {text!r} on {page.url}")
+
+
+def choose(page, select: str, value: str) -> None:
+    """On a focused list, press the arrow keys until ``value`` is chosen."""
+    for key in ("ArrowDown", "ArrowUp"):
+        for _ in range(MAX_KEYS):
+            if page.locator(select).input_value() == value:
+                return
+            before = page.locator(select).input_value()
+            page.keyboard.press(key)
+            if page.locator(select).input_value() == before:
+                break  # the end of the list
+    raise AssertionError(f"the arrow keys never chose {value!r} in {select}")
+
+
+def totp_code(secret: str) -> str:
+    counter = next(iter(yield_hotp_counters_from_time()))
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def staff(email: str, role: str) -> tuple[User, str]:
+    """A staff account with an authenticator app, and the app's secret."""
+    user = make_user(email, role)
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return user, secret
+
+
+def sign_in_with_the_keyboard(page, base: str, email: str, secret: str) -> None:
+    """Address, password, then the authenticator's code: typed, with Enter to send each form."""
+    page.goto(f"{base}/accounts/login/")
+    move_to(page, "input[name=login]")
+    page.keyboard.type(email)
+    move_to(page, "input[name=password]")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/accounts/2fa/authenticate/"))
+    move_to(page, "input[name=code]")
+    page.keyboard.type(totp_code(secret))
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/accounts/" not in url)
+
+
+def follow(page, selector: str, text: str, url: str | re.Pattern[str]) -> None:
+    """Tab to a link or button and press Enter; wait for the page it leads to."""
+    move_to(page, selector, text)
+    page.keyboard.press("Enter")
+    page.wait_for_url(url)
+
+
+# The auditor
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider("openai") as fake:
+        yield fake
+
+
+@pytest.fixture
+def answered_scan(blob_dir, provider) -> Scan:
+    """GIVEN a scan uploaded and de-identified by the real pipeline, then consented to, sent to
+    a provider and answered by the real consent and sending code; the patient read the answer."""
+    patient, client = make_user("pat@example.org"), Client()
+    scan = upload_and_process(client, patient, count=2)
+    consent_id = accept_request(
+        client, patient, create_request(client, patient, scan, endpoint_for(provider))
+    )
+    sending.send_consent(consent_id, sleep=no_sleep)
+    answer = Answer.objects.get(consent_id=consent_id)
+    response = client.get(f"/api/v1/answers/{answer.id}", headers=bearer(patient))
+    assert response.status_code == 200
+    return scan
+
+
+def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboard_alone(
+    page, live_server, answered_scan
+):
+    base = live_server.url
+    page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS["desktop"], strict=True)))
+    auditor, secret = staff("auditor@example.org", Role.AUDITOR)
+    sign_in_with_the_keyboard(page, base, auditor.email, secret)
+    assert page.url == f"{base}/audit/", "an auditor starts in the audit area"
+    assert_accessible(page, "the events")
+
+    # Filter by one action, chosen from the list with the arrow keys.
+    move_to(page, "select[name=action]")
+    choose(page, "select[name=action]", AuditAction.CONSENT_GIVEN)
+    move_to(page, "button[type=submit]", "Show events")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/audit/\?.*action=consent\.given"))
+    actions = page.locator("table.audit-entries tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.action)"
+    )
+    assert actions == [AuditAction.CONSENT_GIVEN]
+    assert_accessible(page, "the events of one action")
+
+    # What the exports hold opens with Enter; the CSV button is one Shift+Tab stretch back.
+    move_to(page, "summary", "What the exports hold")
+    page.keyboard.press("Enter")
+    assert page.locator("details.export-help").evaluate("d => d.open")
+    assert_accessible(page, "the export help, open")
+    move_to(page, "button[name=format]", "CSV (spreadsheet)", key="Shift+Tab")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.endswith(".csv")
+    with open(download.value.path(), encoding="utf-8", newline="") as file:
+        exported = list(csv.DictReader(file))
+    assert [row["action"] for row in exported] == [AuditAction.CONSENT_GIVEN]
+    assert AuditEntry.objects.filter(
+        action=AuditAction.AUDIT_EXPORTED, actor=auditor.pseudonym
+    ).exists(), "the export is on the record"
+
+    # The case trail of the scan, asked for by its id.
+    follow(page, "nav.subnav a", "Case trail", f"{base}/audit/trail/")
+    assert_accessible(page, "the case trail form")
+    move_to(page, "input[name=id]")
+    page.keyboard.type(str(answered_scan.id))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/audit/trail/\?id="))
+    trail = page.locator("table.audit-entries tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.action)"
+    )
+    for action in (
+        AuditAction.SCAN_UPLOADED,
+        AuditAction.SCAN_DEIDENTIFIED,
+        AuditAction.CONSENT_REQUESTED,
+        AuditAction.CONSENT_GIVEN,
+        AuditAction.SEND_OUTCOME,
+        AuditAction.ANSWER_VIEWED,
+    ):
+        assert action in trail, f"{action} is missing from the case trail {trail}"
+    assert_accessible(page, "a case trail")
+    # Its entries are reachable too: the consent's own trail is one Tab stop away.
+    move_to(page, "table.audit-entries a[href*='/audit/trail/?id=']")
+
+    # The chain, verified again.
+    follow(page, "nav.subnav a", "Chain verification", f"{base}/audit/verify/")
+    assert_accessible(page, "chain verification")
+    move_to(page, "button[type=submit]", "Verify the whole chain again")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".messages li")
+    assert page.inner_text("[data-field=ok]") == "ok"
+    assert int(page.inner_text("[data-field=entries]")) == AuditEntry.objects.count()
+    assert_accessible(page, "verification with a status message")
+
+
+# The clinic admin
+
+
+@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
+def sized_page(request, page):
+    width, height = VIEWPORTS[request.param]
+    page.set_viewport_size({"width": width, "height": height})
+    return page
+
+
+def test_a_clinic_admin_invites_changes_a_role_and_tests_an_endpoint_with_the_keyboard_alone(
+    sized_page, live_server, provider
+):
+    page, base = sized_page, live_server.url
+    admin, secret = staff("admin@example.org", Role.CLINIC_ADMIN)
+    sign_in_with_the_keyboard(page, base, admin.email, secret)
+    assert page.url == f"{base}/clinic/"
+    assert_accessible(page, "the clinic overview")
+
+    # Invite a clinician.
+    follow(page, "nav.subnav a", "Users and roles", f"{base}/clinic/users/")
+    assert_accessible(page, "the users")
+    follow(page, "a", "Invite a user", f"{base}/clinic/users/invite/")
+    assert_accessible(page, "the invitation form")
+    move_to(page, "input[name=email]")
+    page.keyboard.type("new.doctor@example.org")
+    move_to(page, "select[name=role]")
+    choose(page, "select[name=role]", Role.CLINICIAN)
+    follow(page, "button[type=submit]", "Send invitation", re.compile(r"/clinic/users/u-"))
+    invited = User.objects.get(email="new.doctor@example.org")
+    assert invited.role == Role.CLINICIAN
+    assert page.url == f"{base}/clinic/users/{invited.pseudonym}/"
+    assert "Invitation sent" in page.inner_text(".messages")
+    assert_accessible(page, "the invited account")
+
+    # Make them an auditor instead, through the confirmation.
+    move_to(page, "select[name=role]")
+    choose(page, "select[name=role]", Role.AUDITOR)
+    follow(
+        page, "button[type=submit]", "Change role", f"{base}/clinic/users/{invited.pseudonym}/role/"
+    )
+    assert_accessible(page, "confirm a role change")
+    assert User.objects.get(pk=invited.pk).role == Role.CLINICIAN, "nothing changes unconfirmed"
+    follow(
+        page,
+        "button[type=submit]",
+        "Yes, make them Auditor",
+        f"{base}/clinic/users/{invited.pseudonym}/",
+    )
+    assert "The role was changed." in page.inner_text(".messages")
+    assert User.objects.get(pk=invited.pk).role == Role.AUDITOR
+    assert_accessible(page, "the account with its new role")
+
+    # Add an endpoint on the provider and test its connection.
+    follow(page, "nav.subnav a", "AI endpoints", f"{base}/clinic/endpoints/")
+    assert_accessible(page, "the endpoints")
+    follow(page, "a", "Add an endpoint", f"{base}/clinic/endpoints/new/")
+    assert_accessible(page, "a new endpoint")
+    move_to(page, "input[name=name]")
+    page.keyboard.type("Loopback vision")
+    move_to(page, "select[name=protocol]")
+    choose(page, "select[name=protocol]", provider.protocol)
+    move_to(page, "input[name=base_url]")
+    page.keyboard.type(provider.base_url)
+    move_to(page, "input[name=model]")
+    page.keyboard.type("fake-vision-1")
+    move_to(page, "input[name=is_local]")
+    page.keyboard.press("Space")
+    assert page.is_checked("input[name=is_local]")
+    follow(page, "button[type=submit]", "Save", f"{base}/clinic/endpoints/")
+    assert "The endpoint was added." in page.inner_text(".messages")
+    endpoint = Endpoint.objects.get(name="Loopback vision")
+    assert (endpoint.base_url, endpoint.is_local) == (provider.base_url, True)
+    assert_accessible(page, "the endpoints with the new one")
+
+    follow(
+        page,
+        "button[type=submit]",
+        "Test connection to Loopback vision",
+        f"{base}/clinic/endpoints/{endpoint.pk}/",
+    )
+    provider.wait_for_requests(1)
+    assert "answered and its answer could be read" in page.inner_text(".messages")
+    assert AuditEntry.objects.get(action=AuditAction.ENDPOINT_TESTED).details["outcome"] == "ok"
+    assert_accessible(page, "the endpoint with the test's result")
