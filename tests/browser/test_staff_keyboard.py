@@ -5,10 +5,11 @@ that can be seen; axe-core checks every new state of each page.
 The auditor signs in with two-factor, filters the events by an action chosen from the list,
 downloads an export, reads the trail of a scan that went the whole way (upload, de-identification,
 consent, send, answer) and checks the chain. The clinic admin invites a colleague, changes a
-role through its confirmation, adds an endpoint and tests its connection, on a laptop's and on a
-phone's screen. Real parts: the live server, the de-identification pipeline, the sending code and
-a provider on loopback (``FakeProvider``, as the forwarding tests use).
-"""
+role through its confirmation, adds an endpoint and tests its connection. Both journeys run on a
+laptop's and on a phone's screen, where nothing may be wider than the screen.
+
+Real parts: the live server, the de-identification pipeline, the sending code and a provider on
+loopback (``FakeProvider``, as the forwarding tests use)."""
 
 from __future__ import annotations
 
@@ -121,6 +122,14 @@ def follow(page, selector: str, text: str, url: str | re.Pattern[str]) -> None:
     page.wait_for_url(url)
 
 
+@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
+def sized_page(request, page):
+    """A page at a laptop's and at a phone's size."""
+    width, height = VIEWPORTS[request.param]
+    page.set_viewport_size({"width": width, "height": height})
+    return page
+
+
 # The auditor
 
 
@@ -147,10 +156,9 @@ def answered_scan(blob_dir, provider) -> Scan:
 
 
 def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboard_alone(
-    page, live_server, answered_scan
+    sized_page, live_server, answered_scan
 ):
-    base = live_server.url
-    page.set_viewport_size(dict(zip(("width", "height"), VIEWPORTS["desktop"], strict=True)))
+    page, base = sized_page, live_server.url
     auditor, secret = staff("auditor@example.org", Role.AUDITOR)
     sign_in_with_the_keyboard(page, base, auditor.email, secret)
     assert page.url == f"{base}/audit/", "an auditor starts in the audit area"
@@ -219,13 +227,6 @@ def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboar
 
 
 # The clinic admin
-
-
-@pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
-def sized_page(request, page):
-    width, height = VIEWPORTS[request.param]
-    page.set_viewport_size({"width": width, "height": height})
-    return page
 
 
 def test_a_clinic_admin_invites_changes_a_role_and_tests_an_endpoint_with_the_keyboard_alone(
