@@ -48,28 +48,35 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MAX_KEYS = 80
 
-# Whether the focused element is the one sought (its text, spaces collapsed, as a screen reader
-# would read it), and if so whether the browser shows its focus as keyboard focus with a ring
-# that can be seen: an outline or a box shadow.
+# The focused element: whether it is the one sought (its text, spaces collapsed, as a screen
+# reader would read it), and whether its focus can be seen: an outline or a box shadow, on an
+# element that takes up room on the page.
 FOCUSED = r"""([selector, text]) => {
   const e = document.activeElement;
-  if (!e || e === document.body || !e.matches(selector)) return null;
+  if (!e || e === document.body) return null;
   const name = (e.textContent || e.value || '').replace(/\s+/g, ' ').trim();
-  if (!name.includes(text)) return null;
   const s = getComputedStyle(e);
-  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
-  return e.matches(':focus-visible') && (outline || s.boxShadow !== 'none');
+  const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+    || s.boxShadow !== 'none';
+  const box = e.getBoundingClientRect();
+  return {
+    sought: e.matches(selector) && name.includes(text),
+    shown: ring && box.width > 0 && box.height > 0,
+    what: `${e.tagName.toLowerCase()} ${e.getAttribute('name') || ''} "${name.slice(0, 40)}"`,
+  };
 }"""
 
 
 def move_to(page, selector: str, text: str = "", key: str = "Tab") -> None:
-    """Press ``key`` (Tab or Shift+Tab) until the focus is on ``selector`` (with ``text`` in it),
-    and check that the focus can be seen there."""
+    """Press ``key`` (Tab or Shift+Tab) until the focus is on ``selector`` (with ``text`` in it).
+    The focus must be seen at every stop on the way, not only at the last."""
     for _ in range(MAX_KEYS):
         page.keyboard.press(key)
-        shown = page.evaluate(FOCUSED, [selector, text])
-        if shown is not None:
-            assert shown, f"the focus on {selector} {text!r} cannot be seen on {page.url}"
+        focused = page.evaluate(FOCUSED, [selector, text])
+        if focused is None:
+            continue
+        assert focused["shown"], f"the focus on {focused['what']} cannot be seen on {page.url}"
+        if focused["sought"]:
             return
     raise AssertionError(f"{key} never reached {selector} {text!r} on {page.url}")
 
