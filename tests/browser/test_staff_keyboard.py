@@ -292,10 +292,22 @@ def test_a_clinic_admin_invites_changes_a_role_and_tests_an_endpoint_with_the_ke
     page.keyboard.type(provider.base_url)
     move_to(page, "input[name=model]")
     page.keyboard.type("fake-vision-1")
+    # Plain http:// is refused until the endpoint is marked local: the summary of what needs
+    # fixing links to the field, and following the link puts the focus in it.
+    move_to(page, "button[type=submit]", "Save")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#id_base_url").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, "the endpoint form with an error")
+    move_to(page, ".form-errors a", "Base URL")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement.id === 'id_base_url'")
+    assert page.locator("#id_base_url").input_value() == provider.base_url, "nothing is retyped"
     move_to(page, "input[name=is_local]")
     page.keyboard.press("Space")
     assert page.is_checked("input[name=is_local]")
-    follow(page, "button[type=submit]", "Save", f"{base}/clinic/endpoints/")
+    # (The browser keeps the field's #fragment through the redirect to the list.)
+    follow(page, "button[type=submit]", "Save", re.compile(r"/clinic/endpoints/(#id_base_url)?$"))
     assert "The endpoint was added." in page.inner_text(".messages")
     endpoint = Endpoint.objects.get(name="Loopback vision")
     assert (endpoint.base_url, endpoint.is_local) == (provider.base_url, True)
