@@ -50,7 +50,7 @@ MAX_KEYS = 80
 
 # The focused element: whether it is the one sought (its text, spaces collapsed, as a screen
 # reader would read it), and whether its focus can be seen: an outline or a box shadow, on an
-# element that takes up room on the page.
+# element that takes up room on the page and is (scrolled) on the screen.
 FOCUSED = r"""([selector, text]) => {
   const e = document.activeElement;
   if (!e || e === document.body) return null;
@@ -61,7 +61,8 @@ FOCUSED = r"""([selector, text]) => {
   const box = e.getBoundingClientRect();
   return {
     sought: e.matches(selector) && name.includes(text),
-    shown: ring && box.width > 0 && box.height > 0,
+    shown: ring && box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
+      && box.top < innerHeight && box.left < innerWidth,
     what: `${e.tagName.toLowerCase()} ${e.getAttribute('name') || ''} "${name.slice(0, 40)}"`,
   };
 }"""
@@ -95,8 +96,10 @@ def choose(page, select: str, value: str) -> None:
 
 
 def totp_code(secret: str) -> str:
-    counter = next(iter(yield_hotp_counters_from_time()))
-    return format_hotp_value(hotp_value(secret, counter))
+    """The authenticator's code of this 30-second window, the middle of the ones the server
+    takes, so a window that ends while the code is typed does not refuse it."""
+    counters = list(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
 
 
 def staff(email: str, role: str) -> tuple[User, str]:
