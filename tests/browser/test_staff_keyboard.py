@@ -32,7 +32,7 @@ from audit.actions import AuditAction
 from audit.models import AuditEntry
 from forwarding.models import Endpoint
 from scans import sending
-from scans.models import Answer, Scan
+from scans.models import Answer, Consent, Scan
 from tests.support.accessibility import VIEWPORTS, assert_accessible
 from tests.support.accounts import PASSWORD, bearer, make_user
 from tests.support.consent import (
@@ -132,6 +132,13 @@ def follow(page, selector: str, text: str, url: str | re.Pattern[str]) -> None:
     page.wait_for_url(url)
 
 
+def shown_actions(page) -> list[str]:
+    """The action of each row of the audit table on the page, in the order shown."""
+    return page.locator("table.audit-entries tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.action)"
+    )
+
+
 @pytest.fixture(params=list(VIEWPORTS), ids=list(VIEWPORTS))
 def sized_page(request, page):
     """A page at a laptop's and at a phone's size."""
@@ -180,13 +187,10 @@ def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboar
     move_to(page, "button[type=submit]", "Show events")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/audit/\?.*action=consent\.given"))
-    actions = page.locator("table.audit-entries tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.action)"
-    )
-    assert actions == [AuditAction.CONSENT_GIVEN]
+    assert shown_actions(page) == [AuditAction.CONSENT_GIVEN]
     assert_accessible(page, "the events of one action")
 
-    # What the exports hold opens with Enter; the CSV button is one Shift+Tab stretch back.
+    # What the exports hold opens with Enter; the export buttons are back before it.
     move_to(page, "summary", "What the exports hold")
     page.keyboard.press("Enter")
     assert page.locator("details.export-help").evaluate("d => d.open")
@@ -208,10 +212,8 @@ def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboar
     move_to(page, "input[name=id]")
     page.keyboard.type(str(answered_scan.id))
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/audit/trail/\?id="))
-    trail = page.locator("table.audit-entries tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.action)"
-    )
+    page.wait_for_url(f"{base}/audit/trail/?id={answered_scan.id}")
+    from_scan = shown_actions(page)
     for action in (
         AuditAction.SCAN_UPLOADED,
         AuditAction.SCAN_DEIDENTIFIED,
@@ -220,10 +222,17 @@ def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboar
         AuditAction.SEND_OUTCOME,
         AuditAction.ANSWER_VIEWED,
     ):
-        assert action in trail, f"{action} is missing from the case trail {trail}"
+        assert action in from_scan, f"{action} is missing from the case trail {from_scan}"
     assert_accessible(page, "a case trail")
-    # Its entries are reachable too: the consent's own trail is one Tab stop away.
-    move_to(page, "table.audit-entries a[href*='/audit/trail/?id=']")
+    # The ids in the trail are links: the consent's leads to the same whole case.
+    consent = Consent.objects.get(scan=answered_scan)
+    follow(
+        page,
+        f"table.audit-entries a[href$='?id={consent.pk}']",
+        str(consent.pk),
+        f"{base}/audit/trail/?id={consent.pk}",
+    )
+    assert shown_actions(page) == from_scan
 
     # The chain, verified again.
     follow(page, "nav.subnav a", "Chain verification", f"{base}/audit/verify/")
