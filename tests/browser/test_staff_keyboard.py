@@ -14,6 +14,7 @@ loopback (``FakeProvider``, as the forwarding tests use)."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator
 
@@ -202,9 +203,14 @@ def test_an_auditor_filters_exports_follows_a_case_and_verifies_with_the_keyboar
     with open(download.value.path(), encoding="utf-8", newline="") as file:
         exported = list(csv.DictReader(file))
     assert [row["action"] for row in exported] == [AuditAction.CONSENT_GIVEN]
-    assert AuditEntry.objects.filter(
-        action=AuditAction.AUDIT_EXPORTED, actor=auditor.pseudonym
-    ).exists(), "the export is on the record"
+    # The next format is one Tab on, and a button works with Space as well.
+    move_to(page, "button[name=format]", "JSON Lines")
+    with page.expect_download() as download:
+        page.keyboard.press("Space")
+    with open(download.value.path(), encoding="utf-8") as file:
+        assert [json.loads(line)["action"] for line in file] == [AuditAction.CONSENT_GIVEN]
+    exports = AuditEntry.objects.filter(action=AuditAction.AUDIT_EXPORTED, actor=auditor.pseudonym)
+    assert exports.count() == 2, "each export is on the record"
 
     # The case trail of the scan, asked for by its id.
     follow(page, "nav.subnav a", "Case trail", f"{base}/audit/trail/")
