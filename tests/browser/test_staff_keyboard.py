@@ -26,6 +26,7 @@ from allauth.mfa.totp.internal.auth import (
     hotp_value,
     yield_hotp_counters_from_time,
 )
+from django.core import mail
 from django.test import Client
 
 from accounts.models import Role, User
@@ -277,6 +278,7 @@ def test_a_clinic_admin_invites_changes_a_role_and_tests_an_endpoint_with_the_ke
     assert invited.role == Role.CLINICIAN
     assert page.url == f"{base}/clinic/users/{invited.pseudonym}/"
     assert "Invitation sent" in page.inner_text(".messages")
+    assert mail.outbox[-1].to == ["new.doctor@example.org"]
     assert_accessible(page, "the invited account")
 
     # Make them an auditor instead, through the confirmation.
