@@ -76,6 +76,14 @@ DETAIL_LABELS: dict[str, Promise] = {
     "source": _("Source"),
     "studies": _("Studies"),
     "boxes": _("Boxes"),
+    "originals_days": _("Originals (days)"),
+    "sanitized_days": _("De-identified images (days)"),
+    "answers_days": _("Answers (days)"),
+    "unconsented_days": _("Never consented to (days)"),
+    "originals": _("Originals"),
+    "sanitized": _("De-identified images"),
+    "answers": _("Answers"),
+    "unconsented": _("Never consented to"),
 }
 
 # What each action means, for the filter's list and the events table (the action's name itself is
