@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.models import User
 from audit.actions import AuditAction
 from audit.log import append as audit
@@ -24,12 +26,12 @@ TEST_SYSTEM_PROMPT = "Reply briefly."
 MAX_TEST_SECONDS = 20
 
 MESSAGES = {
-    "ok": "The endpoint answered and its answer could be read.",
-    "refused": "The gateway's egress guard refused this address",
-    "unreachable": "The endpoint could not be reached",
-    "key_refused": "The endpoint refused the API key",
-    "http_error": "The endpoint answered with an error",
-    "unreadable": "The endpoint answered, but not in the shape its protocol promises",
+    "ok": _("The endpoint answered and its answer could be read."),
+    "refused": _("The gateway's egress guard refused this address"),
+    "unreachable": _("The endpoint could not be reached"),
+    "key_refused": _("The endpoint refused the API key"),
+    "http_error": _("The endpoint answered with an error"),
+    "unreadable": _("The endpoint answered, but not in the shape its protocol promises"),
 }
 
 
@@ -46,7 +48,7 @@ class ConnectionResult:
 
     @property
     def message(self) -> str:
-        text = MESSAGES[self.outcome]
+        text = str(MESSAGES[self.outcome])
         if self.status is not None and self.outcome != "ok":
             text += f" (HTTP {self.status})"
         if self.reason and self.outcome != "ok":
