@@ -15,13 +15,14 @@ import uuid
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    PATIENT = "patient", "Patient"
-    CLINICIAN = "clinician", "Clinician"
-    AUDITOR = "auditor", "Auditor"
-    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+    PATIENT = "patient", _("Patient")
+    CLINICIAN = "clinician", _("Clinician")
+    AUDITOR = "auditor", _("Auditor")
+    CLINIC_ADMIN = "clinic_admin", _("Clinic admin")
 
 
 # Roles whose pages hold other people's data or the clinic's configuration: MFA is mandatory.
