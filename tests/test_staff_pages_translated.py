@@ -60,25 +60,67 @@ def scan_case(db) -> Scan:
     on_scan = {"object_type": "scan", "object_id": sid}
     append(AuditAction.SIGN_IN, actor=me, object_type="user", object_id=me)
     append(AuditAction.SCAN_UPLOADED, actor=me, **on_scan, details={"files": 2})
-    append(AuditAction.SCAN_DEIDENTIFIED, actor="worker", **on_scan,
-           details={"outcome": "clean", "images": 2})
+    append(
+        AuditAction.SCAN_DEIDENTIFIED,
+        actor="worker",
+        **on_scan,
+        details={"outcome": "clean", "images": 2},
+    )
     for _ in range(3):
-        append(AuditAction.PREVIEW_VIEWED, actor=me, object_type="image",
-               object_id=uuid.uuid4().hex, details={"scan": sid})
-    append(AuditAction.CONSENT_REQUESTED, actor=me, object_type="consent_request",
-           object_id=request, details={"scan_id": sid, "config_version": 1})
-    append(AuditAction.CONSENT_GIVEN, actor=me, object_type="consent", object_id=consent,
-           details={"scan_id": sid, "request_id": request, "consent_text_version": "v3",
-                    "consent_language": "de", "question_flagged": False})
-    append(AuditAction.SEND_ATTEMPT, actor="worker", **on_scan,
-           details={"consent_id": consent, "attempt": 1})
-    append(AuditAction.SEND_OUTCOME, actor="worker", **on_scan,
-           details={"consent_id": consent, "outcome": "ok", "status": 200, "answer_id": answer})
+        append(
+            AuditAction.PREVIEW_VIEWED,
+            actor=me,
+            object_type="image",
+            object_id=uuid.uuid4().hex,
+            details={"scan": sid},
+        )
+    append(
+        AuditAction.CONSENT_REQUESTED,
+        actor=me,
+        object_type="consent_request",
+        object_id=request,
+        details={"scan_id": sid, "config_version": 1},
+    )
+    append(
+        AuditAction.CONSENT_GIVEN,
+        actor=me,
+        object_type="consent",
+        object_id=consent,
+        details={
+            "scan_id": sid,
+            "request_id": request,
+            "consent_text_version": "v3",
+            "consent_language": "de",
+            "question_flagged": False,
+        },
+    )
+    append(
+        AuditAction.SEND_ATTEMPT,
+        actor="worker",
+        **on_scan,
+        details={"consent_id": consent, "attempt": 1},
+    )
+    append(
+        AuditAction.SEND_OUTCOME,
+        actor="worker",
+        **on_scan,
+        details={"consent_id": consent, "outcome": "ok", "status": 200, "answer_id": answer},
+    )
     append(AuditAction.ANSWER_VIEWED, actor=me, object_type="answer", object_id=answer)
-    append(AuditAction.ROLE_CHANGED, actor="cli", object_type="user", object_id=me,
-           details={"from": "patient", "to": "clinician"})
-    append(AuditAction.RETENTION_CHANGED, actor="cli", object_type="retention_policy",
-           object_id="1", details={"fields": ["answers_days"], "answers_days": 180})
+    append(
+        AuditAction.ROLE_CHANGED,
+        actor="cli",
+        object_type="user",
+        object_id=me,
+        details={"from": "patient", "to": "clinician"},
+    )
+    append(
+        AuditAction.RETENTION_CHANGED,
+        actor="cli",
+        object_type="retention_policy",
+        object_id="1",
+        details={"fields": ["answers_days"], "answers_days": 180},
+    )
     return scan
 
 
@@ -201,13 +243,26 @@ def test_a_clinic_admin_reads_overview_health_and_retention_in_their_language(
     assert "celery@worker-1" in health_page
     retention = assert_in_language(client.get("/clinic/retention/"), language)
     assert '<td data-label="' in retention
-    refused = client.post("/clinic/retention/", {
-        "originals_days": 0, "sanitized_days": 30, "answers_days": 365, "unconsented_days": 14,
-    })
+    refused = client.post(
+        "/clinic/retention/",
+        {
+            "originals_days": 0,
+            "sanitized_days": 30,
+            "answers_days": 365,
+            "unconsented_days": 14,
+        },
+    )
     assert_in_language(refused, language)
-    saved = client.post("/clinic/retention/", {
-        "originals_days": 5, "sanitized_days": 30, "answers_days": 365, "unconsented_days": 14,
-    }, follow=True)
+    saved = client.post(
+        "/clinic/retention/",
+        {
+            "originals_days": 5,
+            "sanitized_days": 30,
+            "answers_days": 365,
+            "unconsented_days": 14,
+        },
+        follow=True,
+    )
     assert_in_language(saved, language)
 
 
@@ -267,17 +322,20 @@ def test_the_invited_person_accepts_in_their_browser_s_language(client, language
     speaking(client, language)
 
     assert_in_language(client.get("/clinic/invitation/"), language)
-    wrong = client.post("/clinic/invitation/", {
-        "email": "new.doctor@example.org", "code": "not-a-code",
-        "password1": "a long pass phrase 42", "password2": "a long pass phrase 42",
-    })
+    wrong = client.post(
+        "/clinic/invitation/",
+        {
+            "email": "new.doctor@example.org",
+            "code": "not-a-code",
+            "password1": "a long pass phrase 42",
+            "password2": "a long pass phrase 42",
+        },
+    )
     assert_in_language(wrong, language)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_clinic_admin_manages_ai_endpoints_in_their_language(
-    admin_in, clinic_state, language
-):
+def test_a_clinic_admin_manages_ai_endpoints_in_their_language(admin_in, clinic_state, language):
     client = admin_in(language)
 
     assert_in_language(client.get("/clinic/endpoints/"), language)
