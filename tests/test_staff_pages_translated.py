@@ -359,6 +359,24 @@ def test_a_clinic_admin_manages_ai_endpoints_in_their_language(admin_in, clinic_
     assert_in_language(stopped, language)
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_refused_test_connection_is_explained_in_the_admin_s_language(
+    admin_in, clinic_state, language
+):
+    client = admin_in(language)
+    client.post(
+        "/clinic/endpoints/new/", ENDPOINT | {"base_url": "https://127.0.0.1:8443"}, follow=True
+    )
+    endpoint = Endpoint.objects.get(name="Vision model")
+
+    tested = client.post(f"/clinic/endpoints/{endpoint.pk}/test/", follow=True)
+
+    assert_in_language(tested, language)
+    (result,) = [str(message) for message in tested.context["messages"]]
+    assert "127.0.0.1" in result  # the refused address is named, in the admin's words
+    assert english_leftovers(f"<p>{result}</p>") == []
+
+
 def test_the_staff_pages_stay_in_english_for_an_english_reader(admin_in, clinic_state):
     client = admin_in("en")
 
