@@ -20,11 +20,13 @@ from accounts.models import Role, User
 from audit.actions import AuditAction
 from audit.log import append, sign_head
 from clinic import health
+from clinic.erasure import erase_account
 from forwarding.models import Endpoint
 from scans.models import Scan, Status
 from tests.support.accounts import make_user, with_totp
 from tests.support.languages import english_leftovers
 from tests.support.stored import stored_scan
+from tests.support.tampering import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +183,18 @@ def test_an_auditor_reads_the_chain_verification_in_their_language(
     assert "log intact" not in html  # the verdict's reason is worded for the reader too
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_auditor_reads_a_broken_chain_in_their_language(auditor_client, scan_case, language):
+    client = speaking(auditor_client, language)
+    sign_head()
+    tamper(("UPDATE audit_auditentry SET actor = 'system' WHERE seq = %s", [3]))
+
+    again = client.post("/audit/verify/again/", follow=True)
+
+    html = assert_in_language(again, language)
+    assert '<dd data-field="first_bad">3</dd>' in html
+
+
 # --- The clinic admin ----------------------------------------------------------------------------
 
 
@@ -279,6 +293,9 @@ def test_a_clinic_admin_manages_people_in_their_language(
     assert_in_language(client.get(f"/clinic/users/{auditor.pseudonym}/"), language)
     assert_in_language(client.get(f"/clinic/users/{patient.pseudonym}/"), language)
     assert_in_language(client.get(f"/clinic/users/{admin.pseudonym}/"), language)
+    erased = make_user("former.patient@example.org")
+    erase_account(erased)
+    assert_in_language(client.get(f"/clinic/users/{erased.pseudonym}/"), language)
     not_found = client.post("/clinic/users/", {"email": "nobody@example.org"}, follow=True)
     assert_in_language(not_found, language)
 
