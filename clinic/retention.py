@@ -246,9 +246,7 @@ def plan(now: datetime) -> RetentionPlan:
     )
     going = set(unconsented)
     originals = collect(_originals_candidates(cutoffs["originals"]), original_objects, going=going)
-    sanitized = collect(
-        _sanitized_candidates(cutoffs["sanitized"]), sanitized_objects, going=going
-    )
+    sanitized = collect(_sanitized_candidates(cutoffs["sanitized"]), sanitized_objects, going=going)
     answers: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
     old_answers = Answer.objects.filter(
         pk__in=_answers_candidates(cutoffs["answers"])

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from audit.actions import AuditAction
 from audit.log import append, sign_head
+from audit.presenting import ACTION_LABELS
 from clinic import health
 from clinic.erasure import erase_account
 from forwarding.models import Endpoint
@@ -137,6 +138,10 @@ def auditor_client(auditor):
 def speaking(client: Client, language: str) -> Client:
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
     return client
+
+
+def test_every_action_the_log_can_record_has_a_label_to_translate():
+    assert set(ACTION_LABELS) == set(AuditAction)
 
 
 # --- The auditor ---------------------------------------------------------------------------------
