@@ -14,6 +14,7 @@ from allauth.core import context as allauth_context
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from accounts.erasure import end_sessions
 from accounts.models import Role
@@ -43,7 +44,7 @@ def public_url(location: str) -> str:
 def user_display(user) -> str:
     """ACCOUNT_USER_DISPLAY: people are greeted by their address, never by their pseudonym
     (which exists for the audit log, not for the person it stands for)."""
-    return user.email or "you"
+    return user.email or gettext("you")
 
 
 class GatewayAccountAdapter(DefaultAccountAdapter):

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.roles import has_mfa
 
@@ -46,12 +47,12 @@ class RoleMFAMiddleware:
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"detail": "Set up two-factor authentication before using this account."},
+                    {"detail": _("Set up two-factor authentication before using this account.")},
                     status=403,
                 )
             messages.warning(
                 request,
-                "Your role needs two-factor authentication. Set up an authenticator app first.",
+                _("Your role needs two-factor authentication. Set up an authenticator app first."),
             )
             return redirect("mfa_activate_totp")
         return self.get_response(request)

@@ -15,13 +15,14 @@ import uuid
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
-    PATIENT = "patient", "Patient"
-    CLINICIAN = "clinician", "Clinician"
-    AUDITOR = "auditor", "Auditor"
-    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+    PATIENT = "patient", pgettext_lazy("role", "Patient")
+    CLINICIAN = "clinician", pgettext_lazy("role", "Clinician")
+    AUDITOR = "auditor", pgettext_lazy("role", "Auditor")
+    CLINIC_ADMIN = "clinic_admin", pgettext_lazy("role", "Clinic admin")
 
 
 # Roles whose pages hold other people's data or the clinic's configuration: MFA is mandatory.

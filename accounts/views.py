@@ -74,13 +74,13 @@ def create_token(request: HttpRequest) -> HttpResponse:
     """
     user = signed_in_user(request)
     if (user.needs_mfa or has_mfa(user)) and not passed_two_factor(request):
-        messages.error(request, "Sign in with your authenticator app before creating a token.")
+        messages.error(request, _("Sign in with your authenticator app before creating a token."))
         return redirect("account")
     name = (request.POST.get("name") or "").strip()[:80] or "API token"
     allowed = scopes_allowed(user)
     chosen = [scope for scope in request.POST.getlist("scopes") if scope in allowed]
     if not chosen:
-        messages.error(request, "Choose at least one thing the token may do.")
+        messages.error(request, _("Choose at least one thing the token may do."))
         return redirect("account")
     # Shown once, in this response only; from now on only its hash exists anywhere.
     return _account_page(request, new_token=issue_token(user, name, chosen))
@@ -91,7 +91,7 @@ def create_token(request: HttpRequest) -> HttpResponse:
 @reauthentication_required
 def delete_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_token(signed_in_user(request), token_id):
-        messages.success(request, "The token was revoked.")
+        messages.success(request, _("The token was revoked."))
     return redirect("account")
 
 

@@ -10,10 +10,13 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
 
 from audit import log
 from audit.actions import AuditAction, families
 from audit.models import AuditEntry
+from audit.presenting import action_label, family_label
 from audit.reading import EventFilter
 
 # "consent." or "consent" asks for the whole family; "consent.given" for one action.
@@ -32,11 +35,11 @@ def parse_instant(text: str, *, end_of_day: bool) -> datetime:
             return datetime.combine(day, time.min, tzinfo=UTC)
         instant = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise forms.ValidationError("Use a date (YYYY-MM-DD) or an ISO 8601 time.") from exc
+        raise forms.ValidationError(_("Use a date (YYYY-MM-DD) or an ISO 8601 time.")) from exc
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def _shaped(value: str, pattern: re.Pattern[str], message: str) -> str | None:
+def _shaped(value: str, pattern: re.Pattern[str], message: object) -> str | None:
     if not value:
         return None
     if not pattern.fullmatch(value):
@@ -48,11 +51,24 @@ def action_choices() -> list[tuple[str, object]]:
     """The action list of the filter, generated from ``AuditAction``: a new action appears here
     the day it is added to the code. Each family can be chosen whole ("consent." = every
     consent action)."""
-    choices: list[tuple[str, object]] = [("", "Any action")]
+    choices: list[tuple[str, object]] = [("", _("Any action"))]
     for family in families():
-        members = [(a.value, a.value) for a in AuditAction if a.family == family]
-        choices.append((family, [(f"{family}.", f"Every {family} action"), *members]))
+        members = [
+            (a.value, _lazy_action_choice(a.value)) for a in AuditAction if a.family == family
+        ]
+        choices.append((family, [(f"{family}.", _lazy_family_label(family)), *members]))
     return choices
+
+
+def _action_choice(action: str) -> str:
+    """The action's label and, in brackets, its name (what the log, exports and API use)."""
+    label = action_label(action)
+    return f"{label} ({action})" if label else action
+
+
+# The list is built once at import; each label is worded when a page shows it.
+_lazy_action_choice = lazy(_action_choice, str)
+_lazy_family_label = lazy(family_label, str)
 
 
 def outcome_choices(current: str | None) -> list[tuple[str, str]]:
@@ -65,23 +81,23 @@ def outcome_choices(current: str | None) -> list[tuple[str, str]]:
     values = {value for value in seen if isinstance(value, str)}
     if current:
         values.add(current)
-    return [("", "Any outcome"), *((value, value) for value in sorted(values))]
+    return [("", _("Any outcome")), *((value, value) for value in sorted(values))]
 
 
 # The log is kept in UTC; a date picked here is a UTC day, whatever the browser's own zone.
-UTC_DAY_HELP = "A day in UTC (00:00 to 24:00 UTC), like every time in the audit area."
+UTC_DAY_HELP = _("A day in UTC (00:00 to 24:00 UTC), like every time in the audit area.")
 
 
 class EventFilterForm(forms.Form):
     since = forms.CharField(
         required=False,
-        label="From (UTC date)",
+        label=_("From (UTC date)"),
         help_text=UTC_DAY_HELP,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     until = forms.CharField(
         required=False,
-        label="To, inclusive (UTC date)",
+        label=_("To, inclusive (UTC date)"),
         help_text=UTC_DAY_HELP,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
@@ -90,12 +106,20 @@ class EventFilterForm(forms.Form):
     action = forms.CharField(
         required=False,
         max_length=40,
-        help_text="One action, or every action of a family.",
+        label=_("Action"),
+        help_text=_("One action, or every action of a family."),
         widget=forms.Select(choices=action_choices()),
     )
-    actor = forms.CharField(required=False, max_length=48, help_text="A pseudonym such as u-3f2a…")
-    object_id = forms.CharField(required=False, max_length=64, label="Object id")
-    outcome = forms.CharField(required=False, max_length=40, widget=forms.Select())
+    actor = forms.CharField(
+        required=False,
+        max_length=48,
+        label=_("Actor"),
+        help_text=_("A pseudonym such as u-3f2a…"),
+    )
+    object_id = forms.CharField(required=False, max_length=64, label=_("Object id"))
+    outcome = forms.CharField(
+        required=False, max_length=40, label=_("Outcome"), widget=forms.Select()
+    )
 
     def offer_outcomes(self) -> EventFilterForm:
         """Fill the outcome list from the log, for a page (the API and exports skip the query)."""
@@ -115,20 +139,20 @@ class EventFilterForm(forms.Form):
 
     def clean_action(self) -> str | None:
         action = _shaped(
-            self.cleaned_data["action"].lower(), ACTION_FAMILY, "Not an action or action family."
+            self.cleaned_data["action"].lower(), ACTION_FAMILY, _("Not an action or action family.")
         )
         if action and "." not in action:
             action += "."
         return action
 
     def clean_actor(self) -> str | None:
-        return _shaped(self.cleaned_data["actor"].lower(), log.ACTOR, "Not a pseudonym.")
+        return _shaped(self.cleaned_data["actor"].lower(), log.ACTOR, _("Not a pseudonym."))
 
     def clean_object_id(self) -> str | None:
-        return _shaped(self.cleaned_data["object_id"].lower(), log.IDENTIFIER, "Not an id.")
+        return _shaped(self.cleaned_data["object_id"].lower(), log.IDENTIFIER, _("Not an id."))
 
     def clean_outcome(self) -> str | None:
-        return _shaped(self.cleaned_data["outcome"].lower(), log.ENUM_VALUE, "Not an outcome.")
+        return _shaped(self.cleaned_data["outcome"].lower(), log.ENUM_VALUE, _("Not an outcome."))
 
     def event_filter(self) -> EventFilter:
         """The filter; call only after ``is_valid()`` returned True."""
@@ -141,11 +165,13 @@ class EventFilterForm(forms.Form):
 
 class TrailForm(forms.Form):
     id = forms.CharField(
-        max_length=64, label="Scan, consent or answer id", help_text="As shown in the events list."
+        max_length=64,
+        label=_("Scan, consent or answer id"),
+        help_text=_("As shown in the events list."),
     )
 
     def clean_id(self) -> str:
         value = self.cleaned_data["id"].lower()
         if not log.IDENTIFIER.fullmatch(value):
-            raise forms.ValidationError("Not an id.")
+            raise forms.ValidationError(_("Not an id."))
         return value

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -84,7 +85,7 @@ def verification(request: HttpRequest) -> HttpResponse:
 @auditors_only
 def verify_again(request: HttpRequest) -> HttpResponse:
     chain_status(refresh=True)
-    messages.info(request, "The whole chain was checked again just now.")
+    messages.info(request, _("The whole chain was checked again just now."))
     return redirect("audit:verify")
 
 
@@ -95,7 +96,7 @@ def export(request: HttpRequest) -> HttpResponseBase:
     form = EventFilterForm(request.POST)
     fmt = request.POST.get("format", "")
     if fmt not in FORMATS or not form.is_valid():
-        messages.error(request, "That export could not be made; check the filter and try again.")
+        messages.error(request, _("That export could not be made; check the filter and try again."))
         return redirect("audit:index")
     return export_download(form.event_filter(), fmt, actor=signed_in_user(request).pseudonym)
 

@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role, User
@@ -22,7 +24,9 @@ from scans.refusals import flash_refusal
 
 
 class EraseAccountForm(forms.Form):
-    password = forms.CharField(label="Your password", widget=forms.PasswordInput, strip=False)
+    password = forms.CharField(
+        label=gettext_lazy("Your password"), widget=forms.PasswordInput, strip=False
+    )
     confirm = forms.BooleanField(label="I understand that this cannot be undone")
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -32,7 +36,7 @@ class EraseAccountForm(forms.Form):
     def clean_password(self) -> str:
         # The password again, so that a session left open on a shared computer cannot do this.
         if not self.user.check_password(self.cleaned_data["password"]):
-            raise forms.ValidationError("That is not your password.")
+            raise forms.ValidationError(_("That is not your password."))
         return self.cleaned_data["password"]
 
 
@@ -48,6 +52,6 @@ def delete_account(request: HttpRequest) -> HttpResponse:
             flash_refusal(request, exc)
         else:
             logout(request)
-            messages.success(request, "Your account and everything in it were deleted.")
+            messages.success(request, _("Your account and everything in it were deleted."))
             return redirect("home")
     return render(request, "accounts/delete_account.html", {"form": form})

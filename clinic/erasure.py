@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.erasure import anonymise, end_sessions
 from accounts.models import User
@@ -48,7 +49,7 @@ def erase_account(user: User) -> int:
         scans = list(Scan.objects.select_for_update().filter(owner=user))
         if is_sending(scans):
             raise ErasureRefused(
-                "One of your scans is being sent right now. Try again in a minute, once it ends."
+                _("One of your scans is being sent right now. Try again in a minute, once it ends.")
             )
         answers = Answer.objects.filter(scan__owner=user)
         objects: set[uuid.UUID] = set(

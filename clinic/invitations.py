@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.cache import cache
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.tokens import revoke_all_tokens
@@ -55,12 +56,14 @@ def accept_invitation(email: str, code: str, password: str, *, client_address: s
     key = f"invitation-attempts:{client_address}"
     cache.add(key, 0, timeout=ATTEMPT_WINDOW_SECONDS)
     if cache.incr(key) > ATTEMPTS_PER_ADDRESS:
-        raise InvitationRefused("Too many attempts; wait ten minutes and try again.")
+        raise InvitationRefused(_("Too many attempts; wait ten minutes and try again."))
     user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
     if user is None or user.has_usable_password() or not _tokens.check_token(user, code.strip()):
         raise InvitationRefused(
-            "That code does not match, was already used, or has expired. "
-            "Ask your clinic admin for a new invitation."
+            _(
+                "That code does not match, was already used, or has expired. "
+                "Ask your clinic admin for a new invitation."
+            )
         )
     with transaction.atomic():
         user.set_password(password)

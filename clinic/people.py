@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.erasure import end_sessions, erased_email
 from accounts.models import ApiToken, Role, User
@@ -44,12 +45,12 @@ def is_erased(user: User) -> bool:
 
 def _refuse_self(admin: User, user: User) -> None:
     if admin.pk == user.pk:
-        raise NotOnYourself("Ask another clinic admin to do this to your own account.")
+        raise NotOnYourself(_("Ask another clinic admin to do this to your own account."))
 
 
 def _refuse_erased(user: User) -> None:
     if is_erased(user):
-        raise AccountErased("This account was erased; it cannot be enabled or changed.")
+        raise AccountErased(_("This account was erased; it cannot be enabled or changed."))
 
 
 def reveal_identity(user: User, *, admin: User, how: str) -> None:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import pgettext_lazy
 
 from audit.actions import AuditAction
 from audit.log import append as audit
@@ -53,6 +54,13 @@ log = logging.getLogger(__name__)
 # In the order ``apply`` runs them: deleting a whole scan first leaves nothing for the others.
 CATEGORIES = ("unconsented", "originals", "sanitized", "answers")
 POLICY_FIELDS = ("originals_days", "sanitized_days", "answers_days", "unconsented_days")
+# Each rule as the retention page names it (in English, its own name).
+CATEGORY_LABELS = {
+    "unconsented": pgettext_lazy("retention rule", "unconsented"),
+    "originals": pgettext_lazy("retention rule", "originals"),
+    "sanitized": pgettext_lazy("retention rule", "sanitized"),
+    "answers": pgettext_lazy("retention rule", "answers"),
+}
 
 
 # --- The policy ---------------------------------------------------------------------------------
@@ -110,6 +118,10 @@ class Batch:
     category: str
     cutoff: datetime
     targets: dict[uuid.UUID, tuple[uuid.UUID, ...]]
+
+    @property
+    def label(self) -> str:
+        return str(CATEGORY_LABELS.get(self.category, self.category))
 
     @property
     def target_type(self) -> str:
@@ -234,9 +246,7 @@ def plan(now: datetime) -> RetentionPlan:
     )
     going = set(unconsented)
     originals = collect(_originals_candidates(cutoffs["originals"]), original_objects, going=going)
-    sanitized = collect(
-        _sanitized_candidates(cutoffs["sanitized"]), sanitized_objects, going=going
-    )
+    sanitized = collect(_sanitized_candidates(cutoffs["sanitized"]), sanitized_objects, going=going)
     answers: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
     old_answers = Answer.objects.filter(
         pk__in=_answers_candidates(cutoffs["answers"])

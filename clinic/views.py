@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role, User
@@ -54,7 +55,7 @@ def users(request: HttpRequest) -> HttpResponse:
         if found is not None:
             people.reveal_identity(found, admin=signed_in_user(request), how="find_by_email")
             return redirect("clinic:user", pseudonym=found.pseudonym)
-        messages.info(request, "No account has that email address.")
+        messages.info(request, _("No account has that email address."))
     role = request.GET.get("role", "")
     listed = User.objects.order_by("role", "pseudonym")
     if role in Role.values:
@@ -113,7 +114,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         user = people.invite_user(
             form.cleaned_data["email"], form.cleaned_data["role"], admin=signed_in_user(request)
         )
-        messages.success(request, "Invitation sent: a link to set a password is on its way.")
+        messages.success(request, _("Invitation sent: a link to set a password is on its way."))
         return redirect("clinic:user", pseudonym=user.pseudonym)
     return render(request, "clinic/invite.html", {"form": form})
 
@@ -150,24 +151,31 @@ def change_role(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose one of the roles.")
+        messages.error(request, _("Choose one of the roles."))
         return redirect("clinic:user", pseudonym=user.pseudonym)
     role = form.cleaned_data["role"]
     if request.POST.get("confirmed") != "yes" and role != user.role:
         return _confirm(
             request,
             user,
-            title="Change this account's role?",
-            explanation=f"{user.pseudonym} will become {Role(role).label} instead of "
-            f"{user.get_role_display()}, and will see only what that role may see from their "
-            "next page on. Staff roles must use two-factor authentication.",
+            title=_("Change this account's role?"),
+            explanation=_(
+                "%(pseudonym)s will become %(new_role)s instead of %(old_role)s, and will see "
+                "only what that role may see from their next page on. Staff roles must use "
+                "two-factor authentication."
+            )
+            % {
+                "pseudonym": user.pseudonym,
+                "new_role": Role(role).label,
+                "old_role": user.get_role_display(),
+            },
             action="clinic:user_role",
-            button=f"Yes, make them {Role(role).label}",
+            button=_("Yes, make them %(role)s") % {"role": Role(role).label},
             fields={"role": role, "confirmed": "yes"},
         )
     try:
         if people.change_role(user, role, admin=signed_in_user(request)):
-            messages.success(request, "The role was changed.")
+            messages.success(request, _("The role was changed."))
     except (people.NotOnYourself, people.AccountErased) as exc:
         flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
@@ -181,15 +189,17 @@ def disable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
         return _confirm(
             request,
             user,
-            title="Disable this account?",
-            explanation="It is signed out everywhere at once, its API tokens are deleted, and "
-            "it cannot sign in until a clinic admin enables it again. Its scans and records stay.",
+            title=_("Disable this account?"),
+            explanation=_(
+                "It is signed out everywhere at once, its API tokens are deleted, and it cannot "
+                "sign in until a clinic admin enables it again. Its scans and records stay."
+            ),
             action="clinic:user_disable",
-            button="Yes, disable the account",
+            button=_("Yes, disable the account"),
         )
     try:
         if people.disable_user(user, admin=signed_in_user(request)):
-            messages.success(request, "The account was disabled; its sessions and tokens ended.")
+            messages.success(request, _("The account was disabled; its sessions and tokens ended."))
     except people.NotOnYourself as exc:
         flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
@@ -201,7 +211,7 @@ def enable_user(request: HttpRequest, pseudonym: str) -> HttpResponse:
     user = _account(pseudonym)
     try:
         if people.enable_user(user, admin=signed_in_user(request)):
-            messages.success(request, "The account was enabled.")
+            messages.success(request, _("The account was enabled."))
     except people.AccountErased as exc:
         flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
@@ -215,16 +225,20 @@ def reset_mfa(request: HttpRequest, pseudonym: str) -> HttpResponse:
         return _confirm(
             request,
             user,
-            title="Reset two-factor authentication?",
-            explanation="The account's authenticator app, recovery codes and sessions are "
-            "deleted. A staff account must set up two-factor authentication again at its next "
-            "sign-in. Do this only when you are sure who asked for it.",
+            title=_("Reset two-factor authentication?"),
+            explanation=_(
+                "The account's authenticator app, recovery codes and sessions are deleted. A "
+                "staff account must set up two-factor authentication again at its next sign-in. "
+                "Do this only when you are sure who asked for it."
+            ),
             action="clinic:user_reset_mfa",
-            button="Yes, reset two-factor authentication",
+            button=_("Yes, reset two-factor authentication"),
         )
     try:
         people.reset_mfa(user, admin=signed_in_user(request))
-        messages.success(request, "Two-factor authentication was reset; it must be set up again.")
+        messages.success(
+            request, _("Two-factor authentication was reset; it must be set up again.")
+        )
     except (people.NotOnYourself, people.AccountErased) as exc:
         flash_refusal(request, exc)
     return redirect("clinic:user", pseudonym=user.pseudonym)
@@ -242,7 +256,7 @@ def retention_policy(request: HttpRequest) -> HttpResponse:
         changed = retention.change_policy(
             actor=signed_in_user(request).pseudonym, **form.cleaned_data
         )
-        messages.success(request, "The policy was saved." if changed else "Nothing changed.")
+        messages.success(request, _("The policy was saved.") if changed else _("Nothing changed."))
         return redirect("clinic:retention")
     return render(
         request,

@@ -9,8 +9,13 @@ outcome is audited (admin, endpoint, outcome, HTTP status, time taken; never the
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.actions import AuditAction
@@ -24,12 +29,12 @@ TEST_SYSTEM_PROMPT = "Reply briefly."
 MAX_TEST_SECONDS = 20
 
 MESSAGES = {
-    "ok": "The endpoint answered and its answer could be read.",
-    "refused": "The gateway's egress guard refused this address",
-    "unreachable": "The endpoint could not be reached",
-    "key_refused": "The endpoint refused the API key",
-    "http_error": "The endpoint answered with an error",
-    "unreadable": "The endpoint answered, but not in the shape its protocol promises",
+    "ok": _("The endpoint answered and its answer could be read."),
+    "refused": _("The gateway's egress guard refused this address"),
+    "unreachable": _("The endpoint could not be reached"),
+    "key_refused": _("The endpoint refused the API key"),
+    "http_error": _("The endpoint answered with an error"),
+    "unreadable": _("The endpoint answered, but not in the shape its protocol promises"),
 }
 
 
@@ -46,12 +51,126 @@ class ConnectionResult:
 
     @property
     def message(self) -> str:
-        text = MESSAGES[self.outcome]
+        text = str(MESSAGES[self.outcome])
         if self.status is not None and self.outcome != "ok":
             text += f" (HTTP {self.status})"
         if self.reason and self.outcome != "ok":
-            text += f": {self.reason}"
+            text += f": {reason_in_words(self.reason)}"
         return text.rstrip(".") + "."
+
+
+# The kinds of address the egress guard refuses (forwarding.egress), as the admin reads them.
+_ADDRESS_KINDS = {
+    "link-local (cloud metadata)": _("link-local (cloud metadata)"),
+    "cloud metadata": _("cloud metadata"),
+    "site-local (deprecated)": _("site-local (deprecated)"),
+    "unspecified": _("unspecified"),
+    "multicast": _("multicast"),
+    "reserved": _("reserved"),
+    "loopback": _("loopback"),
+    "private": _("private"),
+    "private (unique local)": _("private (unique local)"),
+    "shared address space (CGNAT)": _("shared address space (CGNAT)"),
+}
+
+
+def _refused_address(match: re.Match[str]) -> str:
+    prefix, address, kind = match[1] or "", match[2], match[3]
+    if kind == "not a public address":
+        words = gettext("%(address)s is not a public address") % {"address": address}
+    elif kind in _ADDRESS_KINDS:
+        words = gettext("%(address)s is %(kind)s") % {
+            "address": address,
+            "kind": _ADDRESS_KINDS[kind],
+        }
+    else:
+        return match[0]
+    return gettext("the endpoint's address is refused: %(why)s") % {"why": prefix + words}
+
+
+# How the egress guard and the protocol parsers word a failure (in English, for the logs too),
+# and the same words for the admin who pressed "Test connection".
+_REASONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"could not resolve the endpoint's host name \((\w+)\)"),
+        lambda m: (
+            gettext("could not resolve the endpoint's host name (%(error)s)") % {"error": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"the endpoint's host name resolved to no address"),
+        lambda m: gettext("the endpoint's host name resolved to no address"),
+    ),
+    (
+        re.compile(r"the endpoint's address is refused: (IPv4-mapped |6to4 )?(\S+) is (.+)"),
+        _refused_address,
+    ),
+    (
+        re.compile(r"a connection to another host than the endpoint was attempted"),
+        lambda m: gettext("a connection to another host than the endpoint was attempted"),
+    ),
+    (
+        re.compile(r"scheme (.+) is not http or https"),
+        lambda m: gettext("scheme %(scheme)s is not http or https") % {"scheme": m[1]},
+    ),
+    (
+        re.compile(r"the endpoint URL contains credentials"),
+        lambda m: gettext("the endpoint URL contains credentials"),
+    ),
+    (
+        re.compile(r"the endpoint URL has no host"),
+        lambda m: gettext("the endpoint URL has no host"),
+    ),
+    (
+        re.compile(r"the endpoint URL has an invalid port"),
+        lambda m: gettext("the endpoint URL has an invalid port"),
+    ),
+    (
+        re.compile(r"the endpoint tried to redirect \(HTTP (\d+)\)"),
+        lambda m: gettext("the endpoint tried to redirect (HTTP %(status)s)") % {"status": m[1]},
+    ),
+    (
+        re.compile(r"the answer was larger than (\d+) bytes"),
+        lambda m: gettext("the answer was larger than %(size)s bytes") % {"size": m[1]},
+    ),
+    (
+        re.compile(r"the answer took longer than the endpoint's timeout"),
+        lambda m: gettext("the answer took longer than the endpoint's timeout"),
+    ),
+    (
+        re.compile(r"the endpoint timed out \((\w+)\)"),
+        lambda m: gettext("the endpoint timed out (%(error)s)") % {"error": m[1]},
+    ),
+    (
+        re.compile(r"the endpoint's TLS certificate did not verify"),
+        lambda m: gettext("the endpoint's TLS certificate did not verify"),
+    ),
+    (
+        re.compile(r"the connection to the endpoint failed \((\w+)\)"),
+        lambda m: gettext("the connection to the endpoint failed (%(error)s)") % {"error": m[1]},
+    ),
+    (
+        re.compile(r"(\w+) answer is not JSON"),
+        lambda m: gettext("the %(protocol)s answer is not JSON") % {"protocol": m[1]},
+    ),
+    (
+        re.compile(r"(\w+) answer is not a JSON object"),
+        lambda m: gettext("the %(protocol)s answer is not a JSON object") % {"protocol": m[1]},
+    ),
+    (
+        re.compile(r"(\w+) answer is empty"),
+        lambda m: gettext("the %(protocol)s answer is empty") % {"protocol": m[1]},
+    ),
+]
+
+
+def reason_in_words(reason: str) -> str:
+    """``reason`` in the admin's language; a wording not known here is shown as it is (it names
+    the technical detail that failed, which is still worth reading)."""
+    for pattern, words in _REASONS:
+        if match := pattern.fullmatch(reason):
+            return words(match)
+    return reason
 
 
 def _attempt(endpoint: Endpoint) -> tuple[str, int | None, str]:

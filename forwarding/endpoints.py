@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from forwarding.models import DEFAULT_SYSTEM_PROMPT, Endpoint, Protocol
 from vault import get_vault
@@ -56,38 +57,39 @@ def validate_base_url(url: str, *, is_local: bool) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
-        raise ValidationError("The base URL must start with https:// (or http:// for --local).")
+        raise ValidationError(_("The base URL must start with https:// (or http:// for --local)."))
     if parts.scheme == "http" and not is_local:
         raise ValidationError(
-            "Plain http:// is only allowed for a local endpoint (--local); use https://."
+            _("Plain http:// is only allowed for a local endpoint (--local); use https://.")
         )
     if parts.username is not None or parts.password is not None:
         raise ValidationError(
-            "The base URL must not contain a user name or password; give the API key separately."
+            _("The base URL must not contain a user name or password; give the API key separately.")
         )
     if parts.fragment or url.strip().endswith("#"):
-        raise ValidationError("The base URL must not contain a #fragment.")
+        raise ValidationError(_("The base URL must not contain a #fragment."))
     if not parts.hostname:
-        raise ValidationError("The base URL has no host name.")
+        raise ValidationError(_("The base URL has no host name."))
     try:
         parts.port  # noqa: B018 - urlsplit only validates the port when it is read
     except ValueError as exc:
-        raise ValidationError("The base URL has an invalid port.") from exc
+        raise ValidationError(_("The base URL has an invalid port.")) from exc
     return url.strip().rstrip("/")
 
 
 def _validate(values: dict[str, Any]) -> None:
     if values["protocol"] not in Protocol.values:
         raise ValidationError(
-            f"Unknown protocol {values['protocol']!r}; use one of {', '.join(Protocol.values)}."
+            _("Unknown protocol %(protocol)r; use one of %(choices)s.")
+            % {"protocol": values["protocol"], "choices": ", ".join(Protocol.values)}
         )
     if not str(values["name"]).strip():
-        raise ValidationError("The endpoint needs a name.")
+        raise ValidationError(_("The endpoint needs a name."))
     if not str(values["model"]).strip():
-        raise ValidationError("The endpoint needs a model name.")
+        raise ValidationError(_("The endpoint needs a model name."))
     for field in _POSITIVE_FIELDS:
         if int(values[field]) < 1:
-            raise ValidationError(f"{field} must be at least 1.")
+            raise ValidationError(_("%(field)s must be at least 1.") % {"field": field})
 
 
 def _seal_key(key: str) -> uuid.UUID | None:
@@ -128,7 +130,9 @@ def create_endpoint(
     }
     _validate(values)
     if Endpoint.objects.filter(name=values["name"]).exists():
-        raise ValidationError(f"An endpoint named {values['name']!r} already exists.")
+        raise ValidationError(
+            _("An endpoint named %(name)r already exists.") % {"name": values["name"]}
+        )
     key_object = _seal_key(api_key)
     try:
         return Endpoint.objects.create(api_key_object=key_object, **values)
@@ -155,7 +159,9 @@ def update_endpoint(endpoint: Endpoint, **changes: Any) -> list[str]:
         _validate(values)
         changed = sorted(f for f in UPDATABLE_FIELDS if getattr(locked, f) != values[f])
         if "name" in changed and Endpoint.objects.filter(name=values["name"]).exists():
-            raise ValidationError(f"An endpoint named {values['name']!r} already exists.")
+            raise ValidationError(
+                _("An endpoint named %(name)r already exists.") % {"name": values["name"]}
+            )
         if changed:
             for field in changed:
                 setattr(locked, field, values[field])

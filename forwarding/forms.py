@@ -8,6 +8,9 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from forwarding.endpoints import UPDATABLE_FIELDS, validate_base_url
 from forwarding.models import DEFAULT_SYSTEM_PROMPT, Endpoint, Protocol
@@ -19,49 +22,66 @@ class EndpointForm(forms.Form):
     """Create or edit an endpoint. The API key field is never filled in when the page renders."""
 
     name = forms.CharField(
-        max_length=100, help_text="What patients see when they choose a service."
+        max_length=100,
+        label=_("Name"),
+        help_text=_("What patients see when they choose a service."),
     )
-    protocol = forms.ChoiceField(choices=Protocol.choices, help_text="The API the service speaks.")
+    protocol = forms.ChoiceField(
+        choices=Protocol.choices,
+        label=_("Protocol"),
+        help_text=_("The API the service speaks."),
+    )
     base_url = forms.CharField(
         max_length=500,
-        label="Base URL",
-        help_text="Starts with https://. Plain http:// only for a local endpoint.",
+        label=_("Base URL"),
+        help_text=_("Starts with https://. Plain http:// only for a local endpoint."),
     )
-    model = forms.CharField(max_length=200, help_text="The model name the service expects.")
+    model = forms.CharField(
+        max_length=200, label=_("Model"), help_text=_("The model name the service expects.")
+    )
     api_key = forms.CharField(
         required=False,
-        label="API key",
+        label=_("API key"),
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only: it is stored encrypted and never shown again.",
+        help_text=_("Write-only: it is stored encrypted and never shown again."),
     )
-    remove_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    remove_api_key = forms.BooleanField(required=False, label=_("Remove the stored API key"))
     is_local = forms.BooleanField(
-        required=False, label="Local endpoint (allows http:// and private addresses)"
+        required=False, label=_("Local endpoint (allows http:// and private addresses)")
     )
     timeout_seconds = forms.IntegerField(
-        min_value=1, initial=60, label="Timeout (seconds)", help_text="For each request."
+        min_value=1, initial=60, label=_("Timeout (seconds)"), help_text=_("For each request.")
     )
-    max_images = forms.IntegerField(
-        min_value=1, initial=4, label="Most images per question"
-    )
+    max_images = forms.IntegerField(min_value=1, initial=4, label=_("Most images per question"))
     max_image_side = forms.IntegerField(
-        min_value=1, initial=1568, label="Longest image side (pixels)",
-        help_text="Larger images are scaled down before they are sent.",
+        min_value=1,
+        initial=1568,
+        label=_("Longest image side (pixels)"),
+        help_text=_("Larger images are scaled down before they are sent."),
     )
     # Shown and typed in MiB; the endpoint keeps bytes.
     max_image_mib = forms.DecimalField(
-        min_value=Decimal("0.01"), max_digits=8, decimal_places=2, initial=4,
-        label="Largest image (MiB)", help_text="1 MiB = 1,048,576 bytes.",
+        min_value=Decimal("0.01"),
+        max_digits=8,
+        decimal_places=2,
+        initial=4,
+        label=_("Largest image (MiB)"),
+        help_text=_("1 MiB = 1,048,576 bytes."),
     )
-    system_prompt = forms.CharField(widget=forms.Textarea, initial=DEFAULT_SYSTEM_PROMPT)
+    system_prompt = forms.CharField(
+        widget=forms.Textarea, initial=DEFAULT_SYSTEM_PROMPT, label=_("System prompt")
+    )
     data_use_note = forms.CharField(
         widget=forms.Textarea,
         required=False,
-        help_text="Shown to patients before they consent: who runs the service, how long it "
-        "keeps what it receives, whether it trains on it.",
+        label=_("Data use note"),
+        help_text=_(
+            "Shown to patients before they consent: who runs the service, how long it "
+            "keeps what it receives, whether it trains on it."
+        ),
     )
-    enabled = forms.BooleanField(required=False, label="Offered to patients")
+    enabled = forms.BooleanField(required=False, label=_("Offered to patients"))
 
     def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
         if endpoint is not None:
@@ -74,15 +94,16 @@ class EndpointForm(forms.Form):
             # A new endpoint starts enabled and has no key to keep or remove.
             del self.fields["enabled"]
             del self.fields["remove_api_key"]
-            self.fields["api_key"].help_text += " Leave it empty for a service that needs none."
+            more = _("Leave it empty for a service that needs none.")
+        elif endpoint.api_key_object is not None:
+            more = _("Leave it empty to keep the current key.")
         else:
-            self.fields["api_key"].help_text += (
-                " Leave it empty to keep the current key."
-                if endpoint.api_key_object is not None
-                else " None is stored now."
-            )
-            if endpoint.api_key_object is None:
-                del self.fields["remove_api_key"]
+            more = _("None is stored now.")
+        self.fields["api_key"].help_text = format_lazy(
+            "{} {}", self.fields["api_key"].help_text, more
+        )
+        if endpoint is not None and endpoint.api_key_object is None:
+            del self.fields["remove_api_key"]
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -90,7 +111,9 @@ class EndpointForm(forms.Form):
         if self.endpoint is not None:
             others = others.exclude(pk=self.endpoint.pk)
         if others.exists():
-            raise ValidationError("Another endpoint already has this name; choose another.")
+            raise ValidationError(
+                gettext("Another endpoint already has this name; choose another.")
+            )
         return name
 
     @property
@@ -102,7 +125,8 @@ class EndpointForm(forms.Form):
         assert cleaned is not None  # Form.clean returns cleaned_data
         if cleaned.get("api_key") and cleaned.get("remove_api_key"):
             self.add_error(
-                "api_key", "Either enter a new API key or remove the stored one, not both."
+                "api_key",
+                gettext("Either enter a new API key or remove the stored one, not both."),
             )
         if cleaned.get("base_url"):
             try:
@@ -132,4 +156,4 @@ def _in_web_words(exc: ValidationError) -> str:
     """The service's message, with the command line's option name replaced by this page's
     checkbox (the same check serves ``manage.py endpoint --local``)."""
     text = " ".join(exc.messages)
-    return text.replace(" (--local)", "").replace("--local", "a local endpoint")
+    return text.replace(" (--local)", "").replace("--local", gettext("a local endpoint"))

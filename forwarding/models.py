@@ -11,6 +11,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are helping a patient understand their own medical images. The images were "
@@ -29,7 +30,7 @@ def default_system_prompt() -> str:
 
 
 class Protocol(models.TextChoices):
-    OPENAI = "openai", "OpenAI-compatible chat completions"
+    OPENAI = "openai", _("OpenAI-compatible chat completions")
     ANTHROPIC = "anthropic", "Anthropic Messages"
     GEMINI = "gemini", "Google Gemini generateContent"
 

@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -42,7 +44,7 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, "The endpoint was added.")
+            messages.success(request, _("The endpoint was added."))
             return redirect("clinic:endpoints")
     return render(request, "forwarding/endpoint_form.html", {"form": form, "endpoint": None})
 
@@ -65,7 +67,11 @@ def endpoint_edit(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
             form.add_error(None, exc)
         else:
             messages.success(
-                request, f"Saved ({len(changed)} change(s))." if changed else "Nothing changed."
+                request,
+                ngettext("Saved (%(count)d change).", "Saved (%(count)d changes).", len(changed))
+                % {"count": len(changed)}
+                if changed
+                else _("Nothing changed."),
             )
             return redirect("clinic:endpoints")
     return render(request, "forwarding/endpoint_form.html", {"form": form, "endpoint": endpoint})
@@ -76,7 +82,7 @@ def endpoint_edit(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
 def endpoint_disable(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
     endpoint = get_object_or_404(Endpoint, pk=endpoint_id)
     if endpoint_changes.disable(endpoint, admin=signed_in_user(request)):
-        messages.success(request, "The endpoint is no longer offered to patients.")
+        messages.success(request, _("The endpoint is no longer offered to patients."))
     return redirect("clinic:endpoints")
 
 
@@ -88,7 +94,9 @@ def endpoint_test(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
     result = connection_check.check_connection(endpoint, admin=signed_in_user(request))
     level = messages.SUCCESS if result.ok else messages.ERROR
     messages.add_message(
-        request, level, f"Test connection to {endpoint.name}: {result.message} "
-        f"({result.elapsed_ms} ms)"
+        request,
+        level,
+        _("Test connection to %(name)s: %(result)s (%(elapsed)s ms)")
+        % {"name": endpoint.name, "result": result.message, "elapsed": result.elapsed_ms},
     )
     return redirect("clinic:endpoint_edit", endpoint_id=endpoint.pk)
