@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pydicom import dcmwrite
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
@@ -428,13 +428,17 @@ def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
 
 
 def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
+    """The keep-list applied to one data set; an attribute left behind is never converted
+    from the bytes it was read as (nothing reads its value)."""
     out = Dataset()
-    for elem in src:
-        tag = int(elem.tag)
+    for tag_of in sorted(src.keys()):
+        tag = int(tag_of)
         rule = KEEP_LIST.get(tag)
         if rule is None:
-            _record(context, tag, _keyword(elem), "removed", _removal_category(tag))
+            keyword, category = _removal(tag)
+            _record(context, tag, keyword, "removed", category)
             continue
+        elem = src[tag_of]
         if not _vr_matches(elem, rule):
             _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
             continue
@@ -585,8 +589,20 @@ def _record(context: _Context, tag: int, keyword: str, action: str, category: st
     context.result.categories[category] += 1
 
 
-def _keyword(elem: DataElement) -> str:
-    return "" if elem.tag.is_private else (elem.keyword or "")
+def _removal(tag: int) -> tuple[str, str]:
+    """(keyword, category) reported for an attribute left behind; decided once per tag."""
+    found = _REMOVALS.get(tag)
+    if found is None:
+        keyword = "" if tag >> 16 & 1 else (
+            dictionary_keyword(tag) if dictionary_has_tag(tag) else "")
+        found = (keyword, _removal_category(tag))
+        if len(_REMOVALS) < _DECISIONS_KEPT:  # bounded: a file may carry any private tags
+            _REMOVALS[tag] = found
+    return found
+
+
+_REMOVALS: dict[int, tuple[str, str]] = {}
+_DECISIONS_KEPT = 20_000
 
 
 def _removal_category(tag: int) -> str:

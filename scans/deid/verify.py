@@ -481,27 +481,35 @@ def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> lis
     Values are matched as ``_search`` does (``_anywhere``, else whole words). A declaration's
     fixed text (``DECLARATIONS``) is the one value not searched.
     """
+    declarations = {d.casefold() for d in DECLARATIONS}
+    texts: list[tuple[_Element, str]] = []
+    for element in elements:
+        if element.elem is None or element.vr not in _TEXT_VRS:
+            continue
+        for text in _as_list(element.elem.value):
+            folded = str(text).casefold()
+            if folded not in declarations:
+                texts.append((element, folded))
+    # Every match is a substring first: one search of all the text (joined) per value leaves
+    # only the values that occur somewhere to be matched, text by text, as words.
+    joined = "\x00".join(folded for _, folded in texts)
     forbidden = []
     for value in identifiers.forbidden():
-        anywhere = _anywhere(value, identifiers.sources.get(value, ""))
-        folded = value.casefold()
-        pattern = re.compile(re.escape(folded)) if anywhere else whole_token_pattern(folded)
-        forbidden.append((pattern, value))
-    declarations = {d.casefold() for d in DECLARATIONS}
-    reasons = []
-    for _, vr, elem in elements:
-        if elem is None or vr not in _TEXT_VRS:
+        folded_value = value.casefold()
+        if folded_value not in joined:
             continue
-        for text in _as_list(elem.value):
-            folded = str(text).casefold()
-            if folded in declarations:
-                continue
-            for pattern, value in forbidden:
-                if pattern.search(folded):
-                    source = identifiers.sources.get(value, "the original header")
-                    reasons.append(
-                        f"identifying value from {source} found in {elem.keyword or elem.tag}"
-                    )
+        anywhere = _anywhere(value, identifiers.sources.get(value, ""))
+        pattern = (re.compile(re.escape(folded_value)) if anywhere
+                   else whole_token_pattern(folded_value))
+        forbidden.append((pattern, value))
+    reasons = []
+    for (_, _, elem), folded in texts:
+        for pattern, value in forbidden:
+            if pattern.search(folded):
+                source = identifiers.sources.get(value, "the original header")
+                reasons.append(
+                    f"identifying value from {source} found in {elem.keyword or elem.tag}"
+                )
     return reasons
 
 
