@@ -26,7 +26,7 @@ from typing import Any
 
 from pydicom import dcmwrite
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -116,6 +116,9 @@ class _Context:
     redactor: re.Pattern[str] | None
     result: HeaderResult
     enhanced: bool = False
+    # (implicit VR, little endian) of the output when it is that of the input's bytes: values
+    # kept verbatim are then copied as read, never decoded and encoded again.
+    verbatim_encoding: tuple[bool, bool] | None = None
 
 
 # --- keyed replacements -----------------------------------------------------------------------
@@ -311,19 +314,35 @@ def clean_header(
         result=result,
         enhanced=_is_enhanced(ds),
     )
+    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    if syntax == DeflatedExplicitVRLittleEndian:
+        syntax = ExplicitVRLittleEndian
+    context.verbatim_encoding = _verbatim_encoding(ds, syntax)
     out = _clean_dataset(ds, context)
     _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
     if getattr(ds, "file_meta", None) is not None:
         for elem in ds.file_meta:
             _record(context, int(elem.tag), elem.keyword, "rebuilt", "file meta rebuilt")
-    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     if not syntax:
         raise HeaderError("no transfer syntax in the file meta information")
-    if syntax == DeflatedExplicitVRLittleEndian:
-        syntax = ExplicitVRLittleEndian
     out.file_meta = _file_meta(out, syntax)
     result.dataset = out
     return result
+
+
+def _verbatim_encoding(ds: Dataset, syntax: str) -> tuple[bool, bool] | None:
+    """The output's (implicit VR, little endian) when kept values may be copied as read.
+
+    Only explicit VR input (each element states its VR, so no value is decoded to learn it)
+    written in the encoding it was read in.
+    """
+    uid = UID(syntax)
+    if not syntax or not uid.is_transfer_syntax:
+        return None
+    encoding = (uid.is_implicit_VR, uid.is_little_endian)
+    if encoding[0] or tuple(ds.original_encoding) != encoding:
+        return None
+    return encoding
 
 
 def _is_enhanced(ds: Dataset) -> bool:
@@ -438,12 +457,57 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
             keyword, category = _removal(tag)
             _record(context, tag, keyword, "removed", category)
             continue
+        if rule.handling == "keep" and context.verbatim_encoding is not None:
+            raw = src.get_item(tag_of)
+            if isinstance(raw, RawDataElement) and _verbatim(raw) and _vr_matches(raw, rule):
+                out[tag_of] = raw  # written as read
+                _record(context, tag, rule.keyword, "kept", "kept")
+                continue
         elem = src[tag_of]
         if not _vr_matches(elem, rule):
             _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
             continue
         _apply_rule(out, elem, rule, context)
+    if context.verbatim_encoding is not None:
+        # Lets pydicom write the values copied as read without decoding them: it still
+        # decodes and encodes them all when the character set differs.
+        out.set_original_encoding(*context.verbatim_encoding, src.original_character_set)
     return out
+
+
+def _verbatim(raw: RawDataElement) -> bool:
+    """Whether a value kept as it is may be copied as read: what decoding, checking it
+    (``_plausible_value``) and encoding it again would write is these same bytes.
+
+    Binary numbers and data are; decimal and integer strings only in their plain form (no
+    leading or inner spaces, no empty values, one trailing space only as padding).
+    """
+    value = raw.value
+    if not isinstance(value, bytes) or raw.length == 0xFFFFFFFF or len(value) & 1:
+        return False
+    if raw.VR in _BINARY_VRS:
+        return True
+    pattern = _PLAIN_NUMBERS.get(raw.VR)
+    if pattern is None:
+        return False
+    padded = value.endswith(b" ")
+    text = value[:-1] if padded else value
+    if padded and not len(text) & 1:
+        return False  # a space beyond the one that pads an odd length: pydicom drops it
+    return pattern.fullmatch(text) is not None and all(
+        len(number) <= 16 for number in text.split(b"\\")
+    )
+
+
+_BINARY_VRS = frozenset(
+    {"AT", "FD", "FL", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL", "US", "UV"}
+)
+_DS_NUMBER = rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?"
+_IS_NUMBER = rb"[+-]?\d{1,9}"
+_PLAIN_NUMBERS = {
+    "DS": re.compile(rb"(?:%s)(?:\\(?:%s))*" % (_DS_NUMBER, _DS_NUMBER)),
+    "IS": re.compile(rb"(?:%s)(?:\\(?:%s))*" % (_IS_NUMBER, _IS_NUMBER)),
+}
 
 
 def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
@@ -635,7 +699,7 @@ _CODE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue",
                   "CodingSchemeDesignator")
 
 
-def _vr_matches(elem: DataElement, rule: KeepRule) -> bool:
+def _vr_matches(elem: DataElement | RawDataElement, rule: KeepRule) -> bool:
     """A kept attribute must carry the VR the data dictionary gives it (no smuggled free text)."""
     expected = dictionary_VR(int(elem.tag))
     if rule.handling == "sequence" or expected == "SQ":

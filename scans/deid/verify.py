@@ -214,7 +214,11 @@ def _local_codes(ds: Dataset) -> list[str]:
         reasons.append("Procedure Code Sequence kept without the Clean Descriptors Option")
 
     def walk(dataset: Dataset) -> None:
-        for elem in dataset:
+        for tag in sorted(dataset.keys()):
+            raw = dataset.get_item(tag)
+            if isinstance(raw, RawDataElement) and raw.VR in _VALUES_NOT_READ:
+                continue  # its VR, stated in the file, is not SQ: not converted just to see that
+            elem = dataset[tag]
             if elem.VR != "SQ":
                 continue
             for item in elem.value:
@@ -294,12 +298,15 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     pixel_needles: dict[bytes, str] = {}
     for value in sorted(spellings):
         source = identifiers.sources.get(value, "the original header")
+        anywhere = _anywhere(value, source)
         label = None
         for encoding, needles in spellings[value]:
             for needle in needles:
-                key = (encoding, needle)
+                # UTF-8 and Latin-1 spell ASCII alike and bound words alike: one search.
+                key = ("UTF-8" if encoding == "Latin-1" and needle.isascii() else encoding,
+                       needle)
                 if key not in found:
-                    found[key] = (needle in folded_header if _anywhere(value, source)
+                    found[key] = (needle in folded_header if anywhere
                                   else _occurs_as_token(needle, folded_header, encoding))
                 if found[key]:
                     label = f"{encoding}, case-folded"
