@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import re
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pydicom import dcmwrite
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -372,20 +374,60 @@ def write_dataset(
     streamed = pixels is not None and not pixels.is_undefined_length and isinstance(
         pixels.value, bytes | bytearray | memoryview
     )
-    if streamed:
-        # pydicom encodes each value into a scratch buffer before copying it to the file; a
-        # buffered value is copied in chunks instead, so the pixels are not held twice.
-        reader = io.BufferedReader(_ViewStream(memoryview(pixels.value)))
-        ds[_PIXEL_DATA] = DataElement(_PIXEL_DATA, pixels.VR, reader)
-    try:
-        dcmwrite(buffer, ds, enforce_file_format=True)
-    finally:
+    if not (streamed and _append_pixels(buffer, ds, pixels)):
         if streamed:
-            ds[_PIXEL_DATA] = pixels
+            # pydicom encodes each value into a scratch buffer before copying it to the file;
+            # a buffered value is copied in chunks instead, so the pixels are not held twice.
+            reader = io.BufferedReader(_ViewStream(memoryview(pixels.value)))
+            ds[_PIXEL_DATA] = DataElement(_PIXEL_DATA, pixels.VR, reader)
+        try:
+            dcmwrite(buffer, ds, enforce_file_format=True)
+        finally:
+            if streamed:
+                ds[_PIXEL_DATA] = pixels
     if edit_pixels is not None:
         _edit_written_pixels(buffer, ds, edit_pixels)
     # No copy: the buffer is not shared, so BytesIO hands over its own bytes.
     return buffer.getvalue()
+
+
+def _append_pixels(buffer: io.BytesIO, ds: Dataset, pixels: DataElement) -> bool:
+    """Write ``ds`` with pydicom up to its Pixel Data, then the Pixel Data element in one copy.
+
+    The bytes are those pydicom writes (tag, VR, two reserved bytes and the 32-bit length in
+    explicit VR; tag and length in implicit VR; in the output's byte order), without copying
+    the pixels through a buffered reader in small pieces. Returns False, having written
+    nothing, where pydicom must write the element itself: an attribute after Pixel Data, an
+    odd length (padded by pydicom), or a VR that is not plainly OB or OW.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    value = memoryview(pixels.value)
+    if not value.contiguous:
+        return False
+    value = value.cast("B") if value.format != "B" or value.ndim != 1 else value
+    if (
+        syntax is None
+        or not syntax.is_transfer_syntax
+        or pixels.VR not in ("OB", "OW")
+        or len(value) & 1
+        or max(ds.keys()) != _PIXEL_DATA
+    ):
+        return False
+    order = "<" if syntax.is_little_endian else ">"
+    if syntax.is_implicit_VR:
+        header = struct.pack(order + "HHI", 0x7FE0, 0x0010, len(value))
+    else:
+        header = struct.pack(order + "HH2sHI", 0x7FE0, 0x0010, pixels.VR.encode(), 0,
+                             len(value))
+    del ds[_PIXEL_DATA]
+    try:
+        dcmwrite(buffer, ds, enforce_file_format=True)
+    finally:
+        ds[_PIXEL_DATA] = pixels
+    buffer.write(header)
+    buffer.write(value)
+    return True
 
 
 class _ViewStream(io.RawIOBase):
@@ -443,6 +485,9 @@ def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
     meta.TransferSyntaxUID = UID(syntax)
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    # PS3.10 7.1: always explicit VR little endian; every VR here is final, so pydicom need
+    # not copy the group to look for ambiguous ones.
+    meta.set_original_encoding(False, True, default_encoding)
     return meta
 
 
@@ -469,10 +514,23 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
             continue
         _apply_rule(out, elem, rule, context)
     if context.verbatim_encoding is not None:
-        # Lets pydicom write the values copied as read without decoding them: it still
-        # decodes and encodes them all when the character set differs.
-        out.set_original_encoding(*context.verbatim_encoding, src.original_character_set)
+        _declare_encoding(out, context.verbatim_encoding)
     return out
+
+
+def _declare_encoding(ds: Dataset, encoding: tuple[bool, bool]) -> None:
+    """Tell pydicom that ``ds`` is in the output's encoding, so it writes the values copied as
+    read (``_verbatim``) as they are, and checks no VR it need not (every VR here is final).
+
+    Those values are numbers, binary or in decimal digits of the default repertoire: the same
+    bytes under any character set, so the data set's own is declared as the original one.
+    """
+    declared = ds.get("SpecificCharacterSet")  # the value
+    try:
+        charset = convert_encodings(declared) if declared else default_encoding
+    except Exception:  # an unknown character set: pydicom decodes and encodes every value
+        return
+    ds.set_original_encoding(*encoding, charset)
 
 
 def _verbatim(raw: RawDataElement) -> bool:
@@ -485,8 +543,9 @@ def _verbatim(raw: RawDataElement) -> bool:
     value = raw.value
     if not isinstance(value, bytes) or raw.length == 0xFFFFFFFF or len(value) & 1:
         return False
-    if raw.VR in _BINARY_VRS:
-        return True
+    size = _BINARY_VRS.get(raw.VR or "")
+    if size is not None:
+        return len(value) % size == 0  # else pydicom refuses to read it: so do we
     pattern = _PLAIN_NUMBERS.get(raw.VR)
     if pattern is None:
         return False
@@ -499,9 +558,11 @@ def _verbatim(raw: RawDataElement) -> bool:
     )
 
 
-_BINARY_VRS = frozenset(
-    {"AT", "FD", "FL", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL", "US", "UV"}
-)
+# Binary VRs and the size of one value (PS3.5 6.2).
+_BINARY_VRS = {
+    "AT": 4, "FD": 8, "FL": 4, "OB": 1, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "OW": 2, "SL": 4,
+    "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8,
+}
 _DS_NUMBER = rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?"
 _IS_NUMBER = rb"[+-]?\d{1,9}"
 _PLAIN_NUMBERS = {
@@ -639,6 +700,8 @@ def _write_declarations(out: Dataset, context: _Context, *, pixels_cleaned: bool
         item.CodeValue = value
         item.CodingSchemeDesignator = "DCM"
         item.CodeMeaning = meaning
+        if context.verbatim_encoding is not None:
+            _declare_encoding(item, context.verbatim_encoding)
         items.append(item)
     out.DeidentificationMethodCodeSequence = Sequence(items)
     context.result.codes = codes
