@@ -337,7 +337,18 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
         longest = max(len(n) for n in everything)
         shortest = min(len(n) for n in everything)
         alphabet = _alphabet_table(everything)
-        for chunk in _chunks(pixels, longest - 1):
+        flat = np.frombuffer(pixels, dtype=np.uint8)
+        # Two needle bytes in a row always include one at an odd offset: a chunk with no needle
+        # byte there holds no needle. 16-bit samples keep their high bytes there, which are
+        # rarely letters, so most chunks are passed over after looking at half their bytes;
+        # once a chunk has one (8-bit and colour pixels: the first), every chunk is searched.
+        skim = shortest >= 2
+        for start, end in _chunk_ranges(len(pixels), longest - 1):
+            if skim:
+                if b"\x01" not in flat[start + 1 : end : 2].tobytes().translate(alphabet):
+                    continue
+                skim = False
+            chunk = bytes(pixels[start:end])
             if b"\x01" * shortest not in chunk.translate(alphabet):
                 continue  # no run of needle letters long enough to hold any needle
             folded = chunk.lower()
@@ -445,12 +456,13 @@ def _alphabet_table(needles: Iterable[bytes]) -> bytes:
     return bytes(table)
 
 
-def _chunks(data: memoryview, overlap: int) -> Iterator[bytes]:
-    """``data`` in pieces that overlap by ``overlap`` bytes, so no needle straddles unseen."""
+def _chunk_ranges(length: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of pieces of ``length`` bytes that overlap by ``overlap`` bytes, so no
+    needle straddles two pieces unseen."""
     step = _SEARCH_CHUNK
-    for start in range(0, len(data), step):
-        yield bytes(data[start : start + step + overlap])
-        if start + step + overlap >= len(data):
+    for start in range(0, length, step):
+        yield start, min(start + step + overlap, length)
+        if start + step + overlap >= length:
             return
 
 
