@@ -525,6 +525,8 @@ def _declare_encoding(ds: Dataset, encoding: tuple[bool, bool]) -> None:
     Those values are numbers, binary or in decimal digits of the default repertoire: the same
     bytes under any character set, so the data set's own is declared as the original one.
     """
+    if any(" or " in (elem.VR or "") for elem in ds.values()):
+        return  # a VR left open ("US or SS"): pydicom settles it as it writes
     declared = ds.get("SpecificCharacterSet")  # the value
     try:
         charset = convert_encodings(declared) if declared else default_encoding
@@ -546,7 +548,7 @@ def _verbatim(raw: RawDataElement) -> bool:
     size = _BINARY_VRS.get(raw.VR or "")
     if size is not None:
         return len(value) % size == 0  # else pydicom refuses to read it: so do we
-    pattern = _PLAIN_NUMBERS.get(raw.VR)
+    pattern = _PLAIN_NUMBERS.get(raw.VR or "")
     if pattern is None:
         return False
     padded = value.endswith(b" ")
@@ -765,11 +767,12 @@ _CODE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue",
 def _vr_matches(elem: DataElement | RawDataElement, rule: KeepRule) -> bool:
     """A kept attribute must carry the VR the data dictionary gives it (no smuggled free text)."""
     expected = dictionary_VR(int(elem.tag))
+    vr = elem.VR or ""
     if rule.handling == "sequence" or expected == "SQ":
-        return elem.VR == "SQ"
-    if elem.VR == "SQ":
+        return vr == "SQ"
+    if vr == "SQ":
         return False
-    return elem.VR in expected.split(" or ") or (expected == "OB or OW" and elem.VR in "OB OW")
+    return vr in expected.split(" or ") or (expected == "OB or OW" and vr in ("OB", "OW"))
 
 
 def _plausible_value(elem: DataElement) -> bool:

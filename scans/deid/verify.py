@@ -501,14 +501,14 @@ def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> lis
     fixed text (``DECLARATIONS``) is the one value not searched.
     """
     declarations = {d.casefold() for d in DECLARATIONS}
-    texts: list[tuple[_Element, str]] = []
-    for element in elements:
-        if element.elem is None or element.vr not in _TEXT_VRS:
+    texts: list[tuple[DataElement, str]] = []
+    for _, vr, elem in elements:
+        if elem is None or vr not in _TEXT_VRS:
             continue
-        for text in _as_list(element.elem.value):
+        for text in _as_list(elem.value):
             folded = str(text).casefold()
             if folded not in declarations:
-                texts.append((element, folded))
+                texts.append((elem, folded))
     # Every match is a substring first: one search of all the text (joined) per value leaves
     # only the values that occur somewhere to be matched, text by text, as words.
     joined = "\x00".join(folded for _, folded in texts)
@@ -522,7 +522,7 @@ def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> lis
                    else whole_token_pattern(folded_value))
         forbidden.append((pattern, value))
     reasons = []
-    for (_, _, elem), folded in texts:
+    for elem, folded in texts:
         for pattern, value in forbidden:
             if pattern.search(folded):
                 source = identifiers.sources.get(value, "the original header")
