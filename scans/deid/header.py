@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import re
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from pydicom import dcmwrite
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -116,6 +118,9 @@ class _Context:
     redactor: re.Pattern[str] | None
     result: HeaderResult
     enhanced: bool = False
+    # (implicit VR, little endian) of the output when it is that of the input's bytes: values
+    # kept verbatim are then copied as read, never decoded and encoded again.
+    verbatim_encoding: tuple[bool, bool] | None = None
 
 
 # --- keyed replacements -----------------------------------------------------------------------
@@ -311,19 +316,35 @@ def clean_header(
         result=result,
         enhanced=_is_enhanced(ds),
     )
+    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    if syntax == DeflatedExplicitVRLittleEndian:
+        syntax = ExplicitVRLittleEndian
+    context.verbatim_encoding = _verbatim_encoding(ds, syntax)
     out = _clean_dataset(ds, context)
     _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
     if getattr(ds, "file_meta", None) is not None:
         for elem in ds.file_meta:
             _record(context, int(elem.tag), elem.keyword, "rebuilt", "file meta rebuilt")
-    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     if not syntax:
         raise HeaderError("no transfer syntax in the file meta information")
-    if syntax == DeflatedExplicitVRLittleEndian:
-        syntax = ExplicitVRLittleEndian
     out.file_meta = _file_meta(out, syntax)
     result.dataset = out
     return result
+
+
+def _verbatim_encoding(ds: Dataset, syntax: str) -> tuple[bool, bool] | None:
+    """The output's (implicit VR, little endian) when kept values may be copied as read.
+
+    Only explicit VR input (each element states its VR, so no value is decoded to learn it)
+    written in the encoding it was read in.
+    """
+    uid = UID(syntax)
+    if not syntax or not uid.is_transfer_syntax:
+        return None
+    encoding = (uid.is_implicit_VR, uid.is_little_endian)
+    if encoding[0] or tuple(ds.original_encoding) != encoding:
+        return None
+    return encoding
 
 
 def _is_enhanced(ds: Dataset) -> bool:
@@ -353,20 +374,60 @@ def write_dataset(
     streamed = pixels is not None and not pixels.is_undefined_length and isinstance(
         pixels.value, bytes | bytearray | memoryview
     )
-    if streamed:
-        # pydicom encodes each value into a scratch buffer before copying it to the file; a
-        # buffered value is copied in chunks instead, so the pixels are not held twice.
-        reader = io.BufferedReader(_ViewStream(memoryview(pixels.value)))
-        ds[_PIXEL_DATA] = DataElement(_PIXEL_DATA, pixels.VR, reader)
-    try:
-        dcmwrite(buffer, ds, enforce_file_format=True)
-    finally:
+    if not (streamed and _append_pixels(buffer, ds, pixels)):
         if streamed:
-            ds[_PIXEL_DATA] = pixels
+            # pydicom encodes each value into a scratch buffer before copying it to the file;
+            # a buffered value is copied in chunks instead, so the pixels are not held twice.
+            reader = io.BufferedReader(_ViewStream(memoryview(pixels.value)))
+            ds[_PIXEL_DATA] = DataElement(_PIXEL_DATA, pixels.VR, reader)
+        try:
+            dcmwrite(buffer, ds, enforce_file_format=True)
+        finally:
+            if streamed:
+                ds[_PIXEL_DATA] = pixels
     if edit_pixels is not None:
         _edit_written_pixels(buffer, ds, edit_pixels)
     # No copy: the buffer is not shared, so BytesIO hands over its own bytes.
     return buffer.getvalue()
+
+
+def _append_pixels(buffer: io.BytesIO, ds: Dataset, pixels: DataElement) -> bool:
+    """Write ``ds`` with pydicom up to its Pixel Data, then the Pixel Data element in one copy.
+
+    The bytes are those pydicom writes (tag, VR, two reserved bytes and the 32-bit length in
+    explicit VR; tag and length in implicit VR; in the output's byte order), without copying
+    the pixels through a buffered reader in small pieces. Returns False, having written
+    nothing, where pydicom must write the element itself: an attribute after Pixel Data, an
+    odd length (padded by pydicom), or a VR that is not plainly OB or OW.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    value = memoryview(pixels.value)
+    if not value.contiguous:
+        return False
+    value = value.cast("B") if value.format != "B" or value.ndim != 1 else value
+    if (
+        syntax is None
+        or not syntax.is_transfer_syntax
+        or pixels.VR not in ("OB", "OW")
+        or len(value) & 1
+        or max(ds.keys()) != _PIXEL_DATA
+    ):
+        return False
+    order = "<" if syntax.is_little_endian else ">"
+    if syntax.is_implicit_VR:
+        header = struct.pack(order + "HHI", 0x7FE0, 0x0010, len(value))
+    else:
+        header = struct.pack(order + "HH2sHI", 0x7FE0, 0x0010, pixels.VR.encode(), 0,
+                             len(value))
+    del ds[_PIXEL_DATA]
+    try:
+        dcmwrite(buffer, ds, enforce_file_format=True)
+    finally:
+        ds[_PIXEL_DATA] = pixels
+    buffer.write(header)
+    buffer.write(value)
+    return True
 
 
 class _ViewStream(io.RawIOBase):
@@ -424,22 +485,92 @@ def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
     meta.TransferSyntaxUID = UID(syntax)
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    # PS3.10 7.1: always explicit VR little endian; every VR here is final, so pydicom need
+    # not copy the group to look for ambiguous ones.
+    meta.set_original_encoding(False, True, default_encoding)
     return meta
 
 
 def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
+    """The keep-list applied to one data set; an attribute left behind is never converted
+    from the bytes it was read as (nothing reads its value)."""
     out = Dataset()
-    for elem in src:
-        tag = int(elem.tag)
+    for tag_of in sorted(src.keys()):
+        tag = int(tag_of)
         rule = KEEP_LIST.get(tag)
         if rule is None:
-            _record(context, tag, _keyword(elem), "removed", _removal_category(tag))
+            keyword, category = _removal(tag)
+            _record(context, tag, keyword, "removed", category)
             continue
+        if rule.handling == "keep" and context.verbatim_encoding is not None:
+            raw = src.get_item(tag_of)
+            if isinstance(raw, RawDataElement) and _verbatim(raw) and _vr_matches(raw, rule):
+                out[tag_of] = raw  # written as read
+                _record(context, tag, rule.keyword, "kept", "kept")
+                continue
+        elem = src[tag_of]
         if not _vr_matches(elem, rule):
             _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
             continue
         _apply_rule(out, elem, rule, context)
+    if context.verbatim_encoding is not None:
+        _declare_encoding(out, context.verbatim_encoding)
     return out
+
+
+def _declare_encoding(ds: Dataset, encoding: tuple[bool, bool]) -> None:
+    """Tell pydicom that ``ds`` is in the output's encoding, so it writes the values copied as
+    read (``_verbatim``) as they are, and checks no VR it need not (every VR here is final).
+
+    Those values are numbers, binary or in decimal digits of the default repertoire: the same
+    bytes under any character set, so the data set's own is declared as the original one.
+    """
+    if any(" or " in (elem.VR or "") for elem in ds.values()):
+        return  # a VR left open ("US or SS"): pydicom settles it as it writes
+    declared = ds.get("SpecificCharacterSet")  # the value
+    try:
+        charset = convert_encodings(declared) if declared else default_encoding
+    except Exception:  # an unknown character set: pydicom decodes and encodes every value
+        return
+    ds.set_original_encoding(*encoding, charset)
+
+
+def _verbatim(raw: RawDataElement) -> bool:
+    """Whether a value kept as it is may be copied as read: what decoding, checking it
+    (``_plausible_value``) and encoding it again would write is these same bytes.
+
+    Binary numbers and data are; decimal and integer strings only in their plain form (no
+    leading or inner spaces, no empty values, one trailing space only as padding).
+    """
+    value = raw.value
+    if not isinstance(value, bytes) or raw.length == 0xFFFFFFFF or len(value) & 1:
+        return False
+    size = _BINARY_VRS.get(raw.VR or "")
+    if size is not None:
+        return len(value) % size == 0  # else pydicom refuses to read it: so do we
+    pattern = _PLAIN_NUMBERS.get(raw.VR or "")
+    if pattern is None:
+        return False
+    padded = value.endswith(b" ")
+    text = value[:-1] if padded else value
+    if padded and not len(text) & 1:
+        return False  # a space beyond the one that pads an odd length: pydicom drops it
+    return pattern.fullmatch(text) is not None and all(
+        len(number) <= 16 for number in text.split(b"\\")
+    )
+
+
+# Binary VRs and the size of one value (PS3.5 6.2).
+_BINARY_VRS = {
+    "AT": 4, "FD": 8, "FL": 4, "OB": 1, "OD": 8, "OF": 4, "OL": 4, "OV": 8, "OW": 2, "SL": 4,
+    "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8,
+}
+_DS_NUMBER = rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?"
+_IS_NUMBER = rb"[+-]?\d{1,9}"
+_PLAIN_NUMBERS = {
+    "DS": re.compile(rb"(?:%s)(?:\\(?:%s))*" % (_DS_NUMBER, _DS_NUMBER)),
+    "IS": re.compile(rb"(?:%s)(?:\\(?:%s))*" % (_IS_NUMBER, _IS_NUMBER)),
+}
 
 
 def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
@@ -571,6 +702,8 @@ def _write_declarations(out: Dataset, context: _Context, *, pixels_cleaned: bool
         item.CodeValue = value
         item.CodingSchemeDesignator = "DCM"
         item.CodeMeaning = meaning
+        if context.verbatim_encoding is not None:
+            _declare_encoding(item, context.verbatim_encoding)
         items.append(item)
     out.DeidentificationMethodCodeSequence = Sequence(items)
     context.result.codes = codes
@@ -585,8 +718,20 @@ def _record(context: _Context, tag: int, keyword: str, action: str, category: st
     context.result.categories[category] += 1
 
 
-def _keyword(elem: DataElement) -> str:
-    return "" if elem.tag.is_private else (elem.keyword or "")
+def _removal(tag: int) -> tuple[str, str]:
+    """(keyword, category) reported for an attribute left behind; decided once per tag."""
+    found = _REMOVALS.get(tag)
+    if found is None:
+        keyword = "" if tag >> 16 & 1 else (
+            dictionary_keyword(tag) if dictionary_has_tag(tag) else "")
+        found = (keyword, _removal_category(tag))
+        if len(_REMOVALS) < _DECISIONS_KEPT:  # bounded: a file may carry any private tags
+            _REMOVALS[tag] = found
+    return found
+
+
+_REMOVALS: dict[int, tuple[str, str]] = {}
+_DECISIONS_KEPT = 20_000
 
 
 def _removal_category(tag: int) -> str:
@@ -619,14 +764,15 @@ _CODE_KEYWORDS = ("CodeValue", "CodeMeaning", "LongCodeValue", "URNCodeValue",
                   "CodingSchemeDesignator")
 
 
-def _vr_matches(elem: DataElement, rule: KeepRule) -> bool:
+def _vr_matches(elem: DataElement | RawDataElement, rule: KeepRule) -> bool:
     """A kept attribute must carry the VR the data dictionary gives it (no smuggled free text)."""
     expected = dictionary_VR(int(elem.tag))
+    vr = elem.VR or ""
     if rule.handling == "sequence" or expected == "SQ":
-        return elem.VR == "SQ"
-    if elem.VR == "SQ":
+        return vr == "SQ"
+    if vr == "SQ":
         return False
-    return elem.VR in expected.split(" or ") or (expected == "OB or OW" and elem.VR in "OB OW")
+    return vr in expected.split(" or ") or (expected == "OB or OW" and vr in ("OB", "OW"))
 
 
 def _plausible_value(elem: DataElement) -> bool:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
@@ -79,14 +80,24 @@ class Identifiers:
         A value the original also carries in a non-identifying attribute (``benign``) is left
         out, unless the uploader gave it.
         """
-        return frozenset(v for v in self.values if not self.is_benign(v)) | self.dates
+        # Computed once per instance (several checks ask): the fields never change.
+        cached: frozenset[str] | None = self.__dict__.get("_forbidden")
+        if cached is None:
+            cached = frozenset(v for v in self.values if not self.is_benign(v)) | self.dates
+            object.__setattr__(self, "_forbidden", cached)
+        return cached
 
     def is_benign(self, value: str) -> bool:
         """Whether ``value`` is, as whole words, text of a non-identifying original attribute."""
         if self.sources.get(value) == "given by uploader" or not self.benign:
             return False
-        pattern = whole_token_pattern(value.casefold())
-        return any(pattern.search(text) for text in self.benign)
+        folded = value.casefold()
+        # A whole-word match is a substring first: most values occur in no benign text at all.
+        candidates = [text for text in self.benign if folded in text]
+        if not candidates:
+            return False
+        pattern = whole_token_pattern(folded)
+        return any(pattern.search(text) for text in candidates)
 
     def for_matching(self) -> frozenset[str]:
         """Everything useful to redact free text or match recognised burned-in text."""
@@ -106,7 +117,12 @@ class Identifiers:
 
 
 def collect_identifiers(ds: Dataset) -> Identifiers:
-    """Gather identifying values from the original dataset at any depth, file meta included."""
+    """Gather identifying values from the original dataset at any depth, file meta included.
+
+    One walk, in file order. Only the values something here reads are converted from the
+    file's bytes (``_value_needed``): numbers, times and bulk data of public attributes are
+    judged by their tag and VR and left as read.
+    """
     values: dict[str, str] = {}
     tokens: set[str] = set()
     dates: dict[str, str] = {}
@@ -118,38 +134,52 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
         if _usable(value):
             values.setdefault(value, source)
 
-    def walk(dataset: Dataset) -> None:
-        benign.update(_benign_texts(dataset))
-        for elem in dataset.iterall():
-            tag = int(elem.tag)
-            if tag in _NOT_IDENTIFYING or elem.VR == "SQ":
-                continue
-            if elem.VR in _BULK_VRS and not elem.tag.is_private:
-                continue  # pixel data, LUTs and other bulk data hold no text we could match
-            keyword = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
-            for text in _strings(elem.value):
-                if elem.VR == "UI":
-                    if text and text not in UID_dictionary:
-                        uids.add(text)
-                elif elem.VR in ("DA", "DT"):
-                    for spelling in _date_spellings(text):
-                        dates.setdefault(spelling, keyword)
-                elif elem.VR == "PN":
-                    add(text, keyword)
-                    for variant in _name_variants(text):
-                        add(variant, keyword)
-                elif elem.tag.is_private:
-                    if elem.tag.element >= 0x0100 and elem.VR in _TEXT_VRS | {"UN", "OB"}:
-                        for part in text.split("\\"):
-                            if not _DS_LIKE.match(part.strip()):
-                                add(part, "private attribute")
-                elif _is_identifying_attribute(tag) and elem.VR in _TEXT_VRS:
-                    add(text, keyword)
-                    tokens.update(w for w in _WORD.findall(text) if w.upper() not in _GENERIC)
+    def collect(elem: DataElement) -> None:
+        tag = int(elem.tag)
+        if tag in _NOT_IDENTIFYING or elem.VR == "SQ":
+            return
+        if elem.VR in _BULK_VRS and not elem.tag.is_private:
+            return  # pixel data, LUTs and other bulk data hold no text we could match
+        keyword = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
+        for text in _strings(elem.value):
+            if elem.VR == "UI":
+                if text and text not in UID_dictionary:
+                    uids.add(text)
+            elif elem.VR in ("DA", "DT"):
+                for spelling in _date_spellings(text):
+                    dates.setdefault(spelling, keyword)
+            elif elem.VR == "PN":
+                add(text, keyword)
+                for variant in _name_variants(text):
+                    add(variant, keyword)
+            elif elem.tag.is_private:
+                if elem.tag.element >= 0x0100 and elem.VR in _TEXT_VRS | {"UN", "OB"}:
+                    for part in text.split("\\"):
+                        if not _DS_LIKE.match(part.strip()):
+                            add(part, "private attribute")
+            elif _is_identifying_attribute(tag) and elem.VR in _TEXT_VRS:
+                add(text, keyword)
+                tokens.update(w for w in _WORD.findall(text) if w.upper() not in _GENERIC)
 
-    walk(ds)
+    def walk(dataset: Dataset, benign_here: bool) -> None:
+        # benign_here: not inside a private sequence (its text is nobody's published term).
+        scheme = ""
+        if benign_here:
+            scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
+        for tag in sorted(dataset.keys()):
+            if not _value_needed(int(tag), dataset.get_item(tag).VR, benign_here):
+                continue
+            elem = dataset[tag]
+            collect(elem)
+            if benign_here:
+                benign.update(_benign_texts(elem, scheme))
+            if elem.VR == "SQ":
+                for item in elem.value or []:
+                    walk(item, benign_here and not elem.tag.is_private)
+
+    walk(ds, True)
     if getattr(ds, "file_meta", None) is not None:
-        walk(ds.file_meta)
+        walk(ds.file_meta, True)
     tokens -= set(values)
     return Identifiers(
         values=frozenset(values),
@@ -183,32 +213,60 @@ STANDARD_SCHEMES = frozenset(
 )
 
 
-def _benign_texts(dataset: Dataset) -> set[str]:
-    """Case-folded text of the non-identifying attributes kept verbatim, at every depth.
+def _benign_texts(elem: DataElement, scheme: str) -> list[str]:
+    """Case-folded text of ``elem`` if it is a non-identifying attribute kept verbatim.
 
-    Code meanings and values count only under a standard coding scheme: a local scheme's text
-    is free text written by someone at the site.
+    Code meanings and values count only under a standard coding scheme (``scheme``, that of
+    the data set holding ``elem``): a local scheme's text is free text written by someone at
+    the site. Registered UIDs count too.
     """
-    texts: set[str] = set()
-    scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
-    for elem in dataset:
-        tag = int(elem.tag)
-        if elem.tag.is_private:
-            continue
-        if elem.VR == "SQ":
-            for item in elem.value or []:
-                texts |= _benign_texts(item)
-            continue
-        if elem.VR == "UI":
-            texts.update(t.casefold() for t in _strings(elem.value) if t in UID_dictionary)
-            continue
-        rule = KEEP_LIST.get(tag)
-        if rule is None or rule.handling != "keep" or elem.VR not in _TEXT_VRS:
-            continue
-        if tag in _CODE_TEXT and scheme not in STANDARD_SCHEMES:
-            continue
-        texts.update(t.casefold() for t in _strings(elem.value) if t.strip())
-    return texts
+    tag = int(elem.tag)
+    if elem.tag.is_private or elem.VR == "SQ":
+        return []
+    if elem.VR == "UI":
+        return [t.casefold() for t in _strings(elem.value) if t in UID_dictionary]
+    rule = KEEP_LIST.get(tag)
+    if rule is None or rule.handling != "keep" or elem.VR not in _TEXT_VRS:
+        return []
+    if tag in _CODE_TEXT and scheme not in STANDARD_SCHEMES:
+        return []
+    return [t.casefold() for t in _strings(elem.value) if t.strip()]
+
+
+def _value_needed(tag: int, vr: str | None, benign_here: bool) -> bool:
+    """Whether ``collect_identifiers`` reads the value of an element with this tag and VR.
+
+    ``vr`` is the VR as read: None (implicit VR) or UN until the value is converted, and
+    then it may become any VR, so those are always converted. Decided once per (tag, VR).
+    """
+    key = (tag, vr, benign_here)
+    needed = _NEEDED.get(key)
+    if needed is None:
+        needed = _decide_value_needed(tag, vr, benign_here)
+        if len(_NEEDED) < 20_000:  # bounded: a file may carry any private tags
+            _NEEDED[key] = needed
+    return needed
+
+
+def _decide_value_needed(tag: int, vr: str | None, benign_here: bool) -> bool:
+    if vr is None or vr not in _KNOWN_VRS or vr in ("UN", "SQ", "UI", "DA", "DT", "PN"):
+        return True
+    if tag >> 16 & 1:  # private: its text is collected, its numbers are not
+        return tag & 0xFFFF >= 0x0100 and vr in _TEXT_VRS | {"OB"}
+    if vr not in _TEXT_VRS:
+        return False  # numbers, times, bulk data: neither identifying text nor benign text
+    if _is_identifying_attribute(tag):
+        return True
+    rule = KEEP_LIST.get(tag)
+    return benign_here and rule is not None and rule.handling == "keep"
+
+
+_NEEDED: dict[tuple[int, str | None, bool], bool] = {}
+_KNOWN_VRS = frozenset(
+    {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF",
+     "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN",
+     "UR", "US", "UT", "UV"}
+)
 
 
 # CodeValue, CodeMeaning, LongCodeValue, URNCodeValue.

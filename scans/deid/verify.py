@@ -214,7 +214,11 @@ def _local_codes(ds: Dataset) -> list[str]:
         reasons.append("Procedure Code Sequence kept without the Clean Descriptors Option")
 
     def walk(dataset: Dataset) -> None:
-        for elem in dataset:
+        for tag in sorted(dataset.keys()):
+            raw = dataset.get_item(tag)
+            if isinstance(raw, RawDataElement) and raw.VR in _VALUES_NOT_READ:
+                continue  # its VR, stated in the file, is not SQ: not converted just to see that
+            elem = dataset[tag]
             if elem.VR != "SQ":
                 continue
             for item in elem.value:
@@ -294,12 +298,15 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     pixel_needles: dict[bytes, str] = {}
     for value in sorted(spellings):
         source = identifiers.sources.get(value, "the original header")
+        anywhere = _anywhere(value, source)
         label = None
         for encoding, needles in spellings[value]:
             for needle in needles:
-                key = (encoding, needle)
+                # UTF-8 and Latin-1 spell ASCII alike and bound words alike: one search.
+                key = ("UTF-8" if encoding == "Latin-1" and needle.isascii() else encoding,
+                       needle)
                 if key not in found:
-                    found[key] = (needle in folded_header if _anywhere(value, source)
+                    found[key] = (needle in folded_header if anywhere
                                   else _occurs_as_token(needle, folded_header, encoding))
                 if found[key]:
                     label = f"{encoding}, case-folded"
@@ -330,7 +337,18 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
         longest = max(len(n) for n in everything)
         shortest = min(len(n) for n in everything)
         alphabet = _alphabet_table(everything)
-        for chunk in _chunks(pixels, longest - 1):
+        flat = np.frombuffer(pixels, dtype=np.uint8)
+        # Two needle bytes in a row always include one at an odd offset: a chunk with no needle
+        # byte there holds no needle. 16-bit samples keep their high bytes there, which are
+        # rarely letters, so most chunks are passed over after looking at half their bytes;
+        # once a chunk has one (8-bit and colour pixels: the first), every chunk is searched.
+        skim = shortest >= 2
+        for start, end in _chunk_ranges(len(pixels), longest - 1):
+            if skim:
+                if b"\x01" not in flat[start + 1 : end : 2].tobytes().translate(alphabet):
+                    continue
+                skim = False
+            chunk = bytes(pixels[start:end])
             if b"\x01" * shortest not in chunk.translate(alphabet):
                 continue  # no run of needle letters long enough to hold any needle
             folded = chunk.lower()
@@ -438,12 +456,13 @@ def _alphabet_table(needles: Iterable[bytes]) -> bytes:
     return bytes(table)
 
 
-def _chunks(data: memoryview, overlap: int) -> Iterator[bytes]:
-    """``data`` in pieces that overlap by ``overlap`` bytes, so no needle straddles unseen."""
+def _chunk_ranges(length: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of pieces of ``length`` bytes that overlap by ``overlap`` bytes, so no
+    needle straddles two pieces unseen."""
     step = _SEARCH_CHUNK
-    for start in range(0, len(data), step):
-        yield bytes(data[start : start + step + overlap])
-        if start + step + overlap >= len(data):
+    for start in range(0, length, step):
+        yield start, min(start + step + overlap, length)
+        if start + step + overlap >= length:
             return
 
 
@@ -481,27 +500,35 @@ def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> lis
     Values are matched as ``_search`` does (``_anywhere``, else whole words). A declaration's
     fixed text (``DECLARATIONS``) is the one value not searched.
     """
-    forbidden = []
-    for value in identifiers.forbidden():
-        anywhere = _anywhere(value, identifiers.sources.get(value, ""))
-        folded = value.casefold()
-        pattern = re.compile(re.escape(folded)) if anywhere else whole_token_pattern(folded)
-        forbidden.append((pattern, value))
     declarations = {d.casefold() for d in DECLARATIONS}
-    reasons = []
+    texts: list[tuple[DataElement, str]] = []
     for _, vr, elem in elements:
         if elem is None or vr not in _TEXT_VRS:
             continue
         for text in _as_list(elem.value):
             folded = str(text).casefold()
-            if folded in declarations:
-                continue
-            for pattern, value in forbidden:
-                if pattern.search(folded):
-                    source = identifiers.sources.get(value, "the original header")
-                    reasons.append(
-                        f"identifying value from {source} found in {elem.keyword or elem.tag}"
-                    )
+            if folded not in declarations:
+                texts.append((elem, folded))
+    # Every match is a substring first: one search of all the text (joined) per value leaves
+    # only the values that occur somewhere to be matched, text by text, as words.
+    joined = "\x00".join(folded for _, folded in texts)
+    forbidden = []
+    for value in identifiers.forbidden():
+        folded_value = value.casefold()
+        if folded_value not in joined:
+            continue
+        anywhere = _anywhere(value, identifiers.sources.get(value, ""))
+        pattern = (re.compile(re.escape(folded_value)) if anywhere
+                   else whole_token_pattern(folded_value))
+        forbidden.append((pattern, value))
+    reasons = []
+    for elem, folded in texts:
+        for pattern, value in forbidden:
+            if pattern.search(folded):
+                source = identifiers.sources.get(value, "the original header")
+                reasons.append(
+                    f"identifying value from {source} found in {elem.keyword or elem.tag}"
+                )
     return reasons
 
 

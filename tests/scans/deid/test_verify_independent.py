@@ -82,6 +82,26 @@ def test_a_leak_where_two_pixel_search_chunks_meet_is_caught() -> None:
     assert any("(pixel data, UTF-8" in reason for reason in reasons)
 
 
+@pytest.mark.parametrize("offset", [0, 1])
+def test_a_leak_deep_in_a_large_image_is_caught_after_chunks_without_letters(offset: int) -> None:
+    """GIVEN a 16-bit image of several search chunks whose high bytes are never letters, with
+    the patient id planted in the last chunk, at an even or an odd byte offset
+    WHEN the output is verified
+    THEN the leak is found: passing over letter-free chunks never passes over a needle."""
+    original = pydicom.dcmread(io.BytesIO(to_bytes(ct_slice(Patient(), 1, rows=512,
+                                                            columns=512))))
+    identifiers = collect_identifiers(original)
+    cleaned = clean_header(original, keys=KEYS, identifiers=identifiers).dataset
+    pixels = bytearray(cleaned.PixelData)
+    assert len(pixels) > 4 * verify._SEARCH_CHUNK
+    planted = Patient().patient_id.encode()
+    start = len(pixels) - 3 * len(planted) + offset
+    pixels[start : start + len(planted)] = planted
+    cleaned.PixelData = bytes(pixels)
+    reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
+    assert any("(pixel data, UTF-8" in reason for reason in reasons)
+
+
 def test_an_original_uid_hidden_in_pixel_data_is_caught() -> None:
     identifiers, cleaned = original_and_clean()
     pixels = bytearray(cleaned.PixelData)
