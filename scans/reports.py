@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scans import wording
 from scans.models import Outcome, Scan, ScanImage
 
 # Attributes a patient recognises, in the order the summary names them.
@@ -69,14 +70,6 @@ def exempted(image: ScanImage) -> bool:
     return bool((image.report or {}).get("pixels", {}).get("exempt"))
 
 
-def review_reasons(image: ScanImage) -> list[str]:
-    """Why the patient should look at this image before sending it (plain sentences)."""
-    if not image.needs_check:
-        return []
-    review = (image.report or {}).get("pixels", {}).get("review") or {}
-    return list(review.get("reasons") or []) or ["Please check this image before sending it."]
-
-
 def image_rows(scan: Scan) -> list[dict]:
     return [
         {
@@ -85,7 +78,12 @@ def image_rows(scan: Scan) -> list[dict]:
             "regions": len(regions_of(image)),
             "exempt": exempted(image),
             "not_image": image.outcome == Outcome.NOT_IMAGE,
-            "check": review_reasons(image),
+            "check": wording.review_reasons(image),
+            "reasons": wording.outcome_reason(image),
+            "actions": [
+                {"name": change["name"], "action": wording.action(change["action"])}
+                for change in changes_of(image)
+            ],
         }
         for image in scan.images.all()
     ]

@@ -159,11 +159,14 @@ def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             request,
             "confirm.html",
             {
-                "title": "Delete this scan?",
-                "what": f"The scan uploaded {date_format(scan.created_at, 'j M Y, H:i')}",
-                "consequence": "Its files, previews, sanitized copies and answers are destroyed "
-                "(their encryption keys are deleted). This cannot be undone.",
-                "action": "Delete scan",
+                "title": _("Delete this scan?"),
+                "what": _("The scan uploaded %(when)s")
+                % {"when": date_format(scan.created_at, "j M Y, H:i")},
+                "consequence": _(
+                    "Its files, previews, sanitized copies and answers are destroyed (their "
+                    "encryption keys are deleted). This cannot be undone."
+                ),
+                "action": _("Delete scan"),
                 "back": reverse("scans:detail", args=[scan.pk]),
             },
         )
@@ -194,9 +197,7 @@ def windowed(
         raise Http404("No such rendering.")
     frame = _frame(request, image)
     try:
-        png = series.windowed_png(
-            image, key, outline=request.GET.get("boxes") == "1", frame=frame
-        )
+        png = series.windowed_png(image, key, outline=request.GET.get("boxes") == "1", frame=frame)
     except PixelError:
         # Not a DICOM image, or pixels this gateway cannot window: the reviewed preview.
         return queries.preview_response(scan, image_id, original=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from scans.errors import UserFacingError
@@ -15,8 +15,8 @@ class ConsentError(UserFacingError):
         super().__init__(message, status)
         self.warnings = list(warnings)
 
-    def as_json(self) -> dict[str, Any]:
-        return {**super().as_json(), "warnings": self.warnings}
+    def as_json(self, translate: Callable[[str], str] = str) -> dict[str, Any]:
+        return {**super().as_json(translate), "warnings": self.warnings}
 
 
 class QuestionNeedsConfirmation(ConsentError):
