@@ -44,9 +44,7 @@ UPLOAD_ROUTES = frozenset({"scans:upload", "api-1:scans"})
 class Rejection(UserFacingError):
     """Why the files of this request were not (or not all) sealed: a refusal with its status."""
 
-    def __init__(
-        self, status: int, message: str, values: dict[str, object] | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, values: dict[str, object] | None = None) -> None:
         super().__init__(message, status, values)
 
 

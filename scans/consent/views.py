@@ -271,7 +271,7 @@ def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
 
 def _captions(consent_request: ConsentRequest) -> list[dict[str, Any]]:
     """The prepared images, each captioned with its series, slice and window."""
-    groups, _ = series.series_of(consent_request.scan)
+    groups, _held = series.series_of(consent_request.scan)
     captions = {}
     for group in groups:
         for n, image in enumerate(group.images, start=1):
