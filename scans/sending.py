@@ -32,6 +32,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from audit import log as audit
 from audit.actions import AuditAction
@@ -56,7 +57,7 @@ from vault import VaultError, get_vault
 log = logging.getLogger(__name__)
 
 ACTOR = "worker"
-REFUSED_MESSAGE = (
+REFUSED_MESSAGE = gettext_noop(
     "Your images were not sent: the gateway's last check before sending found that the images, "
     "your question or the AI service no longer match exactly what you agreed to. You can give a "
     "new consent to try again."
@@ -65,7 +66,7 @@ UNKNOWN_MESSAGE = (
     "We could not confirm whether your images reached {name}. They were not sent again. "
     "You can give a new consent to try again."
 )
-INTERNAL_MESSAGE = (
+INTERNAL_MESSAGE = gettext_noop(
     "Something went wrong in the gateway before your images were sent, so nothing was sent. "
     "You can give a new consent to try again."
 )

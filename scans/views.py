@@ -18,7 +18,7 @@ from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
 from audit.actions import AuditAction
 from audit.log import append as audit
-from scans import originals, queries, reports, series
+from scans import originals, queries, reports, series, wording
 from scans.deid.text import PixelError
 from scans.deletion import delete_scan
 from scans.explain import explain
@@ -88,6 +88,7 @@ def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             "not_images": [row for row in rows.values() if row["not_image"]],
             "summary": reports.plain_summary(scan),
             "explained": explain(list(scan.images.all())),
+            "scan_message": wording.scan_message(scan.error_message),
         },
     )
 
@@ -144,7 +145,7 @@ def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
             "status": scan.status,
             "status_label": scan.get_status_display(),
             "progress": {"done": scan.progress_done, "total": scan.progress_total},
-            "error_message": scan.error_message,
+            "error_message": wording.scan_message(scan.error_message),
         }
     )
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scans.deid import non_images
 from scans.models import ScanImage
+from scans.sending import UNKNOWN_MESSAGE
 
 # What de-identification did to one attribute (the report's action codes).
 ACTIONS: dict[str, Promise] = {
@@ -113,6 +114,26 @@ HELD_BACK: tuple[tuple[re.Pattern[str], Promise], ...] = (
     ),
 )
 HELD_BACK_OTHERWISE = _("This image could not be made safe to send.")
+
+
+# The one stored message with a value in it (``scans.sending.UNKNOWN_MESSAGE``).
+_UNKNOWN_SEND = re.compile(
+    re.escape(UNKNOWN_MESSAGE).replace(re.escape("{name}"), "(?P<name>.+?)"), re.DOTALL
+)
+
+
+def scan_message(message: str) -> str:
+    """A scan's stored ``error_message`` (written in English by a worker, which has no reader)
+    in the reader's language; a sentence the catalogues do not know is shown as it is."""
+    if not message:
+        return ""
+    unknown = _UNKNOWN_SEND.fullmatch(message)
+    if unknown:
+        return gettext(
+            "We could not confirm whether your images reached %(name)s. They were not sent "
+            "again. You can give a new consent to try again."
+        ) % {"name": unknown["name"]}
+    return gettext(message)
 
 
 def action(code: str) -> str:

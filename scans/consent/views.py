@@ -135,8 +135,9 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             language=translation.get_language(),
         )
     except ConsentError as exc:
+        warnings = [_(kind) for kind in exc.warnings]
         return refusal_page(
-            request, "consent/ask.html", _ask_context(scan, form, exc.warnings, ""), exc
+            request, "consent/ask.html", _ask_context(scan, form, warnings, ""), exc
         )
     return redirect("consent:review", scan_id=scan.id, request_id=consent_request.id)
 
