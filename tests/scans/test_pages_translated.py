@@ -19,11 +19,12 @@ from django.urls import reverse
 from accounts.models import User
 from scans.consent.selection import sendable_images
 from scans.deid import non_images
-from scans.models import Outcome, Scan, ScanImage, Status
+from scans.models import Answer, Consent, ConsentRequest, Outcome, Scan, ScanImage, Status
 from tests.support.consent import endpoint_for, upload_and_process
 from tests.support.fakes import FakeProvider
 from tests.support.languages import english_leftovers
 from tests.support.stored import stored_scan
+from vault import get_vault
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 
@@ -32,6 +33,11 @@ QUESTIONS = {
     "de": "Was sehen Sie auf diesen Bildern?",
     "fr": "Que voyez-vous sur ces images ?",
     "es": "¿Qué ve en estas imágenes?",
+}
+ANSWERS = {
+    "de": "Keine Auffälligkeiten.",
+    "fr": "Rien d'anormal.",
+    "es": "Nada fuera de lo normal.",
 }
 # What the verifier wrote when it held an image back (its words are data: a DICOM keyword).
 HELD_BACK_REASON = "identifying value from PatientName found in the output (UTF-8)"
@@ -59,16 +65,25 @@ def scan(client, patient) -> Scan:
     first, second, third = scan.images.order_by("position")
     pixels = first.report.get("pixels", {})
     first.needs_check = True
-    first.report = {**first.report, "pixels": {**pixels, "review": {
-        "needed": True, "reasons": [], "boxes": [[0, 2, 2, 8, 8, "unreadable"]]}}}
+    first.report = {
+        **first.report,
+        "pixels": {
+            **pixels,
+            "review": {"needed": True, "reasons": [], "boxes": [[0, 2, 2, 8, 8, "unreadable"]]},
+        },
+    }
     first.save(update_fields=["needs_check", "report"])
     ScanImage.objects.filter(pk=second.pk).update(
-        outcome=Outcome.QUARANTINED, reason=HELD_BACK_REASON, sanitized_object=None,
+        outcome=Outcome.QUARANTINED,
+        reason=HELD_BACK_REASON,
+        sanitized_object=None,
         preview_object=None,
     )
     report_sentence = non_images._KINDS[1][1]
     ScanImage.objects.filter(pk=third.pk).update(
-        outcome=Outcome.NOT_IMAGE, reason=report_sentence, sanitized_object=None,
+        outcome=Outcome.NOT_IMAGE,
+        reason=report_sentence,
+        sanitized_object=None,
         preview_object=None,
     )
     return scan
@@ -84,7 +99,7 @@ def assert_in_language(response, language: str) -> str:
 
 def test_the_scan_list_is_in_the_patient_s_language(reader, language, scan, patient):
     stored_scan(patient, status=Status.FAILED)
-    stored_scan(patient, answered_days_ago=0)
+    answered(patient, language)
 
     assert_in_language(reader.get(reverse("scans:list")), language)
 
@@ -106,8 +121,21 @@ def test_a_scan_in_each_state_is_in_the_patient_s_language(reader, language, pat
     assert_in_language(reader.get(reverse("scans:detail", args=[stored.scan.pk])), language)
 
 
-def test_an_answered_scan_and_its_answer_are_in_the_patient_s_language(reader, language, patient):
+def answered(patient: User, language: str):
+    """A scan with an answer; the question and the answer are in the patient's language."""
     stored = stored_scan(patient, answered_days_ago=0)
+    vault = get_vault()
+    question = vault.put_bytes(QUESTIONS[language].encode()).object_id
+    consent = stored.scan.consents.get()
+    ConsentRequest.objects.filter(pk=consent.request_id).update(question_object=question)
+    Consent.objects.filter(pk=consent.pk).update(question_object=question)
+    answer = vault.put_bytes(ANSWERS[language].encode()).object_id
+    Answer.objects.filter(pk=stored.answer.pk).update(answer_object=answer)
+    return stored
+
+
+def test_an_answered_scan_and_its_answer_are_in_the_patient_s_language(reader, language, patient):
+    stored = answered(patient, language)
 
     assert_in_language(reader.get(reverse("scans:detail", args=[stored.scan.pk])), language)
     assert_in_language(reader.get(reverse("consent:answer", args=[stored.answer.pk])), language)
@@ -116,9 +144,7 @@ def test_an_answered_scan_and_its_answer_are_in_the_patient_s_language(reader, l
 
 
 def test_the_removed_values_page_is_in_the_patient_s_language(reader, language, scan):
-    html = assert_in_language(
-        reader.get(reverse("scans:removed_values", args=[scan.pk])), language
-    )
+    html = assert_in_language(reader.get(reverse("scans:removed_values", args=[scan.pk])), language)
 
     assert "PatientName" in html  # keywords are data, shown as they are
 
@@ -128,9 +154,14 @@ def test_asking_and_reviewing_are_in_the_patient_s_language(reader, language, sc
         endpoint = endpoint_for(provider, data_use_note="")
         assert_in_language(reader.get(reverse("consent:ask", args=[scan.pk])), language)
         chosen = [str(image.pk) for image in sendable_images(scan)]
-        response = reader.post(reverse("consent:ask", args=[scan.pk]), {
-            "endpoint": str(endpoint.pk), "images": chosen, "question": QUESTIONS[language],
-        })
+        response = reader.post(
+            reverse("consent:ask", args=[scan.pk]),
+            {
+                "endpoint": str(endpoint.pk),
+                "images": chosen,
+                "question": QUESTIONS[language],
+            },
+        )
         assert response.status_code == 302, english_leftovers(response.content.decode())
         assert_in_language(reader.get(response["Location"]), language)
 
@@ -138,9 +169,13 @@ def test_asking_and_reviewing_are_in_the_patient_s_language(reader, language, sc
 def test_a_refused_question_is_explained_in_the_patient_s_language(reader, language, scan):
     with FakeProvider("openai") as provider:
         endpoint = endpoint_for(provider, data_use_note="")
-        response = reader.post(reverse("consent:ask", args=[scan.pk]), {
-            "endpoint": str(endpoint.pk), "question": QUESTIONS[language],
-        })
+        response = reader.post(
+            reverse("consent:ask", args=[scan.pk]),
+            {
+                "endpoint": str(endpoint.pk),
+                "question": QUESTIONS[language],
+            },
+        )
 
     assert response.status_code == 400
     assert english_leftovers(response.content.decode()) == []
@@ -151,6 +186,6 @@ def test_deleting_a_scan_asks_in_the_patient_s_language(reader, language, scan):
 
 
 def test_sharing_with_the_clinic_is_in_the_patient_s_language(reader, language, patient):
-    stored_scan(patient, answered_days_ago=0)
+    answered(patient, language)
 
     assert_in_language(reader.get(reverse("pacs:shares")), language)
