@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import User
+from gateway.errors import server_error
 from scans.consent.selection import sendable_images
 from scans.deid import non_images
 from scans.models import Answer, Consent, ConsentRequest, Outcome, Scan, ScanImage, Status
@@ -189,3 +192,39 @@ def test_sharing_with_the_clinic_is_in_the_patient_s_language(reader, language, 
     answered(patient, language)
 
     assert_in_language(reader.get(reverse("pacs:shares")), language)
+
+
+def test_the_start_page_follows_the_browser_s_language(client, language):
+    response = client.get("/", headers={"accept-language": language})
+
+    assert_in_language(response, language)
+
+
+def test_pages_that_do_not_exist_or_are_not_open_say_so_in_the_patient_s_language(reader, language):
+    missing = reader.get("/scans/00000000-0000-0000-0000-000000000000/")
+    closed = reader.get(reverse("pacs:inbox"))
+
+    for response, status in ((missing, 404), (closed, 403)):
+        assert response.status_code == status
+        html = response.content.decode()
+        assert re.search(rf'<html[^>]* lang="{language}"', html)
+        assert english_leftovers(html) == []
+
+
+def test_the_server_error_page_is_in_the_reader_s_language(language):
+    with translation.override(language):
+        html = server_error(RequestFactory().get("/")).content.decode()
+
+    assert english_leftovers(html) == []
+
+
+def test_a_refused_upload_is_explained_in_the_patient_s_language(reader, language):
+    """The intake library has no Django: its refusal is translated on the page it comes back to."""
+    notes = SimpleUploadedFile("notizen.txt", b"Hallo Welt, keine Aufnahme." * 8)
+
+    response = reader.post(reverse("scans:upload"), {"files": [notes]})
+
+    assert response.status_code == 415
+    html = response.content.decode()
+    assert {"de": "Datei 1", "fr": "Le fichier 1", "es": "El archivo 1"}[language] in html
+    assert english_leftovers(html) == []
