@@ -204,14 +204,14 @@ class ScanChunk(models.Model):
 
 
 class ConsentState(models.TextChoices):
-    ACTIVE = "active", "Waiting to be sent"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    EXPIRED = "expired", "Expired unused"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent, answer received"
-    SEND_FAILED = "send_failed", "Sending failed"
-    REFUSED = "refused", "Refused by the gateway's checks"
-    OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown"
+    ACTIVE = "active", _("Waiting to be sent")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired unused")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent, answer received")
+    SEND_FAILED = "send_failed", _("Sending failed")
+    REFUSED = "refused", _("Refused by the gateway's checks")
+    OUTCOME_UNKNOWN = "outcome_unknown", _("Outcome unknown")
 
 
 class ConsentRequest(models.Model):
