@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -20,6 +21,7 @@ from django.utils import translation
 
 from accounts.models import User
 from gateway.errors import server_error
+from scans import sending
 from scans.consent.selection import sendable_images
 from scans.deid import non_images
 from scans.models import Answer, Consent, ConsentRequest, Outcome, Scan, ScanImage, Status
@@ -228,3 +230,16 @@ def test_a_refused_upload_is_explained_in_the_patient_s_language(reader, languag
     html = response.content.decode()
     assert {"de": "Datei 1", "fr": "Le fichier 1", "es": "El archivo 1"}[language] in html
     assert english_leftovers(html) == []
+
+
+def test_the_answer_is_ready_e_mail_is_in_the_patient_s_language(patient, language):
+    patient.language = language
+    patient.save(update_fields=["language"])
+    stored = answered(patient, language)
+
+    sending.notify_patient(stored.scan.pk)
+
+    (message,) = mail.outbox
+    assert english_leftovers(message.subject) == []
+    assert english_leftovers(message.body) == []
+    assert f"/scans/{stored.scan.pk}/" in message.body
