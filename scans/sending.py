@@ -41,7 +41,7 @@ from forwarding import egress, protocols, retry
 from forwarding.endpoints import read_api_key, snapshot
 from forwarding.errors import ForwardingError
 from forwarding.models import Endpoint
-from scans import answers, metrics, pipeline
+from scans import answers, metrics, pipeline, wording
 from scans.attestation import is_attested
 from scans.consent import states
 from scans.consent.expiry import expire_consent
@@ -62,10 +62,8 @@ REFUSED_MESSAGE = gettext_noop(
     "your question or the AI service no longer match exactly what you agreed to. You can give a "
     "new consent to try again."
 )
-UNKNOWN_MESSAGE = (
-    "We could not confirm whether your images reached {name}. They were not sent again. "
-    "You can give a new consent to try again."
-)
+# Stored with the endpoint's name in it; scans.wording finds the name again to translate it.
+UNKNOWN_MESSAGE = wording.UNKNOWN_SEND
 INTERNAL_MESSAGE = gettext_noop(
     "Something went wrong in the gateway before your images were sent, so nothing was sent. "
     "You can give a new consent to try again."

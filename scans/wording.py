@@ -17,7 +17,6 @@ from django.utils.translation import gettext_lazy as _
 
 from scans.deid import non_images
 from scans.models import ScanImage
-from scans.sending import UNKNOWN_MESSAGE
 
 # What de-identification did to one attribute (the report's action codes).
 ACTIONS: dict[str, Promise] = {
@@ -116,9 +115,14 @@ HELD_BACK: tuple[tuple[re.Pattern[str], Promise], ...] = (
 HELD_BACK_OTHERWISE = _("This image could not be made safe to send.")
 
 
-# The one stored message with a value in it (``scans.sending.UNKNOWN_MESSAGE``).
+# The one message a worker stores with a value in it (``scans.sending.UNKNOWN_MESSAGE``): when
+# a send's outcome is unknown, with the AI service's name.
+UNKNOWN_SEND = (
+    "We could not confirm whether your images reached {name}. They were not sent again. "
+    "You can give a new consent to try again."
+)
 _UNKNOWN_SEND = re.compile(
-    re.escape(UNKNOWN_MESSAGE).replace(re.escape("{name}"), "(?P<name>.+?)"), re.DOTALL
+    re.escape(UNKNOWN_SEND).replace(re.escape("{name}"), "(?P<name>.+?)"), re.DOTALL
 )
 
 
