@@ -166,7 +166,7 @@ def explain(images: list[ScanImage]) -> dict[str, list[dict[str, str]]]:
             else:
                 groups[_removed_group(keyword, tag, action)].add(keyword or tag)
     removed = [
-        {"what": REMOVED[key][0], "done": REMOVED[key][1], "why": REMOVED[key][2]}
+        {"what": str(REMOVED[key][0]), "done": str(REMOVED[key][1]), "why": str(REMOVED[key][2])}
         for key, found in groups.items()
         if found
     ]
@@ -186,6 +186,8 @@ def explain(images: list[ScanImage]) -> dict[str, list[dict[str, str]]]:
         )
     if photos:
         what, done, why = PHOTO_REMOVED
-        removed.append({"what": what, "done": done, "why": why})
-    kept_items = [{"what": what, "why": why} for keywords, what, why in KEPT if keywords & kept]
+        removed.append({"what": str(what), "done": str(done), "why": str(why)})
+    kept_items = [
+        {"what": str(what), "why": str(why)} for keywords, what, why in KEPT if keywords & kept
+    ]
     return {"removed": removed, "kept": kept_items}
