@@ -21,7 +21,7 @@ from django.utils import translation
 
 from accounts.models import User
 from gateway.errors import server_error
-from scans import sending
+from scans import processing, sending
 from scans.consent.selection import sendable_images
 from scans.deid import non_images
 from scans.models import Answer, Consent, ConsentRequest, Outcome, Scan, ScanImage, Status
@@ -243,3 +243,15 @@ def test_the_answer_is_ready_e_mail_is_in_the_patient_s_language(patient, langua
     assert english_leftovers(message.subject) == []
     assert english_leftovers(message.body) == []
     assert f"/scans/{stored.scan.pk}/" in message.body
+
+
+def test_the_status_the_page_polls_for_is_in_the_patient_s_language(reader, language, patient):
+    stored = stored_scan(patient, status=Status.FAILED)
+    Scan.objects.filter(pk=stored.scan.pk).update(error_message=processing.FAILED_MESSAGE)
+
+    status = reader.get(reverse("scans:status", args=[stored.scan.pk])).json()
+
+    assert status["status"] == "failed"  # the code stays data
+    assert english_leftovers(status["status_label"]) == []
+    assert english_leftovers(status["error_message"]) == []
+    assert status["error_message"] != processing.FAILED_MESSAGE
