@@ -19,6 +19,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
@@ -106,7 +107,7 @@ api = GatewayAPI(
 @api.exception_handler(UserFacingError)
 def on_refused(request: HttpRequest, exc: UserFacingError) -> HttpResponse:
     """Every refusal of every route: its message for the client, with its status."""
-    return api.create_response(request, exc.as_json(), status=exc.status)
+    return api.create_response(request, exc.as_json(gettext), status=exc.status)
 
 
 @api.exception_handler(AuthenticationError)
@@ -127,7 +128,9 @@ def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     if rejection is not None:
         # The upload handler stopped reading the body (too large, storage full ...), so a
         # missing `files` is a symptom; its reason is the one the client needs.
-        return api.create_response(request, {"detail": rejection.message}, status=rejection.status)
+        return api.create_response(
+            request, {"detail": rejection.words(gettext)}, status=rejection.status
+        )
     fields = sorted(
         {".".join(str(p) for p in err.get("loc", [])[1:]) or "body" for err in exc.errors}
     )

@@ -32,6 +32,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -63,7 +64,7 @@ ALLOWED_TAGS = frozenset(
 )
 # Deeper structure than this is rendered as text (markdown-it's own guard against recursion).
 MAX_NESTING = 20
-DISCLAIMER = (
+DISCLAIMER = gettext_noop(
     "This answer was written by an AI model, not by a doctor. It is not a diagnosis. "
     "Discuss it with your doctor before you act on it."
 )
@@ -181,7 +182,7 @@ def view_answer(answer: Answer, user: User) -> dict:
         "created_at": answer.created_at,
         "markdown": stored["markdown"],
         "html": stored["html"],
-        "disclaimer": DISCLAIMER,
+        "disclaimer": gettext(DISCLAIMER),
     }
 
 

@@ -24,17 +24,18 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scans import pipeline
 from scans.inventory import image_outputs
 from scans.models import ChunkState, Outcome, Scan, ScanChunk, ScanImage, Status
 from vault import get_vault
 
-QUARANTINED_MESSAGE = (
+QUARANTINED_MESSAGE = gettext_noop(
     "No image could be made safe to share, so none can be sent. See each image's reason below."
 )
 
-NO_IMAGES_MESSAGE = (
+NO_IMAGES_MESSAGE = gettext_noop(
     "These files hold no images (reports, plans, recordings or other documents), so there is "
     "nothing to send. Each file's description is listed below."
 )
@@ -126,9 +127,12 @@ def check_held(lease: ChunkLease) -> None:
         .filter(pk=lease.scan_id, status=Status.DEIDENTIFYING)
         .exists()
     )
-    if not held or not ScanChunk.objects.filter(
-        pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
-    ).exists():
+    if (
+        not held
+        or not ScanChunk.objects.filter(
+            pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
+        ).exists()
+    ):
         raise LeaseLost(str(lease.chunk_id))
 
 

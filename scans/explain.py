@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
 from scans.models import ScanImage
 
 UNCHANGED = frozenset({"kept", "rebuilt"})
@@ -68,47 +72,51 @@ def _removed_group(keyword: str, tag: str, action: str) -> str:
     return "other"
 
 
-REMOVED: dict[str, tuple[str, str, str]] = {
+REMOVED: dict[str, tuple[Promise, Promise, Promise]] = {
     "identity": (
-        "Your name and identifiers (patient ID, accession number, the scan's internal ids)",
-        "Replaced by a code",
-        "So no one receiving the images can tell who you are or link them to your hospital "
-        "records. The code keeps the images of one scan together.",
+        _("Your name and identifiers (patient ID, accession number, the scan's internal ids)"),
+        _("Replaced by a code"),
+        _(
+            "So no one receiving the images can tell who you are or link them to your hospital "
+            "records. The code keeps the images of one scan together."
+        ),
     ),
     "dates": (
-        "Dates and times",
-        "Removed, or moved by the same secret number of days",
-        "Dates, with a few other details, can identify a person. Moving them all by the same "
-        "amount keeps the time between your scans.",
+        _("Dates and times"),
+        _("Removed, or moved by the same secret number of days"),
+        _(
+            "Dates, with a few other details, can identify a person. Moving them all by the same "
+            "amount keeps the time between your scans."
+        ),
     ),
     "places": (
-        "The hospital, doctors, staff and the device's serial number",
-        "Removed",
-        "They tell where and when you were scanned, and by whom.",
+        _("The hospital, doctors, staff and the device's serial number"),
+        _("Removed"),
+        _("They tell where and when you were scanned, and by whom."),
     ),
     "private": (
-        "Private data the scanner's maker stored",
-        "Removed",
-        "It is undocumented and can hold names or ids; the images do not need it.",
+        _("Private data the scanner's maker stored"),
+        _("Removed"),
+        _("It is undocumented and can hold names or ids; the images do not need it."),
     ),
     "other": (
-        "Other details (address, phone, comments, free text)",
-        "Removed or emptied",
-        "They can identify you and are not needed to read the images.",
+        _("Other details (address, phone, comments, free text)"),
+        _("Removed or emptied"),
+        _("They can identify you and are not needed to read the images."),
     ),
 }
 
-KEPT: list[tuple[frozenset[str], str, str]] = [
-    (frozenset({"PatientSex"}), "Your sex", "Many findings depend on it."),
+KEPT: list[tuple[frozenset[str], Promise, Promise]] = [
+    (frozenset({"PatientSex"}), _("Your sex"), _("Many findings depend on it.")),
     (
         frozenset({"PatientAge"}),
-        "Your age (shown as 90 if you are older)",
-        "Findings depend on age; ages over 90 are rare enough to identify, so they are capped.",
+        _("Your age (shown as 90 if you are older)"),
+        _("Findings depend on age; ages over 90 are rare enough to identify, so they are capped."),
     ),
     (
         frozenset({"PatientWeight", "PatientSize"}),
-        "Your weight and height",
-        "Doses and sizes are judged against them.",
+        _("Your weight and height"),
+        _("Doses and sizes are judged against them."),
     ),
     (
         frozenset(
@@ -124,15 +132,18 @@ KEPT: list[tuple[frozenset[str], str, str]] = [
                 "ImageType",
             }
         ),
-        "The scan's technical settings (type of scan, body part, slice thickness, pixel size)",
-        "Needed to measure and read the images correctly; they do not identify you.",
+        _("The scan's technical settings (type of scan, body part, slice thickness, pixel size)"),
+        _("Needed to measure and read the images correctly; they do not identify you."),
     ),
 ]
 
 PHOTO_REMOVED = (
-    "Where the photo was taken (GPS), the camera or phone model, the author and editing software",
-    "Removed",
-    "Photo files carry these hidden details; they can tell who you are and where you live.",
+    _(
+        "Where the photo was taken (GPS), the camera or phone model, the author and editing "
+        "software"
+    ),
+    _("Removed"),
+    _("Photo files carry these hidden details; they can tell who you are and where you live."),
 )
 
 
@@ -155,21 +166,28 @@ def explain(images: list[ScanImage]) -> dict[str, list[dict[str, str]]]:
             else:
                 groups[_removed_group(keyword, tag, action)].add(keyword or tag)
     removed = [
-        {"what": REMOVED[key][0], "done": REMOVED[key][1], "why": REMOVED[key][2]}
+        {"what": str(REMOVED[key][0]), "done": str(REMOVED[key][1]), "why": str(REMOVED[key][2])}
         for key, found in groups.items()
         if found
     ]
     if regions:
         removed.append(
             {
-                "what": "Text written in the images (names, dates, hospital)",
-                "done": f"Blacked out in {regions} place{'s' if regions != 1 else ''}",
-                "why": "Scanners often burn your details into the picture itself; the boxes "
-                "on the viewer show where.",
+                "what": gettext("Text written in the images (names, dates, hospital)"),
+                "done": ngettext(
+                    "Blacked out in %(count)s place", "Blacked out in %(count)s places", regions
+                )
+                % {"count": regions},
+                "why": gettext(
+                    "Scanners often burn your details into the picture itself; the boxes on the "
+                    "viewer show where."
+                ),
             }
         )
     if photos:
         what, done, why = PHOTO_REMOVED
-        removed.append({"what": what, "done": done, "why": why})
-    kept_items = [{"what": what, "why": why} for keywords, what, why in KEPT if keywords & kept]
+        removed.append({"what": str(what), "done": str(done), "why": str(why)})
+    kept_items = [
+        {"what": str(what), "why": str(why)} for keywords, what, why in KEPT if keywords & kept
+    ]
     return {"removed": removed, "kept": kept_items}

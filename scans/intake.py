@@ -28,7 +28,7 @@ from typing import BinaryIO, Literal, cast
 import pydicom
 from PIL import Image
 
-from scans.errors import UserFacingError
+from scans.errors import Phrase, UserFacingError, gettext_noop
 
 Kind = Literal["dicom", "zip", "jpeg", "png"]
 
@@ -76,8 +76,8 @@ class IntakeRejected(UserFacingError):
     malformed or hostile file.
     """
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message, status)
+    def __init__(self, message: str, status: int, values: dict[str, object] | None = None) -> None:
+        super().__init__(message, status, values)
 
 
 @dataclass(frozen=True)
@@ -104,158 +104,221 @@ class _UnboundedRead(Exception):
 # --- Messages: the only text a patient sees. -------------------------------------------
 
 
-def _size(n: int) -> str:
+def _size(n: int) -> Phrase:
     # Limits are binary units; "more than N GB" stays true because 1 GiB > 1 GB.
     if n >= GiB:
-        return f"{n / GiB:g} GB"
+        return Phrase(gettext_noop("%(size)s GB"), {"size": f"{n / GiB:g}"})
     if n >= MiB:
-        return f"{n / MiB:g} MB"
-    return f"{n:,} bytes"
+        return Phrase(gettext_noop("%(size)s MB"), {"size": f"{n / MiB:g}"})
+    return Phrase(gettext_noop("%(size)s bytes"), {"size": f"{n:,}"})
 
 
-def _empty(where: str) -> IntakeRejected:
-    return IntakeRejected(f"{where} is empty; please choose the file again.", 400)
-
-
-def _too_big(where: str, limits: IntakeLimits) -> IntakeRejected:
+def _empty(where: Phrase) -> IntakeRejected:
     return IntakeRejected(
-        f"{where} is larger than {_size(limits.max_total_bytes)}, the most we accept in one "
-        "upload.",
-        413,
-    )
-
-
-def _unsupported(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is neither a DICOM file, a ZIP of DICOM files, nor a JPEG or PNG image.", 415
-    )
-
-
-def _unsupported_member(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is neither a DICOM file nor a JPEG or PNG image; please remove it from the "
-        "archive and upload the archive again.",
-        415,
-    )
-
-
-def _nested_zip(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is itself a ZIP archive; please unpack it and upload its contents instead.",
-        415,
-    )
-
-
-def _unreadable_dicom(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is not a readable DICOM file; it may be damaged or incomplete.", 400
-    )
-
-
-def _deflated_dicom(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is a DICOM file stored with 'deflate' compression, which we do not accept; "
-        "please export it again without compression.",
-        415,
-    )
-
-
-def _unreadable_image(where: str, kind: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is not a readable {kind.upper()} image; it may be damaged or incomplete.", 400
-    )
-
-
-def _too_many_pixels(where: str, limits: IntakeLimits) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} has more than {limits.image_max_pixels:,} pixels, more than we can "
-        "process; please send a smaller image.",
-        413,
-    )
-
-
-def _header_too_large(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} has an unusually large header that we cannot check safely; it was not stored.",
-        413,
-    )
-
-
-def _unreadable_zip(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is not a readable ZIP archive; it may be damaged or incomplete.", 400
-    )
-
-
-def _damaged_member(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} could not be read; the archive may be damaged or incomplete.", 400
-    )
-
-
-def _too_many_members(where: str, limits: IntakeLimits) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is a ZIP archive with more than {limits.zip_max_members:,} entries; please "
-        "split it into smaller archives.",
-        413,
-    )
-
-
-def _zip_bomb(where: str, limits: IntakeLimits) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is a ZIP archive that expands to more than {limits.zip_max_ratio} times its "
-        "size (a 'zip bomb'); it was not stored.",
-        413,
-    )
-
-
-def _zip_too_large(where: str, limits: IntakeLimits) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is a ZIP archive that expands to more than "
-        f"{_size(limits.zip_max_uncompressed_bytes)}; please split it into smaller archives.",
-        413,
-    )
-
-
-def _encrypted(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} is password-protected; please upload an archive without a password.", 400
-    )
-
-
-def _unsafe_name(where: str) -> IntakeRejected:
-    return IntakeRejected(
-        f"{where} has an unsafe name that could point outside the archive; it was not stored.",
+        gettext_noop("%(where)s is empty; please choose the file again."),
         400,
+        {"where": where},
     )
 
 
-def _symlink(where: str) -> IntakeRejected:
+def _too_big(where: Phrase, limits: IntakeLimits) -> IntakeRejected:
     return IntakeRejected(
-        f"{where} is a symbolic link, which is not allowed in an archive; it was not stored.",
-        400,
+        gettext_noop("%(where)s is larger than %(size)s, the most we accept in one upload."),
+        413,
+        {"where": where, "size": _size(limits.max_total_bytes)},
     )
 
 
-def _unknown_compression(where: str) -> IntakeRejected:
+def _unsupported(where: Phrase) -> IntakeRejected:
     return IntakeRejected(
-        f"{where} uses a compression method we cannot read; please create the archive again "
-        "with standard ZIP compression.",
+        gettext_noop(
+            "%(where)s is neither a DICOM file, a ZIP of DICOM files, nor a JPEG or PNG image."
+        ),
         415,
+        {"where": where},
     )
 
 
-def _overlapping(where: str) -> IntakeRejected:
+def _unsupported_member(where: Phrase) -> IntakeRejected:
     return IntakeRejected(
-        f"{where} is a ZIP archive whose entries overlap or point outside it, a trick used by "
-        "'zip bombs'; it was not stored.",
+        gettext_noop(
+            "%(where)s is neither a DICOM file nor a JPEG or PNG image; please remove it from the "
+            "archive and upload the archive again."
+        ),
+        415,
+        {"where": where},
+    )
+
+
+def _nested_zip(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is itself a ZIP archive; please unpack it and upload its contents instead."
+        ),
+        415,
+        {"where": where},
+    )
+
+
+def _unreadable_dicom(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop("%(where)s is not a readable DICOM file; it may be damaged or incomplete."),
         400,
+        {"where": where},
     )
 
 
-def _no_images(where: str) -> IntakeRejected:
+def _deflated_dicom(where: Phrase) -> IntakeRejected:
     return IntakeRejected(
-        f"{where} is a ZIP archive that contains no DICOM files or JPEG or PNG images.", 415
+        gettext_noop(
+            "%(where)s is a DICOM file stored with 'deflate' compression, which we do not accept; "
+            "please export it again without compression."
+        ),
+        415,
+        {"where": where},
+    )
+
+
+def _unreadable_image(where: Phrase, kind: str) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is not a readable %(kind)s image; it may be damaged or incomplete."
+        ),
+        400,
+        {"where": where, "kind": kind.upper()},
+    )
+
+
+def _too_many_pixels(where: Phrase, limits: IntakeLimits) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s has more than %(count)s pixels, more than we can process; please send a "
+            "smaller image."
+        ),
+        413,
+        {"where": where, "count": f"{limits.image_max_pixels:,}"},
+    )
+
+
+def _header_too_large(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s has an unusually large header that we cannot check safely; it was not "
+            "stored."
+        ),
+        413,
+        {"where": where},
+    )
+
+
+def _unreadable_zip(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop("%(where)s is not a readable ZIP archive; it may be damaged or incomplete."),
+        400,
+        {"where": where},
+    )
+
+
+def _damaged_member(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop("%(where)s could not be read; the archive may be damaged or incomplete."),
+        400,
+        {"where": where},
+    )
+
+
+def _too_many_members(where: Phrase, limits: IntakeLimits) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a ZIP archive with more than %(count)s entries; please split it into "
+            "smaller archives."
+        ),
+        413,
+        {"where": where, "count": f"{limits.zip_max_members:,}"},
+    )
+
+
+def _zip_bomb(where: Phrase, limits: IntakeLimits) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a ZIP archive that expands to more than %(ratio)s times its size (a 'zip"
+            " bomb'); it was not stored."
+        ),
+        413,
+        {"where": where, "ratio": limits.zip_max_ratio},
+    )
+
+
+def _zip_too_large(where: Phrase, limits: IntakeLimits) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a ZIP archive that expands to more than %(size)s; please split it into "
+            "smaller archives."
+        ),
+        413,
+        {"where": where, "size": _size(limits.zip_max_uncompressed_bytes)},
+    )
+
+
+def _encrypted(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is password-protected; please upload an archive without a password."
+        ),
+        400,
+        {"where": where},
+    )
+
+
+def _unsafe_name(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s has an unsafe name that could point outside the archive; it was not stored."
+        ),
+        400,
+        {"where": where},
+    )
+
+
+def _symlink(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a symbolic link, which is not allowed in an archive; it was not stored."
+        ),
+        400,
+        {"where": where},
+    )
+
+
+def _unknown_compression(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s uses a compression method we cannot read; please create the archive again "
+            "with standard ZIP compression."
+        ),
+        415,
+        {"where": where},
+    )
+
+
+def _overlapping(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a ZIP archive whose entries overlap or point outside it, a trick used by"
+            " 'zip bombs'; it was not stored."
+        ),
+        400,
+        {"where": where},
+    )
+
+
+def _no_images(where: Phrase) -> IntakeRejected:
+    return IntakeRejected(
+        gettext_noop(
+            "%(where)s is a ZIP archive that contains no DICOM files or JPEG or PNG images."
+        ),
+        415,
+        {"where": where},
     )
 
 
@@ -275,18 +338,28 @@ def check_total(sizes: Iterable[int], limits: IntakeLimits) -> None:
         total += size
         if count > limits.max_files:
             raise IntakeRejected(
-                f"You chose more than {limits.max_files:,} files; please upload at most "
-                f"{limits.max_files:,} files at a time.",
+                gettext_noop(
+                    "You chose more than %(count)s files; please upload at most %(count)s files at"
+                    " a time."
+                ),
                 413,
+                {"count": f"{limits.max_files:,}"},
             )
         if total > limits.max_total_bytes:
             raise IntakeRejected(
-                f"Your files add up to more than {_size(limits.max_total_bytes)}; please "
-                "upload them in smaller batches.",
+                gettext_noop(
+                    "Your files add up to more than %(size)s; please upload them in smaller "
+                    "batches."
+                ),
                 413,
+                {"size": _size(limits.max_total_bytes)},
             )
     if count == 0:
-        raise IntakeRejected("Please choose at least one file to upload.", 400)
+        raise IntakeRejected(
+            gettext_noop("Please choose at least one file to upload."),
+            400,
+            {},
+        )
 
 
 def sniff_kind(head: bytes) -> Kind | None:
@@ -317,7 +390,7 @@ def check_file(f: BinaryIO, position: int, limits: IntakeLimits) -> IntakeResult
     ``position`` (1-based) is how messages name the file. Raises IntakeRejected, and never
     any other exception for bad file contents.
     """
-    where = f"File {position}"
+    where = Phrase(gettext_noop("File %(position)s"), {"position": position})
     size = f.seek(0, io.SEEK_END)
     if size == 0:
         raise _empty(where)
@@ -360,12 +433,15 @@ def iter_zip_members(
     image members; one it declines is skipped without being read, so a worker that handles a
     slice range of a large archive reads only that range (the listing is still checked whole).
     """
-    where = f"File {position}"
+    where = Phrase(gettext_noop("File %(position)s"), {"position": position})
     with _image_members(f, limits, where) as (archive, members):
         for ordinal, (number, info) in enumerate(members, start=1):
             if select is not None and not select(ordinal):
                 continue
-            member = f"{where}, archive member {number}"
+            member = Phrase(
+                gettext_noop("%(file)s, archive member %(number)s"),
+                {"file": where, "number": number},
+            )
             opener = functools.partial(
                 _open_member, archive, info, member, _expansion_cap(info, limits), where, limits
             )
@@ -384,20 +460,25 @@ def iter_zip_heads(
     what a lying member can expand to here). Whoever uses a member's content must still take
     it from ``iter_zip_members``.
     """
-    where = f"File {position}"
+    where = Phrase(gettext_noop("File %(position)s"), {"position": position})
     with _image_members(f, limits, where) as (archive, members):
         for number, info in members:
             try:
                 with archive.open(info) as member:
                     head = member.read(size)
             except Exception:
-                raise _damaged_member(f"{where}, archive member {number}") from None
+                raise _damaged_member(
+                    Phrase(
+                        gettext_noop("%(file)s, archive member %(number)s"),
+                        {"file": where, "number": number},
+                    )
+                ) from None
             yield head
 
 
 @contextlib.contextmanager
 def _image_members(
-    f: BinaryIO, limits: IntakeLimits, where: str
+    f: BinaryIO, limits: IntakeLimits, where: Phrase
 ) -> Iterator[tuple[zipfile.ZipFile, list[tuple[int, zipfile.ZipInfo]]]]:
     """The open archive and its image members (entry number, info), its listing checked whole;
     housekeeping entries left out."""
@@ -411,11 +492,14 @@ def _image_members(
     with archive:
         infos = archive.infolist()
         _check_listing(infos, archive_size, where, limits)
-        yield archive, [
-            (number, info)
-            for number, info in enumerate(infos, start=1)
-            if not (info.is_dir() or _is_housekeeping(info.filename))
-        ]
+        yield (
+            archive,
+            [
+                (number, info)
+                for number, info in enumerate(infos, start=1)
+                if not (info.is_dir() or _is_housekeeping(info.filename))
+            ],
+        )
 
 
 # --- Single files. --------------------------------------------------------------------
@@ -472,14 +556,16 @@ def _walks_like_dataset(head: bytes, *, explicit_vr: bool) -> bool:
     return True
 
 
-def _check_image_file(f: BinaryIO, kind: Kind, size: int, where: str, limits: IntakeLimits) -> None:
+def _check_image_file(
+    f: BinaryIO, kind: Kind, size: int, where: Phrase, limits: IntakeLimits
+) -> None:
     if kind == "dicom":
         _check_dicom(f, size, where, limits)
     else:
         _check_picture(f, kind, size, where, limits)
 
 
-def _check_dicom(f: BinaryIO, size: int, where: str, limits: IntakeLimits) -> None:
+def _check_dicom(f: BinaryIO, size: int, where: Phrase, limits: IntakeLimits) -> None:
     """Parse the DICOM header only, and require it to describe a real object.
 
     ``force=True`` lets pydicom read a data set without a preamble; because force also lets
@@ -560,7 +646,7 @@ def _pixel_data_fits(
     return length == 0xFFFFFFFF or start + header + length <= size
 
 
-def _check_picture(f: BinaryIO, kind: Kind, size: int, where: str, limits: IntakeLimits) -> None:
+def _check_picture(f: BinaryIO, kind: Kind, size: int, where: Phrase, limits: IntakeLimits) -> None:
     """Read a JPEG or PNG header (no pixel decoding) and enforce the pixel limit.
 
     Pillow's own decompression-bomb guard is turned into a rejection too. The compressed
@@ -588,7 +674,7 @@ def _check_picture(f: BinaryIO, kind: Kind, size: int, where: str, limits: Intak
 
 
 def _check_central_directory(
-    f: BinaryIO, archive_size: int, where: str, limits: IntakeLimits
+    f: BinaryIO, archive_size: int, where: Phrase, limits: IntakeLimits
 ) -> None:
     """Refuse an oversized central directory before zipfile loads it.
 
@@ -621,14 +707,16 @@ def _check_central_directory(
 
 
 def _check_listing(
-    infos: list[zipfile.ZipInfo], archive_size: int, where: str, limits: IntakeLimits
+    infos: list[zipfile.ZipInfo], archive_size: int, where: Phrase, limits: IntakeLimits
 ) -> None:
     """Reject a hostile archive from its listing alone, before any member is decompressed."""
     if len(infos) > limits.zip_max_members:
         raise _too_many_members(where, limits)
     declared_total = 0
     for number, info in enumerate(infos, start=1):
-        member = f"{where}, archive member {number}"
+        member = Phrase(
+            gettext_noop("%(file)s, archive member %(number)s"), {"file": where, "number": number}
+        )
         if info.flag_bits & 0x1:  # APPNOTE 4.4.4: bit 0 means the member is encrypted
             raise _encrypted(member)
         if _is_unsafe_name(info.orig_filename):
@@ -688,9 +776,9 @@ def _expansion_cap(info: zipfile.ZipInfo, limits: IntakeLimits) -> int:
 def _open_member(
     archive: zipfile.ZipFile,
     info: zipfile.ZipInfo,
-    member: str,
+    member: Phrase,
     cap: int,
-    where: str,
+    where: Phrase,
     limits: IntakeLimits,
 ) -> BinaryIO:
     try:
@@ -701,7 +789,7 @@ def _open_member(
 
 
 def _check_member(
-    opener: Callable[[], BinaryIO], declared_size: int, member: str, limits: IntakeLimits
+    opener: Callable[[], BinaryIO], declared_size: int, member: Phrase, limits: IntakeLimits
 ) -> Kind:
     """Identify one archive member, check it like a single file, then read it to the end.
 

@@ -11,22 +11,23 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Status(models.TextChoices):
-    UPLOADED = "uploaded", "Uploaded"
-    QUEUED = "queued", "Waiting for de-identification"
-    DEIDENTIFYING = "deidentifying", "De-identifying"
-    READY_FOR_REVIEW = "ready_for_review", "Ready for your review"
-    QUARANTINED = "quarantined", "Quarantined"
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Waiting for de-identification")
+    DEIDENTIFYING = "deidentifying", _("De-identifying")
+    READY_FOR_REVIEW = "ready_for_review", _("Ready for your review")
+    QUARANTINED = "quarantined", _("Quarantined")
     # Every file was a report, plan, recording or other non-image: nothing failed, nothing to send.
-    NO_IMAGES = "no_images", "No images to send"
-    FAILED = "failed", "Failed"
-    CONSENTED = "consented", "Consent given"
-    SENDING = "sending", "Sending"
-    ANSWERED = "answered", "Answered"
-    SEND_FAILED = "send_failed", "Sending failed"
-    DELETED = "deleted", "Deleted"
+    NO_IMAGES = "no_images", _("No images to send")
+    FAILED = "failed", _("Failed")
+    CONSENTED = "consented", _("Consent given")
+    SENDING = "sending", _("Sending")
+    ANSWERED = "answered", _("Answered")
+    SEND_FAILED = "send_failed", _("Sending failed")
+    DELETED = "deleted", _("Deleted")
 
 
 class Scan(models.Model):
@@ -75,10 +76,10 @@ class ScanTransition(models.Model):
 
 
 class FileKind(models.TextChoices):
-    DICOM = "dicom", "DICOM"
-    ZIP = "zip", "ZIP archive"
-    JPEG = "jpeg", "JPEG photo"
-    PNG = "png", "PNG image"
+    DICOM = "dicom", _("DICOM")
+    ZIP = "zip", _("ZIP archive")
+    JPEG = "jpeg", _("JPEG photo")
+    PNG = "png", _("PNG image")
 
 
 class ScanFile(models.Model):
@@ -103,11 +104,11 @@ class ScanFile(models.Model):
 
 
 class Outcome(models.TextChoices):
-    CLEAN = "clean", "Clean"
-    QUARANTINED = "quarantined", "Quarantined"
-    REJECTED = "rejected", "Rejected"
+    CLEAN = "clean", _("Clean")
+    QUARANTINED = "quarantined", _("Quarantined")
+    REJECTED = "rejected", _("Rejected")
     # A report, plan, recording, document or index (scans.deid.non_images): never sent.
-    NOT_IMAGE = "not_image", "Not an image — not sent"
+    NOT_IMAGE = "not_image", _("Not an image — not sent")
 
 
 class ScanImage(models.Model):
@@ -203,14 +204,14 @@ class ScanChunk(models.Model):
 
 
 class ConsentState(models.TextChoices):
-    ACTIVE = "active", "Waiting to be sent"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    EXPIRED = "expired", "Expired unused"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent, answer received"
-    SEND_FAILED = "send_failed", "Sending failed"
-    REFUSED = "refused", "Refused by the gateway's checks"
-    OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown"
+    ACTIVE = "active", _("Waiting to be sent")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired unused")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent, answer received")
+    SEND_FAILED = "send_failed", _("Sending failed")
+    REFUSED = "refused", _("Refused by the gateway's checks")
+    OUTCOME_UNKNOWN = "outcome_unknown", _("Outcome unknown")
 
 
 class ConsentRequest(models.Model):

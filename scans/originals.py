@@ -13,8 +13,10 @@ import warnings
 from dataclasses import dataclass, field
 
 import pydicom
+from django.utils.translation import gettext, ngettext
 from pydicom.dataset import Dataset
 
+from scans import wording
 from scans.explain import REMOVED, UNCHANGED, _removed_group
 from scans.models import Outcome, Scan, ScanImage
 from scans.processing import iter_file_images
@@ -76,9 +78,10 @@ def _shown(ds: Dataset, tag_text: str) -> str | None:
     if element is None:
         return None  # nested inside a sequence, or not in this image's header
     if element.VR == "SQ":
-        return f"{len(element.value)} nested item(s)"
+        count = len(element.value)
+        return ngettext("%(count)s nested item", "%(count)s nested items", count) % {"count": count}
     if isinstance(element.value, bytes):
-        return f"binary data ({len(element.value)} bytes)"
+        return gettext("binary data (%(count)s bytes)") % {"count": len(element.value)}
     text = str(element.value)
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
 
@@ -103,7 +106,7 @@ def removed_values(image: ScanImage) -> list[RemovedGroup] | None:
                 continue
             key = _removed_group(keyword, tag, action)
             what, done, _why = REMOVED[key]
-            groups.setdefault(key, RemovedGroup(what, done)).values.append(
-                OriginalValue(keyword or tag, action, value)
+            groups.setdefault(key, RemovedGroup(str(what), str(done))).values.append(
+                OriginalValue(keyword or tag, wording.action(action), value)
             )
     return [groups[key] for key in REMOVED if key in groups]

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from audit.actions import AuditAction
 from audit.log import append as audit
@@ -151,7 +152,7 @@ def too_large(kind: str) -> FileResult:
     )
 
 
-FAILED_MESSAGE = (
+FAILED_MESSAGE = gettext_noop(
     "Something went wrong while de-identifying this scan. "
     "Nothing was sent anywhere. Please delete it and upload it again."
 )
@@ -203,8 +204,9 @@ def _record_plan(lease: Lease, ranges: list[tuple[int, int]]) -> None:
         if not held:
             raise LeaseLost(str(lease.scan_id))
         ScanChunk.objects.bulk_create(
-            ScanChunk(scan_id=lease.scan_id, number=number, first_position=first,
-                      last_position=last)
+            ScanChunk(
+                scan_id=lease.scan_id, number=number, first_position=first, last_position=last
+            )
             for number, (first, last) in enumerate(ranges, start=1)
         )
         Scan.objects.filter(pk=lease.scan_id).update(
@@ -366,8 +368,7 @@ def _store_image(
                 image.sanitized_sha256 = info.sha256
                 image.sanitized_size = info.size
                 image.attestation = attestation.attest(info.sha256, scan.pk)
-                preview = _preview(result.kind, result.output, regions, outline=True,
-                                   flags=flags)
+                preview = _preview(result.kind, result.output, regions, outline=True, flags=flags)
                 preview_info = vault.put_bytes(preview)
                 sealed.append(preview_info.object_id)
                 image.preview_object = preview_info.object_id

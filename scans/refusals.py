@@ -12,17 +12,23 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 
 from scans.errors import UserFacingError
+
+
+def words(exc: UserFacingError) -> str:
+    """The refusal's sentence in the reader's language."""
+    return exc.words(gettext)
 
 
 def refusal_page(
     request: HttpRequest, template: str, context: dict[str, Any], exc: UserFacingError
 ) -> HttpResponse:
     """``template`` again, with ``error`` set to the refusal's message, answered with its status."""
-    return render(request, template, {**context, "error": exc.message}, status=exc.status)
+    return render(request, template, {**context, "error": words(exc)}, status=exc.status)
 
 
 def flash_refusal(request: HttpRequest, exc: UserFacingError) -> None:
     """The refusal's message, shown on the next page."""
-    messages.error(request, exc.message)
+    messages.error(request, words(exc))

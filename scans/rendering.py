@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from scans.deid.preview import Window
 
 
 @dataclass(frozen=True)
 class Preset:
     key: str
-    label: str
+    label: str | Promise
     center: float
     width: float
-    shows: str
+    shows: str | Promise
 
     @property
     def bounds(self) -> Window:
@@ -31,14 +34,15 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in (
-        Preset("soft_tissue", "Soft tissue", 40, 400, "organs, muscle and fat"),
-        Preset("lung", "Lung", -600, 1500, "the lungs and airways"),
-        Preset("bone", "Bone", 400, 1800, "bones and joints"),
-        Preset("brain", "Brain", 40, 80, "the brain"),
+        Preset("soft_tissue", _("Soft tissue"), 40, 400, _("organs, muscle and fat")),
+        Preset("lung", _("Lung"), -600, 1500, _("the lungs and airways")),
+        Preset("bone", _("Bone"), 400, 1800, _("bones and joints")),
+        Preset("brain", _("Brain"), 40, 80, _("the brain")),
     )
 }
 # The file's own window, as the scanner saved it; the choice for anything that is not CT.
 AS_SAVED = "as_saved"
+AS_SAVED_LABEL = _("As saved by the scanner")
 
 _BY_BODY_PART = (
     (("HEAD", "BRAIN", "SKULL"), "brain"),
@@ -70,6 +74,7 @@ def window_bounds(key: str | None) -> Window | None:
 
 def choices_for(modality: str) -> list[tuple[str, str]]:
     """(key, label) a patient may pick for a series of this modality."""
+    as_saved = (AS_SAVED, str(AS_SAVED_LABEL))
     if not is_ct(modality):
-        return [(AS_SAVED, "As saved by the scanner")]
-    return [(p.key, p.label) for p in PRESETS.values()] + [(AS_SAVED, "As saved by the scanner")]
+        return [as_saved]
+    return [(p.key, str(p.label)) for p in PRESETS.values()] + [as_saved]

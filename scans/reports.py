@@ -10,31 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from scans import wording
 from scans.models import Outcome, Scan, ScanImage
 
 # Attributes a patient recognises, in the order the summary names them.
-PERSONAL_WORDS: list[tuple[str, frozenset[str]]] = [
+PERSONAL_WORDS: list[tuple[Promise, frozenset[str]]] = [
     (
-        "your name",
+        _("your name"),
         frozenset(
             {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"}
         ),
     ),
-    ("your birth date", frozenset({"PatientBirthDate", "PatientBirthTime"})),
+    (_("your birth date"), frozenset({"PatientBirthDate", "PatientBirthTime"})),
     (
-        "your patient ID",
+        _("your patient ID"),
         frozenset({"PatientID", "OtherPatientIDs", "OtherPatientIDsSequence", "IssuerOfPatientID"}),
     ),
-    ("your address", frozenset({"PatientAddress"})),
-    ("your phone number", frozenset({"PatientTelephoneNumbers"})),
+    (_("your address"), frozenset({"PatientAddress"})),
+    (_("your phone number"), frozenset({"PatientTelephoneNumbers"})),
     (
-        "the hospital's name",
+        _("the hospital's name"),
         frozenset(
             {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName"}
         ),
     ),
     (
-        "doctors' and staff names",
+        _("doctors' and staff names"),
         frozenset(
             {
                 "ReferringPhysicianName",
@@ -46,7 +51,7 @@ PERSONAL_WORDS: list[tuple[str, frozenset[str]]] = [
             }
         ),
     ),
-    ("the accession number", frozenset({"AccessionNumber"})),
+    (_("the accession number"), frozenset({"AccessionNumber"})),
 ]
 # Actions that leave a value as it was, or only rebuild the file's technical preamble.
 UNCHANGED = frozenset({"kept", "rebuilt"})
@@ -69,14 +74,6 @@ def exempted(image: ScanImage) -> bool:
     return bool((image.report or {}).get("pixels", {}).get("exempt"))
 
 
-def review_reasons(image: ScanImage) -> list[str]:
-    """Why the patient should look at this image before sending it (plain sentences)."""
-    if not image.needs_check:
-        return []
-    review = (image.report or {}).get("pixels", {}).get("review") or {}
-    return list(review.get("reasons") or []) or ["Please check this image before sending it."]
-
-
 def image_rows(scan: Scan) -> list[dict]:
     return [
         {
@@ -85,7 +82,12 @@ def image_rows(scan: Scan) -> list[dict]:
             "regions": len(regions_of(image)),
             "exempt": exempted(image),
             "not_image": image.outcome == Outcome.NOT_IMAGE,
-            "check": review_reasons(image),
+            "check": wording.review_reasons(image),
+            "reasons": wording.outcome_reason(image),
+            "actions": [
+                {"name": change["name"], "action": wording.action(change["action"])}
+                for change in changes_of(image)
+            ],
         }
         for image in scan.images.all()
     ]
@@ -114,60 +116,102 @@ def scan_report(scan: Scan) -> dict:
 
 def plain_summary(scan: Scan) -> str:
     """E.g. "Your name, your birth date, the hospital's name and 14 other details were removed
-    or replaced; 3 text areas were blacked out on image 2." Empty until images are processed."""
+    or replaced; 3 text areas were blacked out on image 2." Empty until images are processed.
+    In the reader's language."""
     images = list(scan.images.all())
     if not images:
         return ""
     changed: set[str] = {row["name"] for image in images for row in changes_of(image)}
-    named = [words for words, keywords in PERSONAL_WORDS if changed & keywords]
-    covered = set().union(*(keywords for _, keywords in PERSONAL_WORDS))
+    named = [str(words) for words, keywords in PERSONAL_WORDS if changed & keywords]
+    covered = set().union(*(keywords for _words, keywords in PERSONAL_WORDS))
     others = len(changed - covered)
     sentences = []
     if named or others:
-        parts = named + ([f"{others} other detail{'s' if others != 1 else ''}"] if others else [])
-        sentences.append(_capitalise(_join(parts)) + " were removed or replaced")
+        parts = named + (
+            [ngettext("%(count)s other detail", "%(count)s other details", others) % _n(others)]
+            if others
+            else []
+        )
+        sentences.append(
+            gettext("%(details)s were removed or replaced") % {"details": _capitalise(_join(parts))}
+        )
     redacted = [(image.position, len(regions_of(image))) for image in images if regions_of(image)]
     if redacted:
-        total = sum(count for _, count in redacted)
-        where = _join([f"image {position}" for position, _ in redacted[:5]])
-        more = f" and {len(redacted) - 5} more" if len(redacted) > 5 else ""
+        total = sum(count for _position, count in redacted)
         sentences.append(
-            f"{total} text area{'s' if total != 1 else ''} blacked out on {where}{more}"
+            ngettext(
+                "%(count)s text area blacked out on %(images)s",
+                "%(count)s text areas blacked out on %(images)s",
+                total,
+            )
+            % {"count": total, "images": _images([position for position, _n in redacted])}
         )
     exempt = [image.position for image in images if exempted(image)]
     if exempt:
         sentences.append(
-            f"{_join([f'image {p}' for p in exempt[:5]])} not redacted (the clinic exempts "
-            "this modality); its text was read and checked against your details instead"
+            gettext(
+                "%(images)s not redacted (the clinic exempts this modality); its text was read "
+                "and checked against your details instead"
+            )
+            % {"images": _images(exempt)}
         )
     flagged = [image.position for image in images if image.needs_check]
     if flagged:
         sentences.append(
-            f"{_join([f'image {p}' for p in flagged[:5]])}"
-            f"{f' and {len(flagged) - 5} more' if len(flagged) > 5 else ''} should be checked "
-            "before sending (see the marked boxes), so not chosen for you"
+            gettext(
+                "%(images)s should be checked before sending (see the marked boxes), so not "
+                "chosen for you"
+            )
+            % {"images": _images(flagged)}
         )
     not_images = sum(1 for image in images if image.outcome == Outcome.NOT_IMAGE)
     if not_images:
         sentences.append(
-            f"{not_images} file{'s' if not_images != 1 else ''} "
-            f"{'are' if not_images != 1 else 'is'} not an image (a report, plan, recording or "
-            "document) and will not be sent"
+            ngettext(
+                "%(count)s file is not an image (a report, plan, recording or document) and "
+                "will not be sent",
+                "%(count)s files are not an image (a report, plan, recording or document) and "
+                "will not be sent",
+                not_images,
+            )
+            % _n(not_images)
         )
     held = sum(1 for image in images if image.outcome not in (Outcome.CLEAN, Outcome.NOT_IMAGE))
     if held:
         sentences.append(
-            f"{held} image{'s' if held != 1 else ''} held back because "
-            f"{'they' if held != 1 else 'it'} could not be made safe"
+            ngettext(
+                "%(count)s image held back because it could not be made safe",
+                "%(count)s images held back because they could not be made safe",
+                held,
+            )
+            % _n(held)
         )
-    return "; ".join(sentences) + "." if sentences else "Nothing identifying was found."
+    if not sentences:
+        return gettext("Nothing identifying was found.")
+    return gettext("%(sentences)s.") % {"sentences": "; ".join(sentences)}
+
+
+def _n(count: int) -> dict[str, int]:
+    return {"count": count}
+
+
+def _images(positions: list[int]) -> str:
+    """ "image 2, image 3 and image 5", the first five and how many more."""
+    named = _join([gettext("image %(position)s") % {"position": p} for p in positions[:5]])
+    more = len(positions) - 5
+    if more <= 0:
+        return named
+    return ngettext("%(images)s and %(count)s more", "%(images)s and %(count)s more", more) % {
+        "images": named,
+        "count": more,
+    }
 
 
 def _join(parts: Iterable[str]) -> str:
     parts = list(parts)
     if len(parts) <= 1:
         return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return gettext("%(items)s and %(last)s") % {"items": ", ".join(parts[:-1]), "last": parts[-1]}
 
 
 def _capitalise(text: str) -> str:

@@ -29,11 +29,18 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
 from scans.models import ResumableUpload, Scan
 from scans.submission import submit_scan
-from scans.upload import STORAGE_FULL_MESSAGE, Rejection, SealedUpload, quota_refusal
+from scans.upload import (
+    STORAGE_FULL_MESSAGE,
+    TOO_MANY_FILES,
+    Rejection,
+    SealedUpload,
+    quota_refusal,
+)
 from vault import ObjectInfo, get_vault
 
 log = logging.getLogger(__name__)
@@ -58,15 +65,18 @@ def pending_bytes(user: User) -> int:
 def start_upload(user: User, length: int) -> ResumableUpload:
     """Record a new file of ``length`` bytes for ``user``, or raise a Rejection (nothing stored)."""
     if length <= 0:
-        raise Rejection(400, "The file is empty; please choose it again.")
+        raise Rejection(400, gettext_noop("The file is empty; please choose it again."))
     if length > settings.UPLOAD_MAX_BYTES:
-        limit_mib = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
-        raise Rejection(413, f"The file is larger than the limit of {limit_mib} MiB.")
+        raise Rejection(
+            413,
+            gettext_noop("The file is larger than the limit of %(mib)s MiB."),
+            {"mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024)},
+        )
     if ResumableUpload.objects.filter(owner=user).count() >= settings.UPLOAD_MAX_FILES:
         raise Rejection(
             413,
-            f"Too many files: at most {settings.UPLOAD_MAX_FILES} files per scan. "
-            "Put a large series in a ZIP archive.",
+            TOO_MANY_FILES,
+            {"count": settings.UPLOAD_MAX_FILES},
         )
     refusal = quota_refusal(user, pending_bytes(user) + length)
     if refusal is not None:
@@ -91,7 +101,7 @@ def append_piece(
         raise OffsetMismatch()
     room = upload.length - offset
     if declared is not None and declared > room:
-        raise Rejection(413, "This piece would make the file longer than announced.")
+        raise Rejection(413, gettext_noop("This piece would make the file longer than announced."))
     want = room if declared is None else declared
     vault = get_vault()
     writer = vault.create(digest=False)
@@ -164,14 +174,16 @@ def finish_uploads(user: User, upload_ids: Sequence[uuid.UUID]) -> Scan:
     refused form upload is, so a refusal never leaves anything stored.
     """
     if not upload_ids:
-        raise Rejection(400, "Choose at least one file to upload.")
+        raise Rejection(400, gettext_noop("Choose at least one file to upload."))
     uploads = list(ResumableUpload.objects.filter(owner=user, pk__in=upload_ids))
     by_id = {u.pk: u for u in uploads}
     if len(by_id) != len(set(upload_ids)):
-        raise Rejection(404, "One of these uploads is not known here; please upload it again.")
+        raise Rejection(
+            404, gettext_noop("One of these uploads is not known here; please upload it again.")
+        )
     ordered = [by_id[i] for i in dict.fromkeys(upload_ids)]
     if any(not u.complete for u in ordered):
-        raise Rejection(409, "One of the files has not finished uploading yet.")
+        raise Rejection(409, gettext_noop("One of the files has not finished uploading yet."))
     sealed = [SealedUpload(_join(upload), position=n) for n, upload in enumerate(ordered, start=1)]
     ResumableUpload.objects.filter(pk__in=[u.pk for u in ordered]).delete()
     try:

@@ -31,7 +31,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from audit import log as audit
 from audit.actions import AuditAction
@@ -40,7 +41,7 @@ from forwarding import egress, protocols, retry
 from forwarding.endpoints import read_api_key, snapshot
 from forwarding.errors import ForwardingError
 from forwarding.models import Endpoint
-from scans import answers, metrics, pipeline
+from scans import answers, metrics, pipeline, wording
 from scans.attestation import is_attested
 from scans.consent import states
 from scans.consent.expiry import expire_consent
@@ -56,21 +57,19 @@ from vault import VaultError, get_vault
 log = logging.getLogger(__name__)
 
 ACTOR = "worker"
-REFUSED_MESSAGE = (
+REFUSED_MESSAGE = gettext_noop(
     "Your images were not sent: the gateway's last check before sending found that the images, "
     "your question or the AI service no longer match exactly what you agreed to. You can give a "
     "new consent to try again."
 )
-UNKNOWN_MESSAGE = (
-    "We could not confirm whether your images reached {name}. They were not sent again. "
-    "You can give a new consent to try again."
-)
-INTERNAL_MESSAGE = (
+# Stored with the endpoint's name in it; scans.wording finds the name again to translate it.
+UNKNOWN_MESSAGE = wording.UNKNOWN_SEND
+INTERNAL_MESSAGE = gettext_noop(
     "Something went wrong in the gateway before your images were sent, so nothing was sent. "
     "You can give a new consent to try again."
 )
-NOTIFICATION_SUBJECT = "An answer is ready"
-NOTIFICATION_BODY = (
+NOTIFICATION_SUBJECT = gettext_noop("An answer is ready")
+NOTIFICATION_BODY = gettext_noop(
     "An answer to the question you asked about one of your scans is ready.\n\n"
     "Sign in to read it:\n{link}\n\n"
     "For your privacy, this email does not contain the answer or anything about your scan.\n"
@@ -466,14 +465,27 @@ def record_answer(
     return answer
 
 
+def _mail_language(scan: Scan) -> str:
+    """The patient's own language if their account has one, else the language they consented
+    in (the newest consent), else the site's."""
+    supported = {code for code, _name in settings.LANGUAGES}
+    if scan.owner.language in supported:
+        return scan.owner.language
+    consented = scan.consents.order_by("-given_at").values_list("consent_language", flat=True)
+    return next((c for c in consented[:1] if c in supported), settings.LANGUAGE_CODE)
+
+
 def notify_patient(scan_id: uuid.UUID) -> None:
     """Email the patient that an answer is waiting; no medical content, just a sign-in link."""
     scan = Scan.objects.select_related("owner").get(pk=scan_id)
     link = settings.PUBLIC_URL.rstrip("/") + reverse("scans:detail", args=[scan_id])
+    with translation.override(_mail_language(scan)):
+        subject = gettext(NOTIFICATION_SUBJECT)
+        body = gettext(NOTIFICATION_BODY).format(link=link)
     try:
         send_mail(
-            NOTIFICATION_SUBJECT,
-            NOTIFICATION_BODY.format(link=link),
+            subject,
+            body,
             None,
             [scan.owner.email],
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 import pydicom
+from django.utils.translation import gettext
 from pydicom.errors import InvalidDicomError
 
 from scans.deid.preview import render_dicom_preview
@@ -100,8 +101,8 @@ class Series:
     @property
     def title(self) -> str:
         if self.key == PHOTOS:
-            return "Photos"
-        parts = [self.modality or "Images", self.description or self.body_part.title()]
+            return gettext("Photos")
+        parts = [self.modality or gettext("Images"), self.description or self.body_part.title()]
         return " · ".join(p for p in parts if p)
 
     @property
@@ -146,7 +147,7 @@ def headline(scan: Scan) -> dict[str, Any]:
     described = [s.description or s.body_part.title() for s in series if s.key != PHOTOS]
     return {
         "thumbnail": series[0].first if series else None,
-        "modalities": ", ".join(modalities) or ("Photos" if series else ""),
+        "modalities": ", ".join(modalities) or (gettext("Photos") if series else ""),
         "description": ", ".join(dict.fromkeys(d for d in described if d))[:120],
         "series": len(series),
         "images": sum(len(s.images) for s in series),
@@ -154,9 +155,7 @@ def headline(scan: Scan) -> dict[str, Any]:
     }
 
 
-def windowed_png(
-    image: ScanImage, key: str, *, outline: bool, frame: int | None = None
-) -> bytes:
+def windowed_png(image: ScanImage, key: str, *, outline: bool, frame: int | None = None) -> bytes:
     """The sanitized image rendered in window ``key`` (a CT preset, or as saved), for the viewer:
     frame ``frame`` (from 0; the middle one if None), the blacked-out areas outlined if
     ``outline``. Decrypted for this call only.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import BinaryIO, cast
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from accounts.models import User
 from audit.actions import AuditAction
@@ -33,7 +34,7 @@ def submit_scan(owner: User, uploads: Sequence[SealedUpload]) -> Scan:
     unacceptable; nothing is created then, and the caller's request guard shreds the files.
     """
     if not uploads:
-        raise IntakeRejected("Choose at least one file to upload.", status=400)
+        raise IntakeRejected(gettext_noop("Choose at least one file to upload."), status=400)
     limits = intake_limits()
     check_total([u.info.size for u in uploads], limits)
     vault = get_vault()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from scans import fairshare, pipeline, processing, sending
 from scans.consent.expiry import discard_expired_requests, expire_stale_consents
@@ -26,7 +27,7 @@ from scans.queue import enqueue_send, publish_chunk, publish_processing
 
 log = logging.getLogger(__name__)
 
-GAVE_UP = "Processing failed repeatedly. Please delete this scan and try again."
+GAVE_UP = gettext_noop("Processing failed repeatedly. Please delete this scan and try again.")
 
 
 def stuck_scans() -> list[Scan]:
@@ -44,9 +45,7 @@ def stuck_scans() -> list[Scan]:
         lease_expires_at__gte=now,
     )
     planned = Exists(ScanChunk.objects.filter(scan_id=OuterRef("pk")))
-    return list(
-        Scan.objects.filter(never_queued | stalled).exclude(planned).order_by("created_at")
-    )
+    return list(Scan.objects.filter(never_queued | stalled).exclude(planned).order_by("created_at"))
 
 
 def sweep_consents() -> dict[str, int]:

@@ -19,6 +19,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Role, User
@@ -43,7 +44,7 @@ def _tus_response(status: int, **headers: str) -> HttpResponse:
 
 
 def _refused(exc: UserFacingError) -> HttpResponse:
-    response = JsonResponse(exc.as_json(), status=exc.status)
+    response = JsonResponse(exc.as_json(_), status=exc.status)
     response["Tus-Resumable"] = TUS_VERSION
     return response
 
@@ -52,9 +53,9 @@ def _uploader(request: HttpRequest, api: bool) -> User:
     """The patient this request uploads for: the session user on pages, the token's in the API."""
     user = user_for_bearer(request.headers.get("Authorization", "")) if api else request.user
     if user is None or not user.is_authenticated or not user.is_active:
-        raise Rejection(401, "Sign in as a patient to upload scans.")
+        raise Rejection(401, gettext_noop("Sign in as a patient to upload scans."))
     if user.role != Role.PATIENT:
-        raise Rejection(403, "Only patient accounts can upload scans.")
+        raise Rejection(403, gettext_noop("Only patient accounts can upload scans."))
     return user
 
 
@@ -90,9 +91,13 @@ def _int_header(request: HttpRequest, name: str) -> int:
     try:
         value = int(request.headers.get(name, ""))
     except ValueError:
-        raise Rejection(400, f"Send a whole number in the {name} header.") from None
+        raise Rejection(
+            400, gettext_noop("Send a whole number in the %(header)s header."), {"header": name}
+        ) from None
     if value < 0:
-        raise Rejection(400, f"Send a whole number in the {name} header.")
+        raise Rejection(
+            400, gettext_noop("Send a whole number in the %(header)s header."), {"header": name}
+        )
     return value
 
 
@@ -146,7 +151,7 @@ def _finish(api: bool) -> View:
         try:
             ids = [uuid.UUID(str(i)) for i in json.loads(request.body or b"{}")["uploads"]]
         except (ValueError, KeyError, TypeError):
-            raise Rejection(400, 'Send {"uploads": [upload ids]} as JSON.') from None
+            raise Rejection(400, gettext_noop('Send {"uploads": [upload ids]} as JSON.')) from None
         scan = resumable.finish_uploads(user, ids)
         if not api:
             messages.success(request, _("Uploaded and encrypted. De-identification has started."))

@@ -26,6 +26,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandler
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import Role, User
 from accounts.tokens import user_for_bearer
@@ -43,8 +44,8 @@ UPLOAD_ROUTES = frozenset({"scans:upload", "api-1:scans"})
 class Rejection(UserFacingError):
     """Why the files of this request were not (or not all) sealed: a refusal with its status."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message, status)
+    def __init__(self, status: int, message: str, values: dict[str, object] | None = None) -> None:
+        super().__init__(message, status, values)
 
 
 class SealedUpload(UploadedFile):
@@ -71,9 +72,11 @@ def upload_rejection(request: HttpRequest) -> Rejection | None:
     return rejection
 
 
-def _reject(request: HttpRequest, status: int, message: str) -> None:
+def _reject(
+    request: HttpRequest, status: int, message: str, values: dict[str, object] | None = None
+) -> None:
     if upload_rejection(request) is None:
-        vars(request)["_upload_rejection"] = Rejection(status, message)
+        vars(request)["_upload_rejection"] = Rejection(status, message, values)
 
 
 def quota_refusal(user: User, incoming_bytes: int) -> Rejection | None:
@@ -90,8 +93,11 @@ def quota_refusal(user: User, incoming_bytes: int) -> Rejection | None:
         return None
     return Rejection(
         413,
-        f"This upload would take your stored scans past your limit of {quota // 1024**3} GiB; "
-        "delete scans you no longer need, then try again. Nothing was stored.",
+        gettext_noop(
+            "This upload would take your stored scans past your limit of %(gib)s GiB; delete "
+            "scans you no longer need, then try again. Nothing was stored."
+        ),
+        {"gib": quota // 1024**3},
     )
 
 
@@ -104,9 +110,9 @@ def uploader_refusal(request: HttpRequest) -> Rejection | None:
     if user is None or not user.is_authenticated:
         user = user_for_bearer(request.headers.get("Authorization", ""))
     if user is None or not user.is_active:
-        return Rejection(401, "Sign in as a patient to upload scans.")
+        return Rejection(401, gettext_noop("Sign in as a patient to upload scans."))
     if user.role != Role.PATIENT:
-        return Rejection(403, "Only patient accounts can upload scans.")
+        return Rejection(403, gettext_noop("Only patient accounts can upload scans."))
     return quota_refusal(user, int(request.META.get("CONTENT_LENGTH") or 0))
 
 
@@ -148,9 +154,9 @@ class EncryptingUploadHandler(FileUploadHandler):
     ) -> None:
         request = self._request
         if not is_upload_route(request):
-            _reject(request, 400, "This page does not accept files.")
+            _reject(request, 400, gettext_noop("This page does not accept files."))
         elif (refusal := uploader_refusal(request)) is not None:
-            _reject(request, refusal.status, refusal.message)
+            _reject(request, refusal.status, refusal.phrase.text, dict(refusal.phrase.values))
         else:
             self.accepting = True
         return None
@@ -171,15 +177,17 @@ class EncryptingUploadHandler(FileUploadHandler):
         if not self.accepting:
             raise StopUpload(connection_reset=True)
         if field_name != "files":
-            _reject(self._request, 400, "Send scan files in the form field named 'files'.")
+            _reject(
+                self._request, 400, gettext_noop("Send scan files in the form field named 'files'.")
+            )
             raise StopUpload(connection_reset=True)
         self.file_count += 1
         if self.file_count > settings.UPLOAD_MAX_FILES:
             _reject(
                 self._request,
                 413,
-                f"Too many files: at most {settings.UPLOAD_MAX_FILES} files per scan. "
-                "Put a large series in a ZIP archive.",
+                TOO_MANY_FILES,
+                {"count": settings.UPLOAD_MAX_FILES},
             )
             raise StopUpload(connection_reset=True)
         try:
@@ -194,7 +202,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         self.total_bytes += len(raw_data)
         if self.total_bytes > settings.UPLOAD_MAX_BYTES:
             self._abort_current()
-            _reject(self._request, 413, too_large_message())
+            vars(self._request).setdefault("_upload_rejection", too_large())
             raise StopUpload(connection_reset=True)
         # new_file opened the writer, or stopped the upload before any chunk could arrive.
         assert self.writer is not None
@@ -240,12 +248,21 @@ class EncryptingUploadHandler(FileUploadHandler):
         raise StopUpload(connection_reset=True) from exc
 
 
-STORAGE_FULL_MESSAGE = "The gateway's storage is full; nothing was stored. Please tell the clinic."
+STORAGE_FULL_MESSAGE = gettext_noop(
+    "The gateway's storage is full; nothing was stored. Please tell the clinic."
+)
+TOO_MANY_FILES = gettext_noop(
+    "Too many files: at most %(count)s files per scan. Put a large series in a ZIP archive."
+)
 
 
-def too_large_message() -> str:
-    limit_mib = settings.UPLOAD_MAX_BYTES // (1024 * 1024)
-    return f"The upload is larger than the limit of {limit_mib} MiB; nothing was stored."
+def too_large() -> Rejection:
+    """The refusal of an upload larger than ``UPLOAD_MAX_BYTES``."""
+    return Rejection(
+        413,
+        gettext_noop("The upload is larger than the limit of %(mib)s MiB; nothing was stored."),
+        {"mib": settings.UPLOAD_MAX_BYTES // (1024 * 1024)},
+    )
 
 
 def rejection_response(request: HttpRequest, refusal: Rejection) -> HttpResponse:
@@ -255,7 +272,7 @@ def rejection_response(request: HttpRequest, refusal: Rejection) -> HttpResponse
     exception handler nor a view's own page can show it.
     """
     if request.path_info.startswith("/api/"):
-        return JsonResponse(refusal.as_json(), status=refusal.status)
+        return JsonResponse(refusal.as_json(gettext), status=refusal.status)
     return refusal_page(request, "scans/upload_refused.html", {}, refusal)
 
 
@@ -282,11 +299,11 @@ class UploadGuardMiddleware:
             declared_bytes = int(declared)
         except ValueError:
             return rejection_response(
-                request, Rejection(400, "The request's Content-Length is not valid.")
+                request, Rejection(400, gettext_noop("The request's Content-Length is not valid."))
             )
         # A little room for the multipart envelope around the files themselves.
         if declared_bytes > settings.UPLOAD_MAX_BYTES + 1024 * 1024:
-            return rejection_response(request, Rejection(413, too_large_message()))
+            return rejection_response(request, too_large())
         try:
             return self.get_response(request)
         finally:

@@ -18,7 +18,7 @@ from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
 from audit.actions import AuditAction
 from audit.log import append as audit
-from scans import originals, queries, reports, series
+from scans import originals, queries, reports, series, wording
 from scans.deid.text import PixelError
 from scans.deletion import delete_scan
 from scans.explain import explain
@@ -88,6 +88,7 @@ def scan_detail(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             "not_images": [row for row in rows.values() if row["not_image"]],
             "summary": reports.plain_summary(scan),
             "explained": explain(list(scan.images.all())),
+            "scan_message": wording.scan_message(scan.error_message),
         },
     )
 
@@ -144,7 +145,7 @@ def scan_status(request: HttpRequest, scan_id: uuid.UUID) -> JsonResponse:
             "status": scan.status,
             "status_label": scan.get_status_display(),
             "progress": {"done": scan.progress_done, "total": scan.progress_total},
-            "error_message": scan.error_message,
+            "error_message": wording.scan_message(scan.error_message),
         }
     )
 
@@ -159,11 +160,14 @@ def scan_delete(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             request,
             "confirm.html",
             {
-                "title": "Delete this scan?",
-                "what": f"The scan uploaded {date_format(scan.created_at, 'j M Y, H:i')}",
-                "consequence": "Its files, previews, sanitized copies and answers are destroyed "
-                "(their encryption keys are deleted). This cannot be undone.",
-                "action": "Delete scan",
+                "title": _("Delete this scan?"),
+                "what": _("The scan uploaded %(when)s")
+                % {"when": date_format(scan.created_at, "j M Y, H:i")},
+                "consequence": _(
+                    "Its files, previews, sanitized copies and answers are destroyed (their "
+                    "encryption keys are deleted). This cannot be undone."
+                ),
+                "action": _("Delete scan"),
                 "back": reverse("scans:detail", args=[scan.pk]),
             },
         )
@@ -194,9 +198,7 @@ def windowed(
         raise Http404("No such rendering.")
     frame = _frame(request, image)
     try:
-        png = series.windowed_png(
-            image, key, outline=request.GET.get("boxes") == "1", frame=frame
-        )
+        png = series.windowed_png(image, key, outline=request.GET.get("boxes") == "1", frame=frame)
     except PixelError:
         # Not a DICOM image, or pixels this gateway cannot window: the reviewed preview.
         return queries.preview_response(scan, image_id, original=False)

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from audit.actions import AuditAction
@@ -51,8 +53,10 @@ def _recipient(email: str) -> User | None:
         return None
     if found.role != Role.PATIENT or not found.is_active:
         raise HandoffRefused(
-            "That address does not belong to an active patient account; "
-            "studies can only be handed to patients.",
+            _(
+                "That address does not belong to an active patient account; studies can only "
+                "be handed to patients."
+            ),
             400,
         )
     return found
@@ -68,7 +72,7 @@ def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
     patient = _recipient(email)
     instances = list(study.instances.order_by("received_at"))
     if not instances:
-        raise HandoffRefused("This study has no images yet.", 400)
+        raise HandoffRefused(_("This study has no images yet."), 400)
     uploads = [SealedUpload(_copy(i.vault_object), n) for n, i in enumerate(instances, 1)]
     try:
         with transaction.atomic():
@@ -92,8 +96,8 @@ def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
                 },
             )
             if not invited:
-                recipient = patient
-                transaction.on_commit(lambda: _tell_patient(recipient))
+                recipient, language = patient, mail_language(patient)
+                transaction.on_commit(lambda: _tell_patient(recipient, language))
     except BaseException:
         for upload in uploads:
             if not upload.claimed:
@@ -103,12 +107,24 @@ def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
     return handoff
 
 
-def _tell_patient(patient: User) -> None:
+def _tell_patient(patient: User, language: str) -> None:
+    """Mail the patient that a scan waits for them, in ``language``."""
     context = {"link": settings.PUBLIC_URL.rstrip("/") + "/scans/"}
+    with translation.override(language):
+        subject = render_to_string("pacs/email/handoff_subject.txt", context).strip()
+        body = render_to_string("pacs/email/handoff_message.txt", context)
     send_mail(
-        settings.ACCOUNT_EMAIL_SUBJECT_PREFIX
-        + render_to_string("pacs/email/handoff_subject.txt", context).strip(),
-        render_to_string("pacs/email/handoff_message.txt", context),
+        settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject,
+        body,
         settings.DEFAULT_FROM_EMAIL,
         [patient.email],
     )
+
+
+def mail_language(patient: User) -> str:
+    """The patient's own language if their account has one, else the clinician's (the active
+    language of the request that hands the study over)."""
+    supported = {code for code, _name in settings.LANGUAGES}
+    if patient.language in supported:
+        return patient.language
+    return translation.get_language() or settings.LANGUAGE_CODE

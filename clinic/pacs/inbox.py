@@ -14,6 +14,7 @@ from audit.actions import AuditAction
 from audit.log import append as audit
 from clinic.pacs.models import Handoff, Study
 from clinic.pacs.receiving import read_summary
+from scans import wording
 from scans.models import Outcome
 
 INBOX_SIZE = 100
@@ -59,9 +60,15 @@ def quarantine_notes(handoff: Handoff) -> list[dict[str, Any]]:
     """Why images of a handed-over study were held back by the verifier (reasons, no pixels).
 
     The clinic sees this for studies it handed over, to help the patient: the reasons are the
-    engine's own words and never quote header values.
+    engine's own words (shown as a technical detail beside the reader's sentences) and never
+    quote header values.
     """
     return [
-        {"id": image.pk, "position": image.position, "reason": image.reason}
+        {
+            "id": image.pk,
+            "position": image.position,
+            "reason": image.reason,
+            "sentences": wording.outcome_reason(image),
+        }
         for image in handoff.scan.images.filter(outcome=Outcome.QUARANTINED).order_by("position")
     ]

@@ -15,6 +15,7 @@ import re
 
 import pydicom
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit.actions import AuditAction
@@ -51,25 +52,28 @@ def parse_boxes(text: str) -> list[Box]:
             continue
         match = _BOX.fullmatch(chunk)
         if match is None:
-            raise RedactionRefused("Give each box as x0,y0,x1,y1 in pixels, one per line.")
+            raise RedactionRefused(_("Give each box as x0,y0,x1,y1 in pixels, one per line."))
         x0, y0, x1, y1 = (int(v) for v in match.groups())
         if x1 <= x0 or y1 <= y0:
-            raise RedactionRefused("Each box needs x1 > x0 and y1 > y0.")
+            raise RedactionRefused(_("Each box needs x1 > x0 and y1 > y0."))
         boxes.append((x0, y0, x1, y1))
     if not boxes or len(boxes) > MAX_BOXES:
-        raise RedactionRefused(f"Give between 1 and {MAX_BOXES} boxes.")
+        raise RedactionRefused(_("Give between 1 and %(count)s boxes.") % {"count": MAX_BOXES})
     return boxes
 
 
 def _painted(original: bytes, boxes: list[Box]) -> bytes:
     ds = pydicom.dcmread(io.BytesIO(original))
     if ds.file_meta.TransferSyntaxUID.is_compressed:
-        raise RedactionRefused("Only uncompressed images can be redacted here.")
+        raise RedactionRefused(_("Only uncompressed images can be redacted here."))
     pixels = ds.pixel_array.copy()
     rows, columns = int(ds.Rows), int(ds.Columns)
     for x0, y0, x1, y1 in boxes:
         if x1 > columns or y1 > rows:
-            raise RedactionRefused(f"A box lies outside the image ({columns} x {rows} pixels).")
+            raise RedactionRefused(
+                _("A box lies outside the image (%(columns)s x %(rows)s pixels).")
+                % {"columns": columns, "rows": rows}
+            )
         pixels[..., y0:y1, x0:x1] = pixels.min()
     ds.PixelData = pixels.tobytes()
     out = io.BytesIO()
@@ -86,9 +90,9 @@ def redact_and_verify(handoff: Handoff, image_id: str, boxes: list[Box], *, clin
         .first()
     )
     if image is None or image.kind != "dicom" or image.source.vault_object is None:
-        raise RedactionRefused("That image is not one held back from this study.")
+        raise RedactionRefused(_("That image is not one held back from this study."))
     if handoff.scan.status not in HELPABLE:
-        raise RedactionRefused("The patient's scan is not waiting for their review any more.")
+        raise RedactionRefused(_("The patient's scan is not waiting for their review any more."))
     vault = get_vault()
     painted = _painted(vault.read_bytes(image.source.vault_object), boxes)
     result = deidentify_bytes(painted, keys=deid_keys(), options=deid_options())
@@ -99,7 +103,7 @@ def redact_and_verify(handoff: Handoff, image_id: str, boxes: list[Box], *, clin
             scan = Scan.objects.select_for_update().get(pk=handoff.scan_id)
             if scan.status not in HELPABLE:
                 raise RedactionRefused(
-                    "The patient's scan is not waiting for their review any more."
+                    _("The patient's scan is not waiting for their review any more.")
                 )
             if outcome == Outcome.CLEAN and result.output is not None:
                 info = vault.put_bytes(result.output)

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from audit.actions import AuditAction
@@ -114,7 +115,7 @@ def view_shared(share: Share, clinician: User) -> dict[str, Any]:
         "share": share,
         "question": question,
         "html": stored["html"],
-        "disclaimer": DISCLAIMER,
+        "disclaimer": gettext(DISCLAIMER),
         "endpoint": answer.endpoint_name,
         "model": answer.model,
         "images": _sent_images(answer),

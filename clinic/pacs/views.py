@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -18,6 +19,7 @@ from accounts.roles import role_required, signed_in_user
 from clinic.pacs import handoff, inbox, node, redaction, sharing
 from clinic.pacs.models import AllowedPeer, DicomwebToken, Handoff, Study
 from scans.answers import answer_of, answers_of
+from scans.refusals import flash_refusal
 
 admin_only = role_required(Role.CLINIC_ADMIN)
 clinician_only = role_required(Role.CLINICIAN)
@@ -50,9 +52,9 @@ def node_settings(request: HttpRequest) -> HttpResponse:
         title = request.POST.get("ae_title", "")
         if node.valid_ae_title(title):
             node.set_ae_title(title, admin=signed_in_user(request))
-            messages.success(request, "The node's AE title was changed.")
+            messages.success(request, _("The node's AE title was changed."))
             return redirect("pacs:node")
-        messages.error(request, "An AE title is 1 to 16 printable characters, no backslash.")
+        messages.error(request, _("An AE title is 1 to 16 printable characters, no backslash."))
     return _node_page(request)
 
 
@@ -66,10 +68,10 @@ def peer_add(request: HttpRequest) -> HttpResponse:
     except ValueError:
         address = ""
     if not node.valid_ae_title(title) or not address:
-        messages.error(request, "Give the PACS's calling AE title and its IP address.")
+        messages.error(request, _("Give the PACS's calling AE title and its IP address."))
     else:
         node.add_peer(title, address, admin=signed_in_user(request))
-        messages.success(request, "The peer may now send studies.")
+        messages.success(request, _("The peer may now send studies."))
     return redirect("pacs:node")
 
 
@@ -77,14 +79,14 @@ def peer_add(request: HttpRequest) -> HttpResponse:
 @admin_only
 def peer_delete(request: HttpRequest, peer_id: int) -> HttpResponse:
     if node.remove_peer(peer_id, admin=signed_in_user(request)):
-        messages.success(request, "The peer was removed.")
+        messages.success(request, _("The peer was removed."))
     return redirect("pacs:node")
 
 
 @require_POST
 @admin_only
 def token_create(request: HttpRequest) -> HttpResponse:
-    name = (request.POST.get("name") or "").strip()[:80] or "DICOMweb sender"
+    name = (request.POST.get("name") or "").strip()[:80] or _("DICOMweb sender")
     return _node_page(request, new_token=node.issue_token(name, admin=signed_in_user(request)))
 
 
@@ -92,7 +94,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @admin_only
 def token_revoke(request: HttpRequest, dicomweb_token_id: int) -> HttpResponse:
     if node.revoke_token(dicomweb_token_id, admin=signed_in_user(request)):
-        messages.success(request, "The token was revoked.")
+        messages.success(request, _("The token was revoked."))
     return redirect("pacs:node")
 
 
@@ -124,17 +126,19 @@ def study_handoff(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
     email = (request.POST.get("email") or "").strip()
     if "@" not in email or len(email) > 254:
-        messages.error(request, "Give the patient's e-mail address.")
+        messages.error(request, _("Give the patient's e-mail address."))
         return redirect("pacs:study", study_id=study.pk)
     try:
         handoff.hand_off(study, email, clinician=signed_in_user(request))
     except handoff.HandoffRefused as refusal:
-        messages.error(request, refusal.message)
+        flash_refusal(request, refusal)
     else:
         messages.success(
             request,
-            "The study was handed to the patient. It is de-identified and waits for their review; "
-            "only they can decide to send it anywhere.",
+            _(
+                "The study was handed to the patient. It is de-identified and waits for their "
+                "review; only they can decide to send it anywhere."
+            ),
         )
     return redirect("pacs:study", study_id=study.pk)
 
@@ -149,15 +153,15 @@ def image_redact(request: HttpRequest, study_id: uuid.UUID, image_id: uuid.UUID)
             handed, str(image_id), boxes, clinician=signed_in_user(request)
         )
     except redaction.RedactionRefused as refusal:
-        messages.error(request, refusal.message)
+        flash_refusal(request, refusal)
     else:
         if outcome == "clean":
             messages.success(
                 request,
-                "The verifier passed the redacted image: it now waits for the patient's review.",
+                _("The verifier passed the redacted image: it now waits for the patient's review."),
             )
         else:
-            messages.error(request, "The verifier still holds the image back; nothing changed.")
+            messages.error(request, _("The verifier still holds the image back; nothing changed."))
     return redirect("pacs:study", study_id=study_id)
 
 
@@ -203,7 +207,7 @@ def share(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
     user = signed_in_user(request)
     sharing.share_answer(answer_of(user, answer_id), user)
     messages.success(
-        request, "The answer is shared with your clinic. You can stop sharing any time."
+        request, _("The answer is shared with your clinic. You can stop sharing any time.")
     )
     return redirect("pacs:shares")
 
@@ -212,5 +216,5 @@ def share(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
 @patient_only
 def revoke(request: HttpRequest, share_id: uuid.UUID) -> HttpResponse:
     if sharing.revoke_share(share_id, signed_in_user(request)):
-        messages.success(request, "Your clinic can no longer see this answer.")
+        messages.success(request, _("Your clinic can no longer see this answer."))
     return redirect("pacs:shares")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from django.utils.translation import gettext
 
 from scans.errors import UserFacingError
 
@@ -15,8 +17,8 @@ class ConsentError(UserFacingError):
         super().__init__(message, status)
         self.warnings = list(warnings)
 
-    def as_json(self) -> dict[str, Any]:
-        return {**super().as_json(), "warnings": self.warnings}
+    def as_json(self, translate: Callable[[str], str] = str) -> dict[str, Any]:
+        return {**super().as_json(translate), "warnings": self.warnings}
 
 
 class QuestionNeedsConfirmation(ConsentError):
@@ -24,9 +26,11 @@ class QuestionNeedsConfirmation(ConsentError):
 
     def __init__(self, warnings: Sequence[str]) -> None:
         super().__init__(
-            "Your question may contain details that identify you: "
-            + "; ".join(warnings)
-            + ". Edit the question, or confirm that you want to send it as it is.",
+            gettext(
+                "Your question may contain details that identify you: %(found)s. Edit the "
+                "question, or confirm that you want to send it as it is."
+            )
+            % {"found": "; ".join(gettext(kind) for kind in warnings)},
             status=409,
             warnings=warnings,
         )

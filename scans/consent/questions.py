@@ -2,26 +2,28 @@
 found in the scan's headers (``scans.consent.headers``) and the account's email address.
 
 The patient is told which kinds were found (never the values) and must edit the question or
-confirm it. No database, no vault: testable on its own.
+confirm it. No database, no vault: testable on its own. The kinds are English
+sentences marked for the catalogues; pages translate them where they show them.
 """
 
 from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext_noop
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from scans.deid.identifiers import Identifiers
 
-NAME = "a name from your scan"
-SCAN_ID = "a patient or record number from your scan"
-SCAN_DETAIL = "a detail from your scan's header (such as a hospital or address)"
-SCAN_DATE = "a date from your scan"
-DATE = "a date"
-PHONE = "a phone number"
-EMAIL = "an email address"
-LONG_NUMBER = "a long number (it may be an id)"
-ACCOUNT = "your account's email address or user name"
+NAME = gettext_noop("a name from your scan")
+SCAN_ID = gettext_noop("a patient or record number from your scan")
+SCAN_DETAIL = gettext_noop("a detail from your scan's header (such as a hospital or address)")
+SCAN_DATE = gettext_noop("a date from your scan")
+DATE = gettext_noop("a date")
+PHONE = gettext_noop("a phone number")
+EMAIL = gettext_noop("an email address")
+LONG_NUMBER = gettext_noop("a long number (it may be an id)")
+ACCOUNT = gettext_noop("your account's email address or user name")
 
 _DATE_PATTERNS = (
     re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b"),

@@ -15,11 +15,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.roles import role_required, signed_in_user
-from scans import answers, queries, reports, series
+from scans import answers, queries, reports, series, wording
 from scans.consent.acceptance import accept as accept_request
 from scans.consent.errors import ConsentError, WithdrawalRefused
 from scans.consent.queries import consent_of, enabled_endpoints, request_of
@@ -38,7 +39,7 @@ patient_only = role_required(Role.PATIENT)
 class AskForm(forms.Form):
     endpoint = forms.UUIDField()
     images = forms.MultipleChoiceField(
-        error_messages={"required": "Choose at least one image to send."}
+        error_messages={"required": gettext_lazy("Choose at least one image to send.")}
     )
     question = forms.CharField(max_length=MAX_QUESTION_CHARS, strip=True)
     confirm_identifiers = forms.BooleanField(required=False)
@@ -57,7 +58,7 @@ def _ask_context(
     images = sendable_images(scan)
     for image in images:
         # The template shows why a flagged image should be looked at before it is ticked.
-        setattr(image, "check_reasons", reports.review_reasons(image))  # noqa: B010
+        setattr(image, "check_reasons", wording.review_reasons(image))  # noqa: B010
     cap = min((e.max_images for e in endpoints), default=0)
     if form is not None and form.is_bound:
         ticked = set(cast(QueryDict, form.data).getlist("images"))
@@ -134,8 +135,9 @@ def ask(request: HttpRequest, scan_id: uuid.UUID) -> HttpResponse:
             language=translation.get_language(),
         )
     except ConsentError as exc:
+        warnings = [_(kind) for kind in exc.warnings]
         return refusal_page(
-            request, "consent/ask.html", _ask_context(scan, form, exc.warnings, ""), exc
+            request, "consent/ask.html", _ask_context(scan, form, warnings, ""), exc
         )
     return redirect("consent:review", scan_id=scan.id, request_id=consent_request.id)
 
@@ -153,7 +155,7 @@ def review(request: HttpRequest, scan_id: uuid.UUID, request_id: uuid.UUID) -> H
         )
     }
     shown = [
-        {**item, "check": reports.review_reasons(images[item["image_id"]])}
+        {**item, "check": wording.review_reasons(images[item["image_id"]])}
         if item["image_id"] in images
         else item
         for item in _captions(consent_request)
@@ -270,19 +272,24 @@ def answer_detail(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
 
 def _captions(consent_request: ConsentRequest) -> list[dict[str, Any]]:
     """The prepared images, each captioned with its series, slice and window."""
-    groups, _ = series.series_of(consent_request.scan)
+    groups, _held = series.series_of(consent_request.scan)
     captions = {}
     for group in groups:
         for n, image in enumerate(group.images, start=1):
-            captions[str(image.pk)] = (
-                f"{group.title} · slice {n} of {len(group.images)} (image {image.position})"
-            )
+            captions[str(image.pk)] = _(
+                "%(series)s · slice %(slice)s of %(slices)s (image %(position)s)"
+            ) % {
+                "series": group.title,
+                "slice": n,
+                "slices": len(group.images),
+                "position": image.position,
+            }
     return [
         {
             **item,
             "caption": captions.get(item["image_id"], "")
             + (
-                f" · {PRESETS[item['window']].label} window"
+                " · " + _("%(window)s window") % {"window": PRESETS[item["window"]].label}
                 if item.get("window") in PRESETS
                 else ""
             ),
@@ -302,11 +309,14 @@ def answer_delete(request: HttpRequest, answer_id: uuid.UUID) -> HttpResponse:
             request,
             "confirm.html",
             {
-                "title": "Delete this answer?",
-                "what": f"The answer from {answer.consent.endpoint_snapshot.get('name', 'the AI')}",
-                "consequence": "Its text is destroyed. The record that a send happened stays in "
-                "the audit log, without the text. This cannot be undone.",
-                "action": "Delete answer",
+                "title": _("Delete this answer?"),
+                "what": _("The answer from %(name)s")
+                % {"name": answer.consent.endpoint_snapshot.get("name") or _("the AI service")},
+                "consequence": _(
+                    "Its text is destroyed. The record that a send happened stays in the audit "
+                    "log, without the text. This cannot be undone."
+                ),
+                "action": _("Delete answer"),
                 "back": reverse("consent:answer", args=[answer.pk]),
             },
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import User
 from audit import log as audit
@@ -18,7 +19,9 @@ def withdraw(consent: Consent, user: User) -> None:
     with transaction.atomic():
         if not states.transition(consent.pk, ConsentState.WITHDRAWN):
             raise WithdrawalRefused(
-                "This consent can no longer be withdrawn: sending has started or it has ended."
+                gettext(
+                    "This consent can no longer be withdrawn: sending has started or it has ended."
+                )
             )
         pipeline.transition(consent.scan_id, Status.READY_FOR_REVIEW, expected={Status.CONSENTED})
         audit.append(

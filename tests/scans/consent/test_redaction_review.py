@@ -16,6 +16,7 @@ from PIL import Image
 
 from scans import processing, sending
 from scans.consent.selection import default_selection, sendable_images
+from scans.deid.burned_in import REVIEW_REASONS
 from scans.deid.report import REDACTION_NOTE
 from scans.models import Scan, ScanImage, Status
 from tests.support import builders
@@ -25,7 +26,8 @@ from tests.support.fakes import FakeProvider
 
 pytestmark = pytest.mark.django_db
 
-CHECK_REASON = "A black box covers part of the body: check nothing you need is hidden."
+# The engine's own sentence for its "over-body" code (pages show it in the reader's language).
+CHECK_REASON = REVIEW_REASONS["over-body"]
 
 
 def processed(client, user, *blobs: bytes) -> Scan:
@@ -121,7 +123,7 @@ def test_the_scan_and_ask_pages_show_the_reason_and_leave_it_unticked(client, pa
     flag(first)
     client.force_login(patient)
     detail = client.get(f"/scans/{study.id}/").content.decode()
-    assert "Check this image" in detail and "black box covers part of the body" in detail
+    assert "Check this image" in detail and "black box covers part of the picture itself" in detail
     assert "should be checked before sending" in detail
     with FakeProvider("openai") as provider:
         endpoint_for(provider)
@@ -141,7 +143,7 @@ def test_the_review_page_names_the_flag_of_a_chosen_image(client, patient, study
             "question": "Anything unusual?"})
         assert response.status_code == 302, response.content.decode()[:2000]
         review = client.get(response["Location"]).content.decode()
-    assert "Check this image" in review and "black box covers part of the body" in review
+    assert "Check this image" in review and "black box covers part of the picture itself" in review
 
 
 def test_the_preview_outlines_the_boxes_to_check(client, patient, blob_dir):
