@@ -293,8 +293,10 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     reasons: list[str] = []
     folded_header = _masked_declarations(header.lower())
     spellings = {value: _header_needles(value) for value in identifiers.forbidden()}
-    # Each distinct needle is searched once, however many values share it.
-    found: dict[tuple[str, bytes], bool] = {}
+    # Each distinct needle is searched once per way of matching it, however many values share
+    # it: a substring search and a whole-word search of one needle can disagree ("smith" glued
+    # into "xxsmithxx"), so a patient's name never borrows an institution's whole-word result.
+    found: dict[tuple[str, bytes, bool], bool] = {}
     pixel_needles: dict[bytes, str] = {}
     for value in sorted(spellings):
         source = identifiers.sources.get(value, "the original header")
@@ -304,7 +306,7 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
             for needle in needles:
                 # UTF-8 and Latin-1 spell ASCII alike and bound words alike: one search.
                 key = ("UTF-8" if encoding == "Latin-1" and needle.isascii() else encoding,
-                       needle)
+                       needle, anywhere)
                 if key not in found:
                     found[key] = (needle in folded_header if anywhere
                                   else _occurs_as_token(needle, folded_header, encoding))

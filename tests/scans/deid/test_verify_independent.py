@@ -186,3 +186,24 @@ def test_identifiers_never_show_their_values() -> None:
     assert Patient().family in identifiers.values
     assert Patient().family not in repr(identifiers)
     assert "M" not in identifiers.values and "F" not in identifiers.values
+
+
+def test_a_name_glued_into_other_letters_is_caught_when_another_attribute_shares_its_spelling():
+    """GIVEN a patient's name that the original also spells, in capitals, in an attribute whose
+    values only count as whole words (an institution), and an output where the name is glued
+    between other letters
+    WHEN the output's bytes are searched
+    THEN the leak is found: the institution's whole-word miss is not reused for the name."""
+    identifiers, cleaned = original_and_clean()
+    family = "Wolkenstein"
+    identifiers = Identifiers(
+        values=identifiers.values | {family, family.upper()},
+        tokens=identifiers.tokens,
+        dates=identifiers.dates,
+        uids=identifiers.uids,
+        sources={**identifiers.sources, family: "PatientName", family.upper(): "InstitutionName"},
+        benign=identifiers.benign,
+    )
+    cleaned.RedPaletteColorLookupTableData = f"XX{family.upper()}XX".encode()
+    reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
+    assert "identifying value from PatientName found in the output (UTF-8, case-folded)" in reasons
