@@ -47,7 +47,10 @@ class RoleMFAMiddleware:
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"detail": _("Set up two-factor authentication before using this account.")},
+                    {
+                        "code": "mfa_required",
+                        "detail": _("Set up two-factor authentication before using this account."),
+                    },
                     status=403,
                 )
             messages.warning(

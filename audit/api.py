@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
-from ninja.errors import HttpError
 
 from accounts.models import Role, User
 from accounts.roles import has_mfa
@@ -19,6 +18,7 @@ from audit.downloads import FORMATS, export_download
 from audit.forms import EventFilterForm
 from audit.models import AuditEntry
 from audit.reading import EventFilter, chain_status, matching_events
+from scans.errors import UserFacingError, gettext_noop
 
 router = Router(tags=["audit"])
 
@@ -26,6 +26,7 @@ AUDIT_ROLES = (Role.AUDITOR, Role.CLINIC_ADMIN)
 
 
 class Error(Schema):
+    code: str
     detail: str
 
 
@@ -87,9 +88,17 @@ class ExportQuery(EventQuery):
 def auditor_of(request: HttpRequest) -> User:
     user = getattr(request, "auth", None)
     if not isinstance(user, User) or user.role not in AUDIT_ROLES:
-        raise HttpError(403, "Only auditor and clinic admin accounts may read the audit log.")
+        raise UserFacingError(
+            gettext_noop("Only auditor and clinic admin accounts may read the audit log."),
+            403,
+            code="auditors_only",
+        )
     if not has_mfa(user):
-        raise HttpError(403, "Set up two-factor authentication before using this account.")
+        raise UserFacingError(
+            gettext_noop("Set up two-factor authentication before using this account."),
+            403,
+            code="mfa_required",
+        )
     return user
 
 
@@ -97,7 +106,12 @@ def event_filter(query: EventQuery) -> EventFilter:
     fields = ("since", "until", "action", "actor", "object_id", "outcome")
     form = EventFilterForm({name: getattr(query, name) or "" for name in fields})
     if not form.is_valid():
-        raise HttpError(400, f"The request is not valid; check {form.first_error()}")
+        raise UserFacingError(
+            gettext_noop("The request is not valid; check %(error)s"),
+            400,
+            {"error": form.first_error()},
+            code="invalid_request",
+        )
     return form.event_filter()
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 class ErasureRefused(UserFacingError):
     """The account cannot be erased right now; the message says why, for the patient."""
 
+    code = "erasure_refused"
     status = 409
 
 

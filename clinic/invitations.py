@@ -43,6 +43,7 @@ _tokens = InvitationTokens()
 
 
 class InvitationRefused(UserFacingError):
+    code = "invitation_refused"
     status = 400
 
 

@@ -29,12 +29,14 @@ from scans.errors import UserFacingError
 class NotOnYourself(UserFacingError):
     """An admin tried to disable, demote or reset their own account."""
 
+    code = "not_on_yourself"
     status = 403
 
 
 class AccountErased(UserFacingError):
     """The account was erased: it has no owner any more and can never be used again."""
 
+    code = "account_erased"
     status = 409
 
 

@@ -161,6 +161,76 @@ _REASONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         re.compile(r"(\w+) answer is empty"),
         lambda m: gettext("the %(protocol)s answer is empty") % {"protocol": m[1]},
     ),
+    # The protocol parsers' reasons (forwarding.protocols); a field's JSON path is data.
+    (
+        re.compile(r"(\w+) provider answered HTTP (\d+)"),
+        lambda m: (
+            gettext("the %(protocol)s service answered HTTP %(status)s")
+            % {"protocol": m[1], "status": m[2]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) answer has no (choices\[0\]\.message|candidates)"),
+        lambda m: (
+            gettext("the %(protocol)s answer has no %(field)s field")
+            % {"protocol": m[1], "field": m[2]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) answer has no (content) list"),
+        lambda m: (
+            gettext("the %(protocol)s answer has no %(field)s list")
+            % {"protocol": m[1], "field": m[2]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) (choices\[0\]\.message|candidates\[0\]) is not an object"),
+        lambda m: (
+            gettext("in the %(protocol)s answer, %(field)s is not an object")
+            % {"protocol": m[1], "field": m[2]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) answer part is not an object"),
+        lambda m: (
+            gettext("a part of the %(protocol)s answer is not an object") % {"protocol": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) message content is neither text nor a list of parts"),
+        lambda m: (
+            gettext("in the %(protocol)s answer, %(field)s is neither text nor a list of parts")
+            % {"protocol": m[1], "field": "choices[0].message.content"}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) (candidates\[0\]) has no content parts"),
+        lambda m: (
+            gettext("in the %(protocol)s answer, %(field)s has no parts")
+            % {"protocol": m[1], "field": "candidates[0].content"}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) model refused"),
+        lambda m: gettext("the %(protocol)s model declined to answer") % {"protocol": m[1]},
+    ),
+    (
+        re.compile(r"(\w+) answered an error object"),
+        lambda m: (
+            gettext("the %(protocol)s service answered with an error object") % {"protocol": m[1]}
+        ),
+    ),
+    (
+        re.compile(r"(\w+) blocked the prompt"),
+        lambda m: gettext("the %(protocol)s service blocked the question") % {"protocol": m[1]},
+    ),
+    (
+        re.compile(r"(\w+) stopped for safety"),
+        lambda m: (
+            gettext("the %(protocol)s service stopped its answer for safety reasons")
+            % {"protocol": m[1]}
+        ),
+    ),
 ]
 
 

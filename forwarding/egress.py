@@ -31,17 +31,17 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from forwarding.errors import ForwardingError
+from forwarding.errors import ForwardingError, gettext_noop
 from forwarding.protocols import PreparedRequest, ProviderError
 
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-REFUSED_MESSAGE = (
+REFUSED_MESSAGE = gettext_noop(
     "The gateway refused to contact this AI service because its address is not allowed. "
     "Your images were not sent. An administrator needs to check the AI endpoint."
 )
-UNREACHABLE_MESSAGE = (
+UNREACHABLE_MESSAGE = gettext_noop(
     "The AI service could not be reached or did not answer in time. You can try again later."
 )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from forwarding.errors import ForwardingError
+from forwarding.errors import ForwardingError, gettext_noop
 
 PROTOCOLS = ("openai", "anthropic", "gemini")
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
@@ -29,11 +29,11 @@ ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires a limit; long enough for a careful explanation, short enough to bound cost.
 ANSWER_MAX_TOKENS = 2048
 
-UNREADABLE_ANSWER = (
+UNREADABLE_ANSWER = gettext_noop(
     "The AI service sent back an answer the gateway could not read, so there is no answer to "
     "show. You can try again later; an administrator may need to check this AI endpoint."
 )
-DECLINED_ANSWER = (
+DECLINED_ANSWER = gettext_noop(
     "The AI service declined to answer this question. Nothing is wrong with your scan; the "
     "service's own rules stopped it from replying."
 )

@@ -18,20 +18,19 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from forwarding.egress import Response, TransportError
-from forwarding.errors import ForwardingError
+from forwarding.errors import ForwardingError, gettext_noop
 
-BUSY_MESSAGE = (
-    "The AI service is busy right now and asked the gateway to wait. "
-    "Please try again later."
+BUSY_MESSAGE = gettext_noop(
+    "The AI service is busy right now and asked the gateway to wait. Please try again later."
 )
-FAILING_MESSAGE = (
+FAILING_MESSAGE = gettext_noop(
     "The AI service had a problem on its side and could not answer. Please try again later."
 )
-CREDENTIALS_MESSAGE = (
+CREDENTIALS_MESSAGE = gettext_noop(
     "The AI service did not accept the gateway's credentials, so it could not answer. "
     "An administrator needs to check this AI endpoint."
 )
-REJECTED_MESSAGE = (
+REJECTED_MESSAGE = gettext_noop(
     "The AI service could not accept this request, so it could not answer. "
     "An administrator may need to check this AI endpoint's settings."
 )

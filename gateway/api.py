@@ -6,9 +6,12 @@ Bearer <token>``) whose scopes include the one the route needs: ``read`` for eve
 for changes ``upload`` (scans), ``consent`` (consent requests, consents, answers) or ``audit``
 (the whole audit API). Each token has ``API_RATE_LIMIT_PER_MINUTE`` requests a minute.
 
-Errors are JSON ``{"detail": "..."}`` with a message a person can act on: every refusal a service
-raises (``scans.errors.UserFacingError``) is translated here, and only here; anything else is a
-JSON 500, never Django's HTML page.
+Errors are JSON ``{"code": "...", "detail": "..."}``: ``code`` is a stable name of the kind of
+error for programs (``scope_missing``, ``not_found``, ``upload_refused`` ...), the same in every
+language; ``detail`` is a sentence a person can act on, in the request's language (the token's
+account language if it has one, else ``Accept-Language``). Every refusal a service raises
+(``scans.errors.UserFacingError``) is translated here, and only here; anything else is a JSON
+500, never Django's HTML page.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
 from ninja.security import HttpBearer
 
+from accounts.middleware import SUPPORTED_LANGUAGES
 from accounts.models import TokenScope, User
 from accounts.tokens import token_for_bearer
 from audit.api import router as audit_router
@@ -54,12 +59,28 @@ class BearerToken(HttpBearer):
         found = token_for_bearer(header)
         if found is None:
             return None
+        _speak_language_of(request, found.user)
         needed = self.read if request.method in READING else self.changes
         if needed.value not in found.scopes:
-            who = " (auditor and clinic admin accounts only)" if needed == TokenScope.AUDIT else ""
-            raise HttpError(403, f"This token may not do this: it needs the '{needed}' scope{who}.")
+            message = (
+                gettext_noop(
+                    "This token may not do this: it needs the '%(scope)s' scope (auditor and "
+                    "clinic admin accounts only)."
+                )
+                if needed == TokenScope.AUDIT
+                else gettext_noop("This token may not do this: it needs the '%(scope)s' scope.")
+            )
+            raise UserFacingError(message, 403, {"scope": needed.value}, code="scope_missing")
         _count_request(found.pk)
         return found.user
+
+
+def _speak_language_of(request: HttpRequest, user: User) -> None:
+    """The token's account language wins over ``Accept-Language``, as on the pages (the session
+    middleware that does this for pages knows no token)."""
+    if user.language in SUPPORTED_LANGUAGES:
+        translation.activate(user.language)
+        request.LANGUAGE_CODE = user.language
 
 
 def _count_request(token_id: int) -> None:
@@ -74,7 +95,11 @@ def _count_request(token_id: int) -> None:
     except ValueError:  # expired between add and incr
         count = 1
     if count > limit:
-        raise HttpError(429, "Too many requests with this token; wait a minute and try again.")
+        raise UserFacingError(
+            gettext_noop("Too many requests with this token; wait a minute and try again."),
+            429,
+            code="rate_limited",
+        )
 
 
 # Operation ids are part of the published schema (client generators name methods after them), and
@@ -104,6 +129,11 @@ api = GatewayAPI(
 )
 
 
+def error_response(request: HttpRequest, status: int, code: str, detail: str) -> HttpResponse:
+    """The one shape of every API error: a stable ``code`` and a translated ``detail``."""
+    return api.create_response(request, {"code": code, "detail": detail}, status=status)
+
+
 @api.exception_handler(UserFacingError)
 def on_refused(request: HttpRequest, exc: UserFacingError) -> HttpResponse:
     """Every refusal of every route: its message for the client, with its status."""
@@ -112,14 +142,35 @@ def on_refused(request: HttpRequest, exc: UserFacingError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return api.create_response(
-        request,
-        {
-            "detail": "Authentication required: send a personal API token as "
-            "'Authorization: Bearer <token>'."
-        },
-        status=401,
+    detail = gettext(
+        "Authentication required: send a personal API token as 'Authorization: Bearer <token>'."
     )
+    return error_response(request, 401, "authentication_required", detail)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Another account's object is a 404 exactly like one that does not exist: one sentence."""
+    detail = gettext("There is nothing here: it does not exist, or it is not yours to see.")
+    return error_response(request, 404, "not_found", detail)
+
+
+# Statuses ninja raises by itself (a method the route does not have, a body it cannot parse).
+_HTTP_ERRORS = {
+    400: ("invalid_request", gettext_noop("The request is not valid.")),
+    403: ("forbidden", gettext_noop("This account may not do this.")),
+    404: (
+        "not_found",
+        gettext_noop("There is nothing here: it does not exist, or it is not yours to see."),
+    ),
+    405: ("method_not_allowed", gettext_noop("This address does not accept this method.")),
+}
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code, detail = _HTTP_ERRORS.get(exc.status_code, ("error", gettext_noop("The request failed.")))
+    return error_response(request, exc.status_code, code, gettext(detail))
 
 
 @api.exception_handler(ValidationError)
@@ -128,15 +179,13 @@ def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     if rejection is not None:
         # The upload handler stopped reading the body (too large, storage full ...), so a
         # missing `files` is a symptom; its reason is the one the client needs.
-        return api.create_response(
-            request, {"detail": rejection.words(gettext)}, status=rejection.status
-        )
+        return api.create_response(request, rejection.as_json(gettext), status=rejection.status)
+    # The names of the fields are data (the API's own names), listed after the sentence.
     fields = sorted(
         {".".join(str(p) for p in err.get("loc", [])[1:]) or "body" for err in exc.errors}
     )
-    return api.create_response(
-        request, {"detail": f"The request is not valid; check: {', '.join(fields)}."}, status=400
-    )
+    detail = gettext("The request is not valid; check: %(fields)s.") % {"fields": ", ".join(fields)}
+    return error_response(request, 400, "invalid_request", detail)
 
 
 @api.exception_handler(Exception)
@@ -145,9 +194,8 @@ def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     route = request.resolver_match.route if request.resolver_match else "?"
     # Its type and place only: an exception's text can quote what it was given.
     logger.error("API error on %s %s: %s", request.method, route, describe(exc))
-    return api.create_response(
-        request, {"detail": "Something went wrong on our side; try again later."}, status=500
-    )
+    detail = gettext("Something went wrong on our side; try again later.")
+    return error_response(request, 500, "server_error", detail)
 
 
 api.add_router("", scans_router, auth=BearerToken(read=TokenScope.READ, changes=TokenScope.UPLOAD))

@@ -1,8 +1,8 @@
 """The scans part of the JSON API, ``/api/v1/scans``: the same operations as the pages.
 
 Mounted on the one API object in ``gateway.api`` (which authenticates with a personal API token
-and turns refusals into ``{"detail": ...}``). Another patient's scan is a 404, exactly like a
-scan that does not exist.
+and turns refusals into ``{"code": ..., "detail": ...}``). Another patient's scan is a 404,
+exactly like a scan that does not exist.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import File, Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from accounts.models import Role, User
-from scans import queries, reports
+from scans import queries, reports, wording
 from scans.deletion import delete_scan
+from scans.errors import UserFacingError, gettext_noop
 from scans.models import Scan
 from scans.submission import submit_scan
 from scans.upload import sealed_uploads, upload_rejection
@@ -27,6 +27,7 @@ router = Router()
 
 
 class Error(Schema):
+    code: str
     detail: str
 
 
@@ -70,7 +71,8 @@ def scan_out(scan: Scan) -> dict[str, Any]:
         "status_changed_at": scan.status_changed_at,
         "file_count": scan.files.count(),
         "progress": {"done": scan.progress_done, "total": scan.progress_total},
-        "error_message": scan.error_message,
+        # Stored in English by a worker; ``status`` is the machine-readable part.
+        "error_message": wording.scan_message(scan.error_message),
         "images": list(scan.images.all()),
     }
 
@@ -79,7 +81,9 @@ def patient_of(request: HttpRequest) -> User:
     """The API client's account, if it is a patient's (the API's auth let only accounts in)."""
     user = getattr(request, "auth", None)
     if not isinstance(user, User) or user.role != Role.PATIENT:
-        raise HttpError(403, "Only patient accounts have scans.")
+        raise UserFacingError(
+            gettext_noop("Only patient accounts have scans."), 403, code="patients_only"
+        )
     return user
 
 
@@ -127,8 +131,10 @@ def get_scan(request: HttpRequest, scan_id: uuid.UUID):
 def remove_scan(request: HttpRequest, scan_id: uuid.UUID):
     scan = queries.scan_of(patient_of(request), scan_id)
     if not delete_scan(scan, actor=scan.owner.pseudonym):
-        return Status(
-            409, {"detail": "This scan is being sent right now; delete it once sending ends."}
+        raise UserFacingError(
+            gettext_noop("This scan is being sent right now; delete it once sending ends."),
+            409,
+            code="scan_being_sent",
         )
     return Status(204, None)
 

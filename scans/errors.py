@@ -41,25 +41,35 @@ class Phrase:
 
 class UserFacingError(Exception):
     """A refusal. ``message`` is written for the person who asked (it never quotes their files
-    or data); ``status`` is the HTTP status that fits. ``values`` fill the ``%(name)s``
-    placeholders of ``message`` (a value may be a ``Phrase``); ``message`` itself is the English
-    sentence with them filled in, ``words(gettext)`` the reader's."""
+    or data); ``status`` is the HTTP status that fits; ``code`` names the kind of refusal for
+    programs (the API's error body carries it, stable across languages and wordings).
+    ``values`` fill the ``%(name)s`` placeholders of ``message`` (a value may be a ``Phrase``);
+    ``message`` itself is the English sentence with them filled in, ``words(gettext)`` the
+    reader's."""
 
     status: int = 400
+    code: str = "refused"
 
     def __init__(
-        self, message: str, status: int | None = None, values: Mapping[str, object] | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        values: Mapping[str, object] | None = None,
+        *,
+        code: str | None = None,
     ) -> None:
         self.phrase = Phrase(message, dict(values or {}))
         self.message = self.phrase.words()
         super().__init__(self.message)
         if status is not None:
             self.status = status
+        if code is not None:
+            self.code = code
 
     def words(self, translate: Callable[[str], str]) -> str:
         """The message in the reader's language (``translate`` is ``gettext``)."""
         return self.phrase.words(translate)
 
     def as_json(self, translate: Callable[[str], str] = str) -> dict[str, Any]:
-        """The API's error body."""
-        return {"detail": self.words(translate)}
+        """The API's error body: the kind of refusal for programs, the sentence for people."""
+        return {"code": self.code, "detail": self.words(translate)}

@@ -76,6 +76,8 @@ class IntakeRejected(UserFacingError):
     malformed or hostile file.
     """
 
+    code = "upload_refused"
+
     def __init__(self, message: str, status: int, values: dict[str, object] | None = None) -> None:
         super().__init__(message, status, values)
 

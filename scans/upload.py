@@ -44,6 +44,8 @@ UPLOAD_ROUTES = frozenset({"scans:upload", "api-1:scans"})
 class Rejection(UserFacingError):
     """Why the files of this request were not (or not all) sealed: a refusal with its status."""
 
+    code = "upload_refused"
+
     def __init__(self, status: int, message: str, values: dict[str, object] | None = None) -> None:
         super().__init__(message, status, values)
 

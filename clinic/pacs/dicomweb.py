@@ -17,6 +17,7 @@ import pydicom
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from audit.actions import AuditAction
@@ -40,8 +41,9 @@ def _actor(token: DicomwebToken) -> str:
     return f"dcw-{token.pk:08x}"
 
 
-def _refusal(status: int, message: str) -> JsonResponse:
-    response = JsonResponse({"detail": message}, status=status)
+def _refusal(status: int, code: str, message: str) -> JsonResponse:
+    """The API's error shape: a stable ``code`` for programs, a translated ``detail``."""
+    response = JsonResponse({"code": code, "detail": message}, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="dicomweb"'
     return response
@@ -51,12 +53,14 @@ def _refusal(status: int, message: str) -> JsonResponse:
 def studies(request: HttpRequest) -> HttpResponse:
     token = token_for(request.headers.get("Authorization", ""))
     if token is None:
-        return _refusal(401, "A clinic DICOMweb token is required.")
+        return _refusal(
+            401, "authentication_required", gettext("A clinic DICOMweb token is required.")
+        )
     if request.method == "POST":
         return _store(request, token)
     if request.method == "GET":
         return _search(request, token)
-    return _refusal(405, "Use POST (STOW-RS) or GET (QIDO-RS).")
+    return _refusal(405, "method_not_allowed", gettext("Use POST (STOW-RS) or GET (QIDO-RS)."))
 
 
 def _uids(body: bytes) -> dict[str, Any]:
@@ -74,7 +78,11 @@ def _uids(body: bytes) -> dict[str, Any]:
 def _store(request: HttpRequest, token: DicomwebToken) -> HttpResponse:
     boundary = boundary_of(request.META.get("CONTENT_TYPE", ""))
     if boundary is None:
-        return _refusal(415, 'Send multipart/related; type="application/dicom" with a boundary.')
+        return _refusal(
+            415,
+            "unsupported_media_type",
+            gettext('Send multipart/related; type="application/dicom" with a boundary.'),
+        )
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     studies_seen: set[str] = set()
@@ -100,13 +108,19 @@ def _store(request: HttpRequest, token: DicomwebToken) -> HttpResponse:
     except MalformedBody as exc:
         _audit_store(token, stored, failed, studies_seen, outcome="malformed")
         return _refusal(
-            400 if "large" not in str(exc) else 413, "The multipart body is malformed or too large."
+            400 if "large" not in str(exc) else 413,
+            "malformed_body",
+            gettext("The multipart body is malformed or too large."),
         )
     except Exception:
         log.exception("STOW-RS request could not be filed")
         connection.close()
         _audit_store(token, stored, failed, studies_seen, outcome="error")
-        return _refusal(503, "The instances could not be stored now; try again later.")
+        return _refusal(
+            503,
+            "not_stored",
+            gettext("The instances could not be stored now; try again later."),
+        )
     _audit_store(token, stored, failed, studies_seen, outcome="ok")
     body: dict[str, Any] = {}
     if stored:
@@ -167,7 +181,7 @@ def _search(request: HttpRequest, token: DicomwebToken) -> HttpResponse:
         limit = max(0, min(int(request.GET.get("limit", QIDO_LIMIT)), QIDO_LIMIT))
         offset = max(0, int(request.GET.get("offset", 0)))
     except ValueError:
-        return _refusal(400, "limit and offset must be numbers.")
+        return _refusal(400, "invalid_request", gettext("limit and offset must be numbers."))
     matches = []
     for study in studies[: QIDO_LIMIT * 2]:
         summary = read_summary(study)

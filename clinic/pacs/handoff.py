@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 class HandoffRefused(UserFacingError):
     """A hand-off that cannot happen; the message is for the clinician."""
 
+    code = "handoff_refused"
+
 
 def _copy(object_id: object) -> ObjectInfo:
     vault = get_vault()

@@ -43,6 +43,8 @@ _BOX = re.compile(r"\s*(\d{1,5})\s*,\s*(\d{1,5})\s*,\s*(\d{1,5})\s*,\s*(\d{1,5})
 class RedactionRefused(UserFacingError):
     """A redaction that cannot be applied; the message is for the clinician."""
 
+    code = "redaction_refused"
+
 
 def parse_boxes(text: str) -> list[Box]:
     """``x0,y0,x1,y1`` boxes in pixels, separated by ``;`` or new lines."""

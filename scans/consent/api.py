@@ -31,10 +31,12 @@ router = Router(tags=["consent"])
 
 
 class Error(Schema):
+    code: str
     detail: str
 
 
 class ConsentError(Schema):
+    code: str
     detail: str
     warnings: list[str] = []
 

@@ -13,6 +13,8 @@ from scans.errors import UserFacingError
 class ConsentError(UserFacingError):
     """A consent step refused; ``message`` is written for the patient, ``status`` for HTTP."""
 
+    code = "consent_refused"
+
     def __init__(self, message: str, status: int = 400, warnings: Sequence[str] = ()) -> None:
         super().__init__(message, status)
         self.warnings = list(warnings)
@@ -39,4 +41,5 @@ class QuestionNeedsConfirmation(ConsentError):
 class WithdrawalRefused(UserFacingError):
     """The consent can no longer be withdrawn (sending has started, or it has ended)."""
 
+    code = "withdrawal_refused"
     status = 409

@@ -51,7 +51,7 @@ def test_an_api_upload_onto_a_full_disk_is_refused_with_507_and_leaves_nothing(
     )
 
     assert response.status_code == 507, response.content
-    assert response.json() == {"detail": MESSAGE}
+    assert response.json() == {"code": "upload_refused", "detail": MESSAGE}
     assert_nothing_stored(full_blob_dir)
 
 
