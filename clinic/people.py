@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.erasure import end_sessions, erased_email
@@ -70,13 +71,16 @@ def reveal_identity(user: User, *, admin: User, how: str) -> None:
     )
 
 
-def invite_user(email: str, role: str, *, admin: User) -> User:
+def invite_user(email: str, role: str, *, admin: User, language: str | None = None) -> User:
     """Create an account without a usable password and email its owner a code to set one.
 
     The address is marked verified: only its owner receives the code, and using it proves it.
     The mail is sent after the account is committed, so a code never names a missing account.
+    It is written in ``language`` if that is one of the site's, else in the language of the
+    person who invites (the active language now: the mail itself is sent later, on commit).
     """
     email = email.strip().lower()
+    language = invitation_language(language)
     with transaction.atomic():
         user = User.objects.create_user(email, None, is_staff=role == Role.CLINIC_ADMIN)
         assign_role(user, role, actor=admin.pseudonym)
@@ -88,11 +92,25 @@ def invite_user(email: str, role: str, *, admin: User) -> User:
             object_id=user.pseudonym,
             details={"role": role},
         )
-        transaction.on_commit(lambda: _send_invitation(user, role))
+        transaction.on_commit(lambda: _send_invitation(user, role, language))
     return user
 
 
-def _send_invitation(user: User, role: str) -> None:
+def invitation_language(chosen: str | None) -> str:
+    """``chosen`` if the site speaks it, else the active language, else the site's."""
+    supported = {code for code, _name in settings.LANGUAGES}
+    if chosen in supported:
+        return str(chosen)
+    active = translation.get_language()
+    return active if active in supported else settings.LANGUAGE_CODE
+
+
+def _send_invitation(user: User, role: str, language: str) -> None:
+    with translation.override(language):
+        _mail_invitation(user, role)
+
+
+def _mail_invitation(user: User, role: str) -> None:
     context = {
         "link": settings.PUBLIC_URL + reverse("clinic:invitation"),
         "code": invitation_code(user),

@@ -25,7 +25,7 @@ from accounts.models import Role, User
 from audit.actions import AuditAction
 from audit.log import append as audit
 from clinic.pacs.models import Handoff, Study
-from clinic.people import invite_user
+from clinic.people import invitation_language, invite_user
 from scans.errors import UserFacingError
 from scans.submission import submit_scan
 from scans.upload import SealedUpload
@@ -64,8 +64,11 @@ def _recipient(email: str) -> User | None:
     return found
 
 
-def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
+def hand_off(study: Study, email: str, *, clinician: User, language: str | None = None) -> Handoff:
     """Give ``study`` to the patient with ``email`` (inviting them if they are new).
+
+    The mail to the patient is in their account's language if they have one, else in
+    ``language`` (the one the clinician chose on the hand-off form), else in the clinician's.
 
     Raises HandoffRefused with a sentence for the clinician; then nothing is created and every
     copy made for the scan is shredded again.
@@ -80,7 +83,7 @@ def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
         with transaction.atomic():
             invited = patient is None
             if patient is None:
-                patient = invite_user(email, Role.PATIENT, admin=clinician)
+                patient = invite_user(email, Role.PATIENT, admin=clinician, language=language)
             scan = submit_scan(patient, uploads)
             handoff = Handoff.objects.create(
                 study=study, patient=patient, scan=scan, by=clinician.pseudonym
@@ -98,8 +101,8 @@ def hand_off(study: Study, email: str, *, clinician: User) -> Handoff:
                 },
             )
             if not invited:
-                recipient, language = patient, mail_language(patient)
-                transaction.on_commit(lambda: _tell_patient(recipient, language))
+                recipient, written_in = patient, mail_language(patient, language)
+                transaction.on_commit(lambda: _tell_patient(recipient, written_in))
     except BaseException:
         for upload in uploads:
             if not upload.claimed:
@@ -123,10 +126,10 @@ def _tell_patient(patient: User, language: str) -> None:
     )
 
 
-def mail_language(patient: User) -> str:
-    """The patient's own language if their account has one, else the clinician's (the active
-    language of the request that hands the study over)."""
+def mail_language(patient: User, chosen: str | None = None) -> str:
+    """The patient's own language if their account has one, else the one chosen on the hand-off
+    form, else the clinician's (the active language of the request that hands the study over)."""
     supported = {code for code, _name in settings.LANGUAGES}
     if patient.language in supported:
         return patient.language
-    return translation.get_language() or settings.LANGUAGE_CODE
+    return invitation_language(chosen)

@@ -129,7 +129,12 @@ def study_handoff(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         messages.error(request, _("Give the patient's e-mail address."))
         return redirect("pacs:study", study_id=study.pk)
     try:
-        handoff.hand_off(study, email, clinician=signed_in_user(request))
+        handoff.hand_off(
+            study,
+            email,
+            clinician=signed_in_user(request),
+            language=request.POST.get("language") or None,
+        )
     except handoff.HandoffRefused as refusal:
         flash_refusal(request, refusal)
     else:
