@@ -15,7 +15,7 @@ import uuid
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 
 class Role(models.TextChoices):
@@ -96,10 +96,10 @@ def hash_token(token: str) -> str:
 class TokenScope(models.TextChoices):
     """What a token may do; each API route names the scope it needs (``gateway.api``)."""
 
-    READ = "read", "Read your scans, reports, consents and answers"
-    UPLOAD = "upload", "Upload and delete scans"
-    CONSENT = "consent", "Ask an AI service and give or withdraw consent"
-    AUDIT = "audit", "Read and export the audit log (auditors)"
+    READ = "read", gettext_lazy("Read your scans, reports, consents and answers")
+    UPLOAD = "upload", gettext_lazy("Upload and delete scans")
+    CONSENT = "consent", gettext_lazy("Ask an AI service and give or withdraw consent")
+    AUDIT = "audit", gettext_lazy("Read and export the audit log (auditors)")
 
 
 def default_token_expiry() -> datetime.datetime:

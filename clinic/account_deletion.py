@@ -27,7 +27,7 @@ class EraseAccountForm(forms.Form):
     password = forms.CharField(
         label=gettext_lazy("Your password"), widget=forms.PasswordInput, strip=False
     )
-    confirm = forms.BooleanField(label="I understand that this cannot be undone")
+    confirm = forms.BooleanField(label=gettext_lazy("I understand that this cannot be undone"))
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
