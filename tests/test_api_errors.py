@@ -13,6 +13,7 @@ import html
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from accounts.models import Role
 from accounts.tokens import issue_token
@@ -163,3 +164,11 @@ def test_errors_carry_their_code_in_the_published_schema(client):
     schema = client.get("/api/v1/openapi.json").json()
 
     assert set(schema["components"]["schemas"]["Error"]["required"]) == {"code", "detail"}
+
+
+def test_a_dicomweb_client_without_a_token_gets_the_same_shape(client, language):
+    response = client.get(reverse("pacs:dicomweb_studies"), headers={"Accept-Language": language})
+
+    detail = assert_error(response, 401, "authentication_required")
+    assert_not_english(detail)
+    assert response["WWW-Authenticate"].startswith("Bearer")

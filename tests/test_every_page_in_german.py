@@ -20,11 +20,13 @@ from functools import cached_property
 import pytest
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.test import Client
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.tokens import issue_token
 from scans.models import Answer, Consent, ConsentRequest
 from tests.support.access_matrix import OK, World
+from tests.support.accounts import PASSWORD
 from tests.support.languages import english_leftovers
 from tests.test_access_matrix import Route, django_routes
 from vault import get_vault
@@ -169,17 +171,23 @@ def test_a_page_that_does_not_exist_says_so_in_german(reader: str):
     assert english_leftovers(html) == []
 
 
-def test_a_failed_sign_in_and_a_password_reset_are_explained_in_german():
+def test_sign_in_steps_and_a_password_reset_are_explained_in_german():
     world = GermanWorld()
     user = world.reader("owner")
-    client = open_as(world, "anonymous")
+    staff = world.reader("clinician")
 
-    refused = client.post(
+    refused = open_as(world, "anonymous").post(
         "/accounts/login/", {"login": user.email, "password": "falsch-falsch"}, follow=True
     )
-    reset = client.post("/accounts/password/reset/", {"email": user.email}, follow=True)
+    reset = open_as(world, "anonymous").post(
+        "/accounts/password/reset/", {"email": user.email}, follow=True
+    )
+    second_factor = open_as(world, "anonymous").post(
+        "/accounts/login/", {"login": staff.email, "password": PASSWORD}, follow=True
+    )
 
-    for response in (refused, reset):
+    assert second_factor.redirect_chain[-1][0] == reverse("mfa_authenticate")
+    for response in (refused, reset, second_factor):
         html = response.content.decode()
         assert re.search(r'<html[^>]* lang="de"', html)
         assert english_leftovers(html) == [], response.redirect_chain
