@@ -79,13 +79,15 @@ def test_the_disk_accepts_a_small_upload_again_once_a_large_one_was_refused(
 ):
     """GIVEN a refused upload that filled the disk THEN its space was given back."""
     refused = client.post(
-        "/api/v1/scans", {"files": [SimpleUploadedFile("a", five_mib_study())]},
+        "/api/v1/scans",
+        {"files": [SimpleUploadedFile("a", five_mib_study())]},
         headers=bearer(patient),
     )
     assert refused.status_code == 507
 
     accepted = client.post(
-        "/api/v1/scans", {"files": [SimpleUploadedFile("b", builders.make_dicom_bytes())]},
+        "/api/v1/scans",
+        {"files": [SimpleUploadedFile("b", builders.make_dicom_bytes())]},
         headers=bearer(patient),
     )
 
