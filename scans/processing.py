@@ -369,7 +369,7 @@ def _store_image(
             with vault.together() as batch:
                 # Each blob reaches the disk on a helper thread while the next preview is drawn;
                 # leaving ``together`` waits for all of them and records their keys, before the
-                # row commits.
+                # row commits. Only the sanitized image's SHA-256 is used (its attestation).
                 if Outcome(result.outcome) == Outcome.CLEAN and result.output is not None:
                     info = batch.put_bytes(result.output)
                     sealed.append(info.object_id)
@@ -380,7 +380,7 @@ def _store_image(
                     preview = _preview(
                         result.kind, result.output, regions, outline=True, flags=flags
                     )
-                    preview_info = batch.put_bytes(preview)
+                    preview_info = batch.put_bytes(preview, digest=False)
                     sealed.append(preview_info.object_id)
                     image.preview_object = preview_info.object_id
                 # The owner may compare with the original; its preview is sealed like everything
@@ -390,7 +390,7 @@ def _store_image(
                     if Outcome(result.outcome) == Outcome.NOT_IMAGE:
                         raise LookupError("not an image")
                     original_preview = _preview(result.kind, original, [], outline=False)
-                    original_info = batch.put_bytes(original_preview)
+                    original_info = batch.put_bytes(original_preview, digest=False)
                     sealed.append(original_info.object_id)
                     image.original_preview_object = original_info.object_id
             chunks.check_held(lease)

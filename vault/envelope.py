@@ -186,9 +186,10 @@ class Batch:
         self._pending: list[tuple[uuid.UUID, Future[None]]] = []
         self._keys: list[tuple[uuid.UUID, str, bytes]] = []
 
-    def put_bytes(self, data: BytesLike) -> ObjectInfo:
-        """Seal ``data`` into a new object now; it is stored once the batch ends."""
-        writer = self._vault.create()
+    def put_bytes(self, data: BytesLike, *, digest: bool = True) -> ObjectInfo:
+        """Seal ``data`` into a new object now; it is stored once the batch ends.
+        ``digest=False`` skips the plaintext SHA-256 (``ObjectInfo.sha256`` is then "")."""
+        writer = self._vault.create(digest=digest)
         try:
             writer.write(data)
         except BaseException:
