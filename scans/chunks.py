@@ -6,7 +6,7 @@ Each step is a conditional UPDATE or a check under the scan's row lock, so that:
 * a worker that died gives its chunk back once the lease runs out, and the next run first
   shreds what the dead one recorded (``discard``), so no image is ever recorded twice;
 * an image is recorded only while the scan is still being de-identified and the chunk is still
-  this run's (``check_held``, under the scan's row lock, which deleting a scan also takes): a
+  this run's (``count_image``, under the scan's row lock, which deleting a scan also takes): a
   late chunk's outputs are either committed before the deletion (and shredded by it) or refused
   after it (and shredded by the chunk itself); recording an image renews the chunk's lease;
 * an image's commit does not wait for PostgreSQL to flush it to disk
@@ -169,8 +169,19 @@ def commit_image_without_waiting_for_wal() -> None:
 
 
 def count_image(lease: ChunkLease) -> None:
-    """One more image recorded (inside the transaction that recorded it)."""
-    Scan.objects.filter(pk=lease.scan_id).update(progress_done=F("progress_done") + 1)
+    """Inside the transaction that records an image, before its row is written: one more image
+    on the scan's progress. The same UPDATE locks the scan's row (as ``check_held`` does, and as
+    deleting or failing the scan does) and checks the scan is still being de-identified; then
+    the chunk's lease is checked and renewed. Two statements where a lock, a check and a count
+    took three. Raises LeaseLost if the run may no longer write (the caller's transaction then
+    rolls back, the count with it)."""
+    counted = Scan.objects.filter(pk=lease.scan_id, status=Status.DEIDENTIFYING).update(
+        progress_done=F("progress_done") + 1
+    )
+    if not counted or not ScanChunk.objects.filter(
+        pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
+    ).update(lease_expires_at=lease_expiry()):
+        raise LeaseLost(str(lease.chunk_id))
 
 
 def complete(lease: ChunkLease, cpu_seconds: float) -> dict[str, int] | None:

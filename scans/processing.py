@@ -321,7 +321,7 @@ def _process_range(lease: ChunkLease) -> None:
                 else too_large(file.kind)
             )
             metrics.observe_deid_image(time.monotonic() - started, result.outcome)
-            # Recording the image renews the chunk's lease (``chunks.check_held``).
+            # Recording the image renews the chunk's lease (``chunks.count_image``).
             _store_image(scan, file, offset + ordinal, data or b"", result, lease)
             del data
 
@@ -340,7 +340,7 @@ def _store_image(
     between leaves no key for an object that no row references (which ``discard_outputs`` could
     never find, and deleting the scan could never shred): at most unreadable ciphertext. The row
     is written only if the chunk is still this run's and the scan still being de-identified,
-    checked under the scan's row lock at the very end (``chunks.check_held``): a scan deleted
+    checked under the scan's row lock at the very end (``chunks.count_image``): a scan deleted
     meanwhile gets nothing, and what was sealed for it is shredded here.
 
     The three blobs are flushed to disk in parallel with the work that follows them
@@ -393,9 +393,8 @@ def _store_image(
                     original_info = batch.put_bytes(original_preview, digest=False)
                     sealed.append(original_info.object_id)
                     image.original_preview_object = original_info.object_id
-            chunks.check_held(lease)
-            image.save()
             chunks.count_image(lease)
+            image.save()
     except Exception:
         # The keys rolled back with the transaction; shredding now removes the blobs too.
         for object_id in sealed:
