@@ -9,6 +9,7 @@ without it the blob, and every copy or backup of it, is noise.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import uuid
@@ -44,6 +45,17 @@ def _hash_in_background(update: Callable[[BytesLike], None], data: BytesLike) ->
         if _hash_pool is None:
             _hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vault-sha256")
     return _hash_pool.submit(update, data)
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child (Celery's prefork pool) has none of its parent's pool threads: it starts
+    its own pools on first use instead of queueing work that no thread would run."""
+    global _hash_pool, _durable_pool, _hash_pool_lock
+    _hash_pool = _durable_pool = None
+    _hash_pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def _in_background(work: Callable[[], None]) -> Future[None]:
