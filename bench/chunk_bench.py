@@ -93,7 +93,9 @@ def task_timeline(pid: int, before: dict, after: dict, wall: float) -> tuple[flo
     The task runs on the main thread, which hands each image's text detection to a thread of
     its own and sleeps until it is done; the two take turns, so together they are the task's
     timeline (the detection thread is the busiest of the others). Whatever is neither on a CPU
-    nor waiting for one is blocked: disk, database, broker, locks, idle between chunks. Other
+    nor waiting for one is blocked: disk, database, broker, locks, idle between chunks (waiting
+    for PostgreSQL while it waits for a CPU counts here too, so a loaded machine shows a little
+    here as well as in the run-queue wait). Other
     threads (hashing, flushing blobs to disk) run beside the task; their CPU is shown apart.
     """
     used = {
