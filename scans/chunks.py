@@ -6,9 +6,13 @@ Each step is a conditional UPDATE or a check under the scan's row lock, so that:
 * a worker that died gives its chunk back once the lease runs out, and the next run first
   shreds what the dead one recorded (``discard``), so no image is ever recorded twice;
 * an image is recorded only while the scan is still being de-identified and the chunk is still
-  this run's (``check_held``, under the scan's row lock, which deleting a scan also takes): a
+  this run's (``count_image``, under the scan's row lock, which deleting a scan also takes): a
   late chunk's outputs are either committed before the deletion (and shredded by it) or refused
-  after it (and shredded by the chunk itself);
+  after it (and shredded by the chunk itself); recording an image renews the chunk's lease;
+* an image's commit does not wait for PostgreSQL to flush it to disk
+  (``commit_image_without_waiting_for_wal``): a database crash may lose the last images a run
+  recorded, and the chunk, still not done, is run again from a clean slate; every other commit
+  of a chunk's run, its end above all, waits for the flush as usual;
 * the study ends exactly once: the last chunk to finish, under the scan's row lock, sees every
   other chunk done and moves the scan on (``complete``); two chunks finishing together queue on
   the lock, so the second one sees the first one's chunk done.
@@ -121,24 +125,64 @@ def discard(lease: ChunkLease) -> int:
 
 def check_held(lease: ChunkLease) -> None:
     """Inside the caller's transaction: lock the scan's row and make sure this run may still
-    write for it. Raises LeaseLost otherwise (the caller's transaction then rolls back)."""
+    write for it, renewing the chunk's lease (one statement checks and renews). Raises LeaseLost
+    otherwise (the caller's transaction then rolls back)."""
     held = (
         Scan.objects.select_for_update()
         .filter(pk=lease.scan_id, status=Status.DEIDENTIFYING)
         .exists()
     )
-    if (
-        not held
-        or not ScanChunk.objects.filter(
-            pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
-        ).exists()
-    ):
+    if not held or not ScanChunk.objects.filter(
+        pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
+    ).update(lease_expires_at=lease_expiry()):
         raise LeaseLost(str(lease.chunk_id))
 
 
+def commit_image_without_waiting_for_wal() -> None:
+    """First thing in the transaction that records one image: on PostgreSQL, let its COMMIT
+    return before the WAL is flushed to disk (``SET LOCAL synchronous_commit TO OFF``, this
+    transaction only), which saves a disk flush per image.
+
+    Why losing such a commit is safe. PostgreSQL never corrupts or reorders on a crash: it may
+    only lose the last asynchronous commits, a suffix of the WAL (at most about three times
+    ``wal_writer_delay``), never one that a later synchronous commit followed, since that flush
+    covers all the WAL written before it. So after a database crash:
+
+    * the chunk cannot be done: ``complete`` commits synchronously after every image of the
+      chunk, so if the images are lost, so is nothing that says the chunk ended, and no scan
+      moves on (to review, or to sending) without every image row it was counted from;
+    * the lost rows are the chunk's last images, their vault keys and their progress: the blobs
+      were flushed before the commit (``Vault.together``), so what survives is at most blobs
+      without keys, unreadable noise, as after a worker killed mid-image;
+    * the chunk's run lost its connection and stops (``OperationalError``: left to the
+      sweeper); its lease, whose renewals may be lost too, runs out, the sweeper hands the chunk
+      back, and the next run's ``discard`` shreds whatever of it did survive before running it
+      whole again. No image is recorded twice, none is lost;
+    * a deletion or a failure of the scan commits synchronously, which flushes any image
+      committed before it: its shredding never misses a row that comes back after a crash.
+
+    Inside a transaction the caller already opened (a test's, say) nothing is changed.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def count_image(lease: ChunkLease) -> None:
-    """One more image recorded (inside the transaction that recorded it)."""
-    Scan.objects.filter(pk=lease.scan_id).update(progress_done=F("progress_done") + 1)
+    """Inside the transaction that records an image, before its row is written: one more image
+    on the scan's progress. The same UPDATE locks the scan's row (as ``check_held`` does, and as
+    deleting or failing the scan does) and checks the scan is still being de-identified; then
+    the chunk's lease is checked and renewed. Two statements where a lock, a check and a count
+    took three. Raises LeaseLost if the run may no longer write (the caller's transaction then
+    rolls back, the count with it)."""
+    counted = Scan.objects.filter(pk=lease.scan_id, status=Status.DEIDENTIFYING).update(
+        progress_done=F("progress_done") + 1
+    )
+    if not counted or not ScanChunk.objects.filter(
+        pk=lease.chunk_id, lease_token=lease.token, state=ChunkState.RUNNING
+    ).update(lease_expires_at=lease_expiry()):
+        raise LeaseLost(str(lease.chunk_id))
 
 
 def complete(lease: ChunkLease, cpu_seconds: float) -> dict[str, int] | None:

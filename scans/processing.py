@@ -322,7 +322,7 @@ def _process_range(lease: ChunkLease) -> None:
                 else too_large(file.kind)
             )
             metrics.observe_deid_image(time.monotonic() - started, result.outcome)
-            lease.renew()
+            # Recording the image renews the chunk's lease (``chunks.count_image``).
             _store_image(scan, file, offset + ordinal, data or b"", result, lease)
             del data
 
@@ -341,13 +341,19 @@ def _store_image(
     between leaves no key for an object that no row references (which ``discard_outputs`` could
     never find, and deleting the scan could never shred): at most unreadable ciphertext. The row
     is written only if the chunk is still this run's and the scan still being de-identified,
-    checked under the scan's row lock at the very end (``chunks.check_held``): a scan deleted
+    checked under the scan's row lock at the very end (``chunks.count_image``): a scan deleted
     meanwhile gets nothing, and what was sealed for it is shredded here.
+
+    The three blobs are flushed to disk in parallel with the work that follows them
+    (``Vault.together``), and the transaction commits only once all of them are durable; the
+    commit itself does not wait for PostgreSQL's WAL flush
+    (``chunks.commit_image_without_waiting_for_wal`` says why losing it is safe).
     """
     vault = get_vault()
     sealed: list[uuid.UUID] = []
     try:
         with transaction.atomic():
+            chunks.commit_image_without_waiting_for_wal()
             image = ScanImage(
                 scan=scan,
                 source=file,
@@ -361,29 +367,35 @@ def _store_image(
             )
             regions = result.report.get("pixels", {}).get("regions", [])
             flags = review_boxes(result)
-            if Outcome(result.outcome) == Outcome.CLEAN and result.output is not None:
-                info = vault.put_bytes(result.output)
-                sealed.append(info.object_id)
-                image.sanitized_object = info.object_id
-                image.sanitized_sha256 = info.sha256
-                image.sanitized_size = info.size
-                image.attestation = attestation.attest(info.sha256, scan.pk)
-                preview = _preview(result.kind, result.output, regions, outline=True, flags=flags)
-                preview_info = vault.put_bytes(preview)
-                sealed.append(preview_info.object_id)
-                image.preview_object = preview_info.object_id
-            # The owner may compare with the original; its preview is sealed like everything else.
-            # A non-image has no picture to show.
-            with suppress(Exception), transaction.atomic():
-                if Outcome(result.outcome) == Outcome.NOT_IMAGE:
-                    raise LookupError("not an image")
-                original_preview = _preview(result.kind, original, [], outline=False)
-                original_info = vault.put_bytes(original_preview)
-                sealed.append(original_info.object_id)
-                image.original_preview_object = original_info.object_id
-            chunks.check_held(lease)
-            image.save()
+            with vault.together() as batch:
+                # Each blob reaches the disk on a helper thread while the next preview is drawn;
+                # leaving ``together`` waits for all of them and records their keys, before the
+                # row commits. Only the sanitized image's SHA-256 is used (its attestation).
+                if Outcome(result.outcome) == Outcome.CLEAN and result.output is not None:
+                    info = batch.put_bytes(result.output)
+                    sealed.append(info.object_id)
+                    image.sanitized_object = info.object_id
+                    image.sanitized_sha256 = info.sha256
+                    image.sanitized_size = info.size
+                    image.attestation = attestation.attest(info.sha256, scan.pk)
+                    preview = _preview(
+                        result.kind, result.output, regions, outline=True, flags=flags
+                    )
+                    preview_info = batch.put_bytes(preview, digest=False)
+                    sealed.append(preview_info.object_id)
+                    image.preview_object = preview_info.object_id
+                # The owner may compare with the original; its preview is sealed like everything
+                # else. A non-image has no picture to show. (No statement runs here, so nothing
+                # needs a savepoint: the batch records the keys when it ends.)
+                with suppress(Exception):
+                    if Outcome(result.outcome) == Outcome.NOT_IMAGE:
+                        raise LookupError("not an image")
+                    original_preview = _preview(result.kind, original, [], outline=False)
+                    original_info = batch.put_bytes(original_preview, digest=False)
+                    sealed.append(original_info.object_id)
+                    image.original_preview_object = original_info.object_id
             chunks.count_image(lease)
+            image.save()
     except Exception:
         # The keys rolled back with the transaction; shredding now removes the blobs too.
         for object_id in sealed:

@@ -9,11 +9,13 @@ without it the blob, and every copy or backup of it, is noise.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
@@ -24,7 +26,7 @@ from vault import keystore
 from vault.aead import DecryptingReader, EncryptingWriter, check_segment_size
 from vault.errors import VaultError
 from vault.keyring import DATA_KEY_BYTES, Keyring
-from vault.storage import BlobStore, BytesLike
+from vault.storage import BlobStore, BlobWriter, BytesLike
 
 DEFAULT_SEGMENT_SIZE = 1024 * 1024
 # Writes at least this big are hashed on a helper thread while the main thread encrypts them:
@@ -32,6 +34,9 @@ DEFAULT_SEGMENT_SIZE = 1024 * 1024
 _PARALLEL_HASH_MIN = 64 * 1024
 _hash_pool: ThreadPoolExecutor | None = None
 _hash_pool_lock = threading.Lock()
+# Blobs of a ``Vault.together()`` batch are made durable here (fsync, rename, fsync of the
+# folder: the thread waits on the disk, and releases the GIL while it does).
+_durable_pool: ThreadPoolExecutor | None = None
 
 
 def _hash_in_background(update: Callable[[BytesLike], None], data: BytesLike) -> Future[None]:
@@ -40,6 +45,25 @@ def _hash_in_background(update: Callable[[BytesLike], None], data: BytesLike) ->
         if _hash_pool is None:
             _hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vault-sha256")
     return _hash_pool.submit(update, data)
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child (Celery's prefork pool) has none of its parent's pool threads: it starts
+    its own pools on first use instead of queueing work that no thread would run."""
+    global _hash_pool, _durable_pool, _hash_pool_lock
+    _hash_pool = _durable_pool = None
+    _hash_pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+def _in_background(work: Callable[[], None]) -> Future[None]:
+    global _durable_pool
+    with _hash_pool_lock:
+        if _durable_pool is None:
+            _durable_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vault-durable")
+    return _durable_pool.submit(work)
 
 
 @dataclass(frozen=True)
@@ -112,22 +136,33 @@ class VaultWriter:
 
         Returns the object's ObjectInfo; calling it again returns the same.
         """
+        return self._close(durable=None)
+
+    def _close(self, durable: Batch | None) -> ObjectInfo:
+        """``close``; with ``durable``, the blob is made durable on a helper thread and its key
+        is recorded by the batch once it is (``Vault.together``)."""
         if self._info is not None:
             return self._info
         if self._aborted:
             raise VaultError(f"object {self.object_id}: the write was aborted")
         try:
             size = self._sealer.finish()
-            self._blob.commit()
+            if durable is None:
+                self._blob.commit()
+            else:
+                durable.commit_in_background(
+                    self.object_id, self._blob, self._master_key_id, self._wrapped_key
+                )
         except BaseException:
             self.abort()
             raise
-        try:
-            keystore.save_wrapped_key(self.object_id, self._master_key_id, self._wrapped_key)
-        except BaseException:
-            self._aborted = True
-            self._vault.store.delete(_blob_name(self.object_id))
-            raise
+        if durable is None:
+            try:
+                keystore.save_wrapped_key(self.object_id, self._master_key_id, self._wrapped_key)
+            except BaseException:
+                self._aborted = True
+                self._vault.store.delete(_blob_name(self.object_id))
+                raise
         digest = self._sha256.hexdigest() if self._sha256 is not None else ""
         self._info = ObjectInfo(self.object_id, size, digest)
         return self._info
@@ -153,6 +188,49 @@ class VaultWriter:
             self.abort()
 
 
+class Batch:
+    """Objects stored together: their blobs made durable in parallel, on helper threads, while
+    the caller goes on working; their keys recorded in one statement at the end
+    (``Vault.together``)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self._pending: list[tuple[uuid.UUID, Future[None]]] = []
+        self._keys: list[tuple[uuid.UUID, str, bytes]] = []
+
+    def put_bytes(self, data: BytesLike, *, digest: bool = True) -> ObjectInfo:
+        """Seal ``data`` into a new object now; it is stored once the batch ends.
+        ``digest=False`` skips the plaintext SHA-256 (``ObjectInfo.sha256`` is then "")."""
+        writer = self._vault.create(digest=digest)
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer._close(durable=self)
+
+    def commit_in_background(
+        self, object_id: uuid.UUID, blob: BlobWriter, master_key_id: str, wrapped_key: bytes
+    ) -> None:
+        self._pending.append((object_id, _in_background(blob.commit)))
+        self._keys.append((object_id, master_key_id, wrapped_key))
+
+    def settle(self) -> BaseException | None:
+        """Wait for every blob's write to end; the first failure, if any (a blob writer that
+        failed has already removed what it wrote)."""
+        failure: BaseException | None = None
+        for _object_id, future in self._pending:
+            try:
+                future.result()
+            except BaseException as exc:
+                failure = failure or exc
+        return failure
+
+    def delete_all(self) -> None:
+        for object_id, _future in self._pending:
+            self._vault.store.delete(_blob_name(object_id))
+
+
 class Vault:
     """Stores, reads and shreds encrypted objects. Build it with ``vault.get_vault()``."""
 
@@ -174,6 +252,39 @@ class Vault:
         with self.create() as writer:
             writer.write(data)
         return writer.close()
+
+    @contextmanager
+    def together(self) -> Iterator[Batch]:
+        """Store several objects inside the caller's transaction while their blobs' disk flushes
+        overlap each other and the caller's work (``batch.put_bytes``), instead of one after the
+        other.
+
+        Durability is the same as ``put_bytes``: leaving the block waits until every blob is
+        durable under its name, and only then writes their key rows (one statement) into the
+        caller's transaction, which must still be open: it can only ever commit keys whose blobs
+        survive a crash. If a blob cannot be made durable, or the block raises, no key is
+        written, every blob of the batch is deleted, and the exception goes on. A crash before
+        the commit leaves at most unreadable blobs without keys. The objects cannot be read
+        before the block ends.
+        """
+        if not transaction.get_connection().in_atomic_block:
+            raise VaultError("a batch of objects must be stored inside a transaction")
+        batch = Batch(self)
+        try:
+            yield batch
+        except BaseException:
+            batch.settle()
+            batch.delete_all()
+            raise
+        failure = batch.settle()
+        if failure is not None:
+            batch.delete_all()
+            raise failure
+        try:
+            keystore.save_wrapped_keys(batch._keys)
+        except BaseException:
+            batch.delete_all()
+            raise
 
     def put_file(self, fileobj: BinaryIO, *, digest: bool = True) -> ObjectInfo:
         """Stream a readable binary file object into a new object, one segment at a time."""

@@ -23,6 +23,16 @@ def save_wrapped_key(object_id: uuid.UUID, master_key_id: str, wrapped_key: byte
     )
 
 
+def save_wrapped_keys(rows: list[tuple[uuid.UUID, str, bytes]]) -> None:
+    """``save_wrapped_key`` for several objects in one statement."""
+    from vault.models import VaultKey
+
+    VaultKey.objects.bulk_create(
+        VaultKey(object_id=object_id, master_key_id=master_key_id, wrapped_key=wrapped_key)
+        for object_id, master_key_id, wrapped_key in rows
+    )
+
+
 def load_wrapped_key(object_id: uuid.UUID) -> tuple[str, bytes]:
     """Return ``(master key id, wrapped data key)``; UnknownObjectError if there is no row."""
     from vault.models import VaultKey

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from scans import chunks, deletion, processing, reports, sweeper
@@ -134,7 +134,11 @@ def test_a_large_study_is_cut_by_series_then_slice_range(client, patient, settin
     # ZIP: series 1 (4 slices, cut 2+2), series 2 (3 slices, whole); the single files: series 3
     # (3, whole); the photo (no series) and the broken file (a series of one) packed together.
     assert list(scan.chunks.values_list("first_position", "last_position")) == [
-        (1, 2), (3, 4), (5, 7), (8, 10), (11, 12)
+        (1, 2),
+        (3, 4),
+        (5, 7),
+        (8, 10),
+        (11, 12),
     ]
 
 
@@ -254,8 +258,9 @@ def test_two_chunks_finishing_together_end_the_study_exactly_once(client, patien
     settings.DEID_CHUNK_IMAGES = 2
     scan = upload(client, patient, plain_study(4))
     ScanChunk.objects.bulk_create(
-        ScanChunk(scan=scan, number=n, first_position=f, last_position=f + 1,
-                  state=ChunkState.QUEUED)
+        ScanChunk(
+            scan=scan, number=n, first_position=f, last_position=f + 1, state=ChunkState.QUEUED
+        )
         for n, f in ((1, 1), (2, 3))
     )
     Scan.objects.filter(pk=scan.pk).update(status=Status.DEIDENTIFYING)
@@ -337,3 +342,25 @@ def test_deleting_a_scan_while_a_chunk_writes_shreds_what_the_late_chunk_sealed(
     for chunk in ScanChunk.objects.filter(scan=scan):
         processing.process_chunk(str(chunk.pk))
     assert not ScanImage.objects.filter(scan=scan).exists()
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def test_only_an_images_own_transaction_commits_without_waiting_for_the_wal():
+    """GIVEN the transaction that records one image WHEN it asks not to wait for the WAL flush
+    THEN that transaction commits asynchronously, and the next one (a chunk's completion, a
+    deletion) waits for the flush again, so it makes every image before it durable."""
+    assert synchronous_commit() == "on"
+    with transaction.atomic():
+        chunks.commit_image_without_waiting_for_wal()
+        assert synchronous_commit() == "off"
+    assert synchronous_commit() == "on"
+    with transaction.atomic():
+        assert synchronous_commit() == "on"
+    with transaction.atomic(), transaction.atomic():
+        chunks.commit_image_without_waiting_for_wal()  # a transaction it did not open
+        assert synchronous_commit() == "on"

@@ -20,6 +20,9 @@ LOCAL_ONLY = {
     "test_memory_stays_flat_while_streaming_a_large_object": (
         "the S3 writer holds one 8 MiB upload part by design; see test_s3_store.py"
     ),
+    "test_a_blob_that_cannot_reach_the_disk_fails_the_batch_and_takes_the_others_with_it": (
+        "a failing flush of a local disk"
+    ),
 }
 
 
