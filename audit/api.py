@@ -7,9 +7,11 @@ Filters mean exactly what they mean on the pages (``audit.forms``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.translation import gettext_noop
 from ninja import Field, Query, Router, Schema
 
 from accounts.models import Role, User
@@ -18,11 +20,29 @@ from audit.downloads import FORMATS, export_download
 from audit.forms import EventFilterForm
 from audit.models import AuditEntry
 from audit.reading import EventFilter, chain_status, matching_events
-from scans.errors import UserFacingError, gettext_noop
 
 router = Router(tags=["audit"])
 
 AUDIT_ROLES = (Role.AUDITOR, Role.CLINIC_ADMIN)
+
+
+class Refused(Exception):
+    """A refusal of the audit API: a stable ``code`` for programs, the HTTP ``status``, and an
+    English sentence marked for translation. ``gateway.api`` words it in the client's language,
+    in the one error shape of every API (the audit app sits below the scans app, so it cannot
+    use the scans app's refusal)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, values: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.values = values or {}
+
+    def words(self, translate: Callable[[str], str]) -> str:
+        return translate(self.message) % self.values if self.values else translate(self.message)
 
 
 class Error(Schema):
@@ -88,16 +108,16 @@ class ExportQuery(EventQuery):
 def auditor_of(request: HttpRequest) -> User:
     user = getattr(request, "auth", None)
     if not isinstance(user, User) or user.role not in AUDIT_ROLES:
-        raise UserFacingError(
-            gettext_noop("Only auditor and clinic admin accounts may read the audit log."),
+        raise Refused(
             403,
-            code="auditors_only",
+            "auditors_only",
+            gettext_noop("Only auditor and clinic admin accounts may read the audit log."),
         )
     if not has_mfa(user):
-        raise UserFacingError(
-            gettext_noop("Set up two-factor authentication before using this account."),
+        raise Refused(
             403,
-            code="mfa_required",
+            "mfa_required",
+            gettext_noop("Set up two-factor authentication before using this account."),
         )
     return user
 
@@ -106,11 +126,11 @@ def event_filter(query: EventQuery) -> EventFilter:
     fields = ("since", "until", "action", "actor", "object_id", "outcome")
     form = EventFilterForm({name: getattr(query, name) or "" for name in fields})
     if not form.is_valid():
-        raise UserFacingError(
-            gettext_noop("The request is not valid; check %(error)s"),
+        raise Refused(
             400,
-            {"error": form.first_error()},
-            code="invalid_request",
+            "invalid_request",
+            gettext_noop("The request is not valid; check %(error)s"),
+            {"error": str(form.first_error())},
         )
     return form.event_filter()
 

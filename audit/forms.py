@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils.functional import lazy
@@ -17,6 +18,9 @@ from audit import log
 from audit.actions import AuditAction, families
 from audit.models import AuditEntry
 from audit.presenting import action_label, family_label
+
+if TYPE_CHECKING:  # the type checker's name for a string or a lazy translation
+    from django_stubs_ext import StrOrPromise
 from audit.reading import EventFilter
 
 # "consent." or "consent" asks for the whole family; "consent.given" for one action.
@@ -39,7 +43,7 @@ def parse_instant(text: str, *, end_of_day: bool) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def _shaped(value: str, pattern: re.Pattern[str], message: object) -> str | None:
+def _shaped(value: str, pattern: re.Pattern[str], message: StrOrPromise) -> str | None:
     if not value:
         return None
     if not pattern.fullmatch(value):
@@ -71,7 +75,7 @@ _lazy_action_choice = lazy(_action_choice, str)
 _lazy_family_label = lazy(family_label, str)
 
 
-def outcome_choices(current: str | None) -> list[tuple[str, str]]:
+def outcome_choices(current: str | None) -> list[tuple[str, StrOrPromise]]:
     """The outcomes the log holds (plus the one asked for), so an outcome is picked, not typed."""
     seen = (
         AuditEntry.objects.filter(details__has_key="outcome")

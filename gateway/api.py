@@ -32,6 +32,7 @@ from ninja.security import HttpBearer
 from accounts.middleware import SUPPORTED_LANGUAGES
 from accounts.models import TokenScope, User
 from accounts.tokens import token_for_bearer
+from audit.api import Refused as AuditRefused
 from audit.api import router as audit_router
 from scans.api import router as scans_router
 from scans.consent.api import router as consent_router
@@ -138,6 +139,11 @@ def error_response(request: HttpRequest, status: int, code: str, detail: str) ->
 def on_refused(request: HttpRequest, exc: UserFacingError) -> HttpResponse:
     """Every refusal of every route: its message for the client, with its status."""
     return api.create_response(request, exc.as_json(gettext), status=exc.status)
+
+
+@api.exception_handler(AuditRefused)
+def on_audit_refused(request: HttpRequest, exc: AuditRefused) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.words(gettext))
 
 
 @api.exception_handler(AuthenticationError)
