@@ -13,7 +13,6 @@ import re
 
 import pytest
 from django.core import mail
-from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
@@ -25,25 +24,21 @@ from clinic.pacs.receiving import receive_instance
 from scans.models import Answer, Consent, ConsentRequest
 from tests.support import builders
 from tests.support.accounts import make_user, with_totp
-from tests.support.languages import english_leftovers
+from tests.support.languages import (
+    ANSWERS,
+    QUESTIONS,
+    TRANSLATED,
+    english_leftovers,
+    signed_in_reading,
+)
 from tests.support.pacs import held_back_image
 from tests.support.stored import stored_scan
 from vault import get_vault
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 
-LANGUAGES = ["de", "fr", "es"]
+LANGUAGES = TRANSLATED
 NAME = "Quillfeather^Ambrosine"
-QUESTIONS = {
-    "de": "Was sehen Sie auf diesen Bildern?",
-    "fr": "Que voyez-vous sur ces images ?",
-    "es": "¿Qué ve en estas imágenes?",
-}
-ANSWERS = {
-    "de": "Keine Auffälligkeiten.",
-    "fr": "Rien d'anormal.",
-    "es": "Nada fuera de lo normal.",
-}
 # Subject and opening of the hand-off e-mail in each language.
 MAIL_WORDS = {
     "de": "Ihre Klinik hat Ihnen eine Aufnahme übergeben",
@@ -55,14 +50,6 @@ MAIL_WORDS = {
 @pytest.fixture(params=LANGUAGES)
 def language(request) -> str:
     return request.param
-
-
-def signed_in(user: User, language: str) -> Client:
-    user.language = language
-    user.save(update_fields=["language"])
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -110,7 +97,7 @@ def test_the_clinician_s_home_inbox_and_study_are_in_their_language(
 ):
     handed = hand_off(study, patient.email, clinician=clinician)
     held_back_image(handed)
-    reader = signed_in(clinician, language)
+    reader = signed_in_reading(clinician, language)
 
     assert_in_language(reader.get(reverse("roles:clinician")), language)
     inbox = assert_in_language(reader.get(reverse("pacs:inbox")), language)
@@ -122,7 +109,7 @@ def test_the_clinician_s_home_inbox_and_study_are_in_their_language(
 def test_an_answer_shared_with_the_clinic_is_in_the_clinician_s_language(
     clinician, shared, language
 ):
-    reader = signed_in(clinician, language)
+    reader = signed_in_reading(clinician, language)
 
     assert_in_language(reader.get(reverse("pacs:shared")), language)
     html = assert_in_language(reader.get(reverse("pacs:shared_answer", args=[shared.pk])), language)
@@ -130,14 +117,14 @@ def test_an_answer_shared_with_the_clinic_is_in_the_clinician_s_language(
 
 
 def test_the_patient_s_sharing_page_is_in_their_language(patient, shared, language):
-    assert_in_language(signed_in(patient, language).get(reverse("pacs:shares")), language)
+    assert_in_language(signed_in_reading(patient, language).get(reverse("pacs:shares")), language)
 
 
 def test_the_dicom_node_settings_are_in_the_clinic_admin_s_language(admin, language):
     add_peer("PACSZENTRAL", "192.0.2.10", admin=admin)
     issue_token("Zentral", admin=admin)
 
-    assert_in_language(signed_in(admin, language).get(reverse("pacs:node")), language)
+    assert_in_language(signed_in_reading(admin, language).get(reverse("pacs:node")), language)
 
 
 def test_the_hand_off_e_mail_is_in_the_patient_s_language(
@@ -172,7 +159,7 @@ def test_a_hand_off_through_the_page_mails_the_patient_in_their_language(
 ):
     patient.language = "es"
     patient.save(update_fields=["language"])
-    reader = signed_in(clinician, "de")
+    reader = signed_in_reading(clinician, "de")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = reader.post(reverse("pacs:handoff", args=[study.pk]), {"email": patient.email})

@@ -27,23 +27,19 @@ from scans.deid import non_images
 from scans.models import Answer, Consent, ConsentRequest, Outcome, Scan, ScanImage, Status
 from tests.support.consent import endpoint_for, upload_and_process
 from tests.support.fakes import FakeProvider
-from tests.support.languages import english_leftovers
+from tests.support.languages import (
+    ANSWERS,
+    QUESTIONS,
+    TRANSLATED,
+    english_leftovers,
+    signed_in_reading,
+)
 from tests.support.stored import stored_scan
 from vault import get_vault
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 
-LANGUAGES = ["de", "fr", "es"]
-QUESTIONS = {
-    "de": "Was sehen Sie auf diesen Bildern?",
-    "fr": "Que voyez-vous sur ces images ?",
-    "es": "¿Qué ve en estas imágenes?",
-}
-ANSWERS = {
-    "de": "Keine Auffälligkeiten.",
-    "fr": "Rien d'anormal.",
-    "es": "Nada fuera de lo normal.",
-}
+LANGUAGES = TRANSLATED
 # What the verifier wrote when it held an image back (its words are data: a DICOM keyword).
 HELD_BACK_REASON = "identifying value from PatientName found in the output (UTF-8)"
 
@@ -55,11 +51,7 @@ def language(request) -> str:
 
 @pytest.fixture
 def reader(patient: User, language: str) -> Client:
-    patient.language = language
-    patient.save(update_fields=["language"])
-    client = Client()
-    client.force_login(patient)
-    return client
+    return signed_in_reading(patient, language)
 
 
 @pytest.fixture

@@ -21,31 +21,22 @@ from scans import sending
 from scans.models import Scan, Status
 from tests.support.consent import endpoint_for, give_consent, no_sleep, upload_and_process
 from tests.support.fakes import FakeProvider, redirect_to
-from tests.support.languages import english_leftovers
+from tests.support.languages import QUESTIONS, TRANSLATED, english_leftovers, signed_in_reading
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("blob_dir")]
 
-QUESTIONS = {
-    "de": "Was sehen Sie auf diesen Bildern?",
-    "fr": "Que voyez-vous sur ces images ?",
-    "es": "¿Qué ve en estas imágenes?",
-}
 ERROR = {"Content-Type": "application/json"}
 EVERY_ATTEMPT = sending.RETRIES_DISCLOSED + 1
 
 
-@pytest.fixture(params=["de", "fr", "es"])
+@pytest.fixture(params=TRANSLATED)
 def language(request) -> str:
     return request.param
 
 
 @pytest.fixture
 def reader(patient: User, language: str) -> Client:
-    patient.language = language
-    patient.save(update_fields=["language"])
-    client = Client()
-    client.force_login(patient)
-    return client
+    return signed_in_reading(patient, language)
 
 
 def failed_send(client, patient: User, language: str, provider: FakeProvider, **endpoint) -> Scan:

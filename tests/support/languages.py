@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from django.test import Client
+
+from accounts.models import User
+
 # Words that are English and are not words of German, French or Spanish ("will", "was", "an",
 # "on", "has", "in" are, so they are not listed).
 ENGLISH_WORDS = (
@@ -52,3 +56,27 @@ def english_leftovers(html: str) -> list[str]:
     parser = _VisibleText()
     parser.feed(html)
     return [piece for piece in parser.pieces if _ENGLISH.search(piece)]
+
+
+# The languages the catalogues translate, and a patient's words in each (test data written in
+# the reader's language, so that it never counts as English left over).
+TRANSLATED = ("de", "fr", "es")
+QUESTIONS = {
+    "de": "Was sehen Sie auf diesen Bildern?",
+    "fr": "Que voyez-vous sur ces images ?",
+    "es": "¿Qué ve en estas imágenes?",
+}
+ANSWERS = {
+    "de": "Keine Auffälligkeiten.",
+    "fr": "Rien d'anormal.",
+    "es": "Nada fuera de lo normal.",
+}
+
+
+def signed_in_reading(user: User, language: str) -> Client:
+    """A client signed in as ``user``, whose account reads ``language``."""
+    user.language = language
+    user.save(update_fields=["language"])
+    client = Client()
+    client.force_login(user)
+    return client
