@@ -42,6 +42,7 @@ from pydicom.uid import (
 from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
 from .profile import first_action, profile_entry
+from .writing import encode_file
 
 # Our Implementation Class UID (PS3.7 D.3.3.2): a fixed 2.25 UUID-derived UID, never pydicom's,
 # so a file we wrote and uploaded again is not mistaken for one that kept its original UID.
@@ -392,7 +393,8 @@ def write_dataset(
 
 
 def _append_pixels(buffer: io.BytesIO, ds: Dataset, pixels: DataElement) -> bool:
-    """Write ``ds`` with pydicom up to its Pixel Data, then the Pixel Data element in one copy.
+    """Write ``ds`` up to its Pixel Data (writing.py, else pydicom), then the Pixel Data element
+    in one copy.
 
     The bytes are those pydicom writes (tag, VR, two reserved bytes and the 32-bit length in
     explicit VR; tag and length in implicit VR; in the output's byte order), without copying
@@ -422,7 +424,11 @@ def _append_pixels(buffer: io.BytesIO, ds: Dataset, pixels: DataElement) -> bool
                              len(value))
     del ds[_PIXEL_DATA]
     try:
-        dcmwrite(buffer, ds, enforce_file_format=True)
+        encoded = encode_file(ds, ds.preamble)
+        if encoded is None:
+            dcmwrite(buffer, ds, enforce_file_format=True)
+        else:
+            buffer.write(encoded)
     finally:
         ds[_PIXEL_DATA] = pixels
     buffer.write(header)

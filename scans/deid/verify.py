@@ -291,30 +291,11 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
     searched in overlapping chunks, so no case-folded copy of a large image is ever made.
     """
     reasons: list[str] = []
-    folded_header = _masked_declarations(header.lower())
-    spellings = {value: _header_needles(value) for value in identifiers.forbidden()}
-    # Each distinct needle is searched once per way of matching it, however many values share
-    # it: a substring search and a whole-word search of one needle can disagree ("smith" glued
-    # into "xxsmithxx"), so a patient's name never borrows an institution's whole-word result.
-    found: dict[tuple[str, bytes, bool], bool] = {}
+    header_text = _HeaderText(_masked_declarations(header.lower()))
     pixel_needles: dict[bytes, str] = {}
-    for value in sorted(spellings):
+    for value in sorted(identifiers.forbidden()):
         source = identifiers.sources.get(value, "the original header")
-        anywhere = _anywhere(value, source)
-        label = None
-        for encoding, needles in spellings[value]:
-            for needle in needles:
-                # UTF-8 and Latin-1 spell ASCII alike and bound words alike: one search.
-                key = ("UTF-8" if encoding == "Latin-1" and needle.isascii() else encoding,
-                       needle, anywhere)
-                if key not in found:
-                    found[key] = (needle in folded_header if anywhere
-                                  else _occurs_as_token(needle, folded_header, encoding))
-                if found[key]:
-                    label = f"{encoding}, case-folded"
-                    break
-            if label is not None:
-                break
+        label = header_text.find(value, anywhere=_anywhere(value, source))
         if label is None and source in PIXEL_SEARCH_SOURCES and len(value) >= MIN_LENGTH_IN_PIXELS:
             for spelling in (value, value.upper()):
                 needle = _encode(spelling, "utf-8").lower()
@@ -399,6 +380,47 @@ def _occurs_as_token(needle: bytes, folded: bytes, encoding: str) -> bool:
     return re.search(pattern, folded) is not None
 
 
+class _HeaderText:
+    """The case-folded header bytes, and what a UTF-16 spelling needs to be looked for at all.
+
+    A value of two or more characters spelled in UTF-16 starts with one of the 4-byte shapes
+    listed here (two characters, each with its zero byte): a value whose first two characters
+    form none of them occurs in no UTF-16 spelling, and two searches of the header are saved.
+    """
+
+    def __init__(self, folded: bytes) -> None:
+        self.folded = folded
+        self.le_starts = set(_UTF16_LE_START.findall(folded))
+        self.be_starts = set(_UTF16_BE_START.findall(folded))
+
+    def find(self, value: str, *, anywhere: bool) -> str | None:
+        """How ``value`` occurs ("UTF-8, case-folded" ...), or None. Each spelling is matched as
+        ``anywhere`` says: as a substring, else as whole words (a substring first, so the word
+        check runs only for a spelling that occurs)."""
+        for encoding, needles in _header_needles(value):
+            for needle in needles:
+                if not self._may_hold(encoding, needle):
+                    continue
+                if needle in self.folded and (
+                    anywhere or _occurs_as_token(needle, self.folded, encoding)
+                ):
+                    return f"{encoding}, case-folded"
+        return None
+
+    def _may_hold(self, encoding: str, needle: bytes) -> bool:
+        if encoding == "UTF-16 LE" and len(needle) >= 4 and needle[1] == needle[3] == 0:
+            return needle[:4] in self.le_starts
+        if encoding == "UTF-16 BE" and len(needle) >= 4 and needle[0] == needle[2] == 0:
+            return needle[:4] in self.be_starts
+        return True
+
+
+# Every 4-byte window (overlapping) shaped like two UTF-16 code units of the first 256 code
+# points, the zero byte low (LE) or high (BE).
+_UTF16_LE_START = re.compile(rb"(?=([^\x00]\x00[^\x00]\x00))")
+_UTF16_BE_START = re.compile(rb"(?=(\x00[^\x00]\x00[^\x00]))")
+
+
 # The de-identification declarations every output carries (PS3.16 CID 7050 code meanings): fixed
 # standard text, blanked before the search so a patient called "Basic" or "Option" does not
 # quarantine every file. Only these exact phrases are blanked, and only as whole words.
@@ -478,21 +500,25 @@ PIXEL_SEARCH_SOURCES = frozenset(
 _HEADER_ENCODINGS = ("UTF-8", "Latin-1", "UTF-16 LE", "UTF-16 BE")
 
 
-def _header_needles(value: str) -> list[tuple[str, set[bytes]]]:
-    """(encoding, case-folded byte spellings of ``value``) for each header encoding."""
+def _header_needles(value: str) -> list[tuple[str, tuple[bytes, ...]]]:
+    """(encoding, case-folded byte spellings of ``value``) for each header encoding.
+
+    An ASCII value is the same bytes in UTF-8 and Latin-1 and folds alike in every encoding,
+    so it has one spelling in each and Latin-1 is not listed apart (UTF-8 comes first).
+    """
     if value.isascii():
-        # ASCII folds the same in every encoding, and is the same bytes in UTF-8 and Latin-1.
         folded = value.lower()
-        ascii_bytes = {folded.encode("ascii")} - {b""}
-        return [("UTF-8", ascii_bytes), ("Latin-1", ascii_bytes),
-                ("UTF-16 LE", {folded.encode("utf-16-le")} - {b""}),
-                ("UTF-16 BE", {folded.encode("utf-16-be")} - {b""})]
+        if not folded:
+            return []
+        return [("UTF-8", (folded.encode("ascii"),)),
+                ("UTF-16 LE", (folded.encode("utf-16-le"),)),
+                ("UTF-16 BE", (folded.encode("utf-16-be"),))]
     result = []
     for encoding in _HEADER_ENCODINGS:
         codec = encoding.lower().replace(" ", "-")
         needles = {_encode(spelling, codec).lower() for spelling in (value, value.upper())}
         needles.discard(b"")
-        result.append((encoding, needles))
+        result.append((encoding, tuple(sorted(needles))))
     return result
 
 
