@@ -58,7 +58,8 @@ def encode_file(ds: Dataset, preamble: bytes) -> bytes | None:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if (
-        syntax is None
+        meta is None
+        or syntax is None
         or not UID(syntax).is_transfer_syntax
         or not syntax.is_little_endian
         or syntax.is_deflated
@@ -107,7 +108,7 @@ def _converted_by_pydicom(ds: Dataset, implicit: bool) -> bool:
         return False
     return any(
         isinstance(elem, RawDataElement) or " or " in (elem.VR or "")
-        for elem in (ds.get_item(tag) for tag in ds.keys())
+        for elem in (ds.get_item(tag) for tag in ds.keys())  # noqa: SIM118 (tags, unconverted)
     )
 
 
