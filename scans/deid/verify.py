@@ -1,7 +1,8 @@
 """Independent verification of a cleaned DICOM file: a second pair of eyes, not the same code.
 
-Nothing here imports the header cleaner's logic. The output bytes are parsed again from scratch
-and checked against the keep-list DATA and the identifiers of the ORIGINAL file:
+Nothing here imports the header cleaner's logic. The output bytes are walked again from scratch
+by the verifier's own reader (output_reading.py, not the pydicom reading the cleaner used) and
+checked against the keep-list DATA and the identifiers of the ORIGINAL file:
 
 * every attribute at every depth (file meta included) must be on the keep-list: no private
   tag, no curve or overlay, nothing unknown;
@@ -20,20 +21,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
 
 import numpy as np
-import pydicom
-from pydicom.datadict import dictionary_has_tag, dictionary_keyword
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
 from .identifiers import STANDARD_SCHEMES, Identifiers, whole_token_pattern
 from .keep_list import FILE_META_KEEP, KEEP_LIST
-from .pixel_bytes import locate_pixel_data, unused_bits_dirty
+from .output_reading import DataSet, Element, Output, OutputUnreadable, read_output, tag_text
+from .pixel_bytes import unused_bits_dirty
 
 _PIXEL_DATA = 0x7FE00010
 _OUR_UID = re.compile(r"^2\.25\.(0|[1-9]\d{0,38})$")
@@ -53,48 +48,29 @@ def verify_output(
 ) -> list[str]:
     """Reasons to quarantine a cleaned DICOM file; empty when it is safe to release."""
     try:
-        ds, split = _parse(output)
-    except Exception as exc:  # any parse failure means we cannot vouch for the file
-        return [f"output does not parse as DICOM ({type(exc).__name__})"]
+        read = read_output(output)
+    except OutputUnreadable as exc:  # any parse failure means we cannot vouch for the file
+        return [f"output does not parse as DICOM ({exc})"]
     reasons: list[str] = []
     if output[:128] != b"\x00" * 128:
         reasons.append("preamble is not empty")
-    meta = getattr(ds, "file_meta", None)
-    if meta is None or "TransferSyntaxUID" not in meta:
+    if _TRANSFER_SYNTAX not in read.meta.elements:
         return [*reasons, "output has no file meta information"]
-    if meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+    if read.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return [*reasons, "output is deflated; its bytes cannot be searched"]
     try:
-        header, pixels = split if split is not None else _split_pixel_data(ds, output)
-        elements = list(_elements(ds))
-        reasons += _check_attributes(elements, ds, meta, retain_dates=retain_dates)
-        reasons += _local_codes(ds)
+        elements = read.data_set.walk()
+        reasons += _check_attributes(elements, read, retain_dates=retain_dates)
+        reasons += _local_codes(read.data_set)
         reasons += _text_value_leaks(elements, identifiers)
-        reasons += _unused_bits(ds, pixels)
+        reasons += _unused_bits(read)
     except Exception as exc:
         return [*reasons, f"output could not be inspected ({type(exc).__name__})"]
-    reasons += _search(header, pixels, identifiers)
+    reasons += _search(read.header, read.pixels, identifiers)
     return list(dict.fromkeys(reasons))
 
 
-def _parse(output: bytes) -> tuple[Dataset, tuple[bytes, memoryview] | None]:
-    """The output's attributes and, when found in place, (bytes before Pixel Data, its value).
-
-    Read without the pixels first, so a large image is viewed in place, not copied. When
-    the Pixel Data is not a plain value at the very end (encapsulated, or followed by more
-    elements), the whole file is read the ordinary way and the split is left to the caller.
-    """
-    stream = io.BytesIO(output)
-    ds = pydicom.dcmread(stream, stop_before_pixels=True)
-    if stream.tell() >= len(output):
-        return ds, (output, memoryview(b""))
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is not None and syntax.is_little_endian and not syntax.is_deflated:
-        element = locate_pixel_data(output, stream.tell(), implicit_vr=syntax.is_implicit_VR)
-        if element is not None:
-            view = memoryview(output)[element.value_start : element.value_end]
-            return ds, (output[: element.value_start], view)
-    return pydicom.dcmread(io.BytesIO(output)), None
+_TRANSFER_SYNTAX = 0x00020010
 
 
 def verify_photo_output(output: bytes, identifiers: Identifiers) -> list[str]:
@@ -126,149 +102,90 @@ def verify_photo_output(output: bytes, identifiers: Identifiers) -> list[str]:
 _PHOTO_METADATA = frozenset({"exif", "xmp", "comment", "comments", "photoshop", "iptc"})
 
 
-def _elements(ds: Dataset) -> Iterator[_Element]:
-    """Every attribute at every depth, in file order, as (tag, vr, element or None).
-
-    The element is None where no check reads the value: a number or bulk data, whose VR the
-    file states (explicit VR). Such an element is judged by its tag and VR alone and is not
-    converted (its bytes are still searched like all others). Everything else, and every
-    element of an implicit VR file, is converted as pydicom reads it.
-    """
-    for tag in sorted(ds.keys()):
-        raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.VR in _VALUES_NOT_READ:
-            yield _Element(raw.tag, raw.VR, None)
-            continue
-        elem = ds[tag]
-        yield _Element(elem.tag, elem.VR, elem)
-        if elem.VR == "SQ":
-            for item in elem.value:
-                yield from _elements(item)
-
-
-class _Element(NamedTuple):
-    tag: BaseTag
-    vr: str
-    elem: DataElement | None
-
-
-# VRs no check reads the value of (numbers, bulk data, attribute tags). Not UN: pydicom may
-# read a UN element as the known attribute it is.
-_VALUES_NOT_READ = frozenset(
-    {"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL",
-     "US", "UV"}
-)
-
-
-def _check_attributes(
-    elements: list[_Element], ds: Dataset, meta: Dataset, *, retain_dates: bool
-) -> list[str]:
+def _check_attributes(elements: list[Element], read: Output, *, retain_dates: bool) -> list[str]:
     reasons: list[str] = []
-    for meta_elem in meta:
-        if int(meta_elem.tag) not in FILE_META_KEEP:
-            reasons.append(f"file meta attribute {meta_elem.tag} is not allowed")
-        if meta_elem.VR == "UI" and not _allowed_uid(str(meta_elem.value)):
+    for meta_elem in read.meta.elements.values():
+        if meta_elem.tag not in FILE_META_KEEP:
+            reasons.append(f"file meta attribute {tag_text(meta_elem.tag)} is not allowed")
+        if meta_elem.vr == "UI" and not all(_allowed_uid(v) for v in meta_elem.values or ()):
             reasons.append(f"file meta {meta_elem.keyword} is not a remapped or standard UID")
-    for tag_of, vr, elem in elements:
-        tag = int(tag_of)
-        if tag_of.is_private:
-            reasons.append(f"private attribute {tag_of} survived")
+    for elem in elements:
+        tag = elem.tag
+        if tag >> 16 & 1:
+            reasons.append(f"private attribute {tag_text(tag)} survived")
             continue
         if tag not in KEEP_LIST:
-            # DataElement.keyword's rule: dictionary tags only (no 60xx-style repeaters).
-            keyword = dictionary_keyword(tag_of) if dictionary_has_tag(tag_of) else ""
-            name = keyword or str(tag_of)
-            reasons.append(f"attribute {name} {tag_of} is not on the keep-list")
+            reasons.append(f"attribute {elem.name} {tag_text(tag)} is not on the keep-list")
             continue
-        if elem is not None and KEEP_LIST[tag].handling == "dummy":
-            if any(str(v).strip() not in ("", DUMMY_TEXT) for v in _as_list(elem.value)):
-                reasons.append(f"{elem.keyword or tag_of} holds a value other than the dummy")
+        values = elem.values
+        if values is None:
+            continue  # a number or bulk data: judged by its tag and VR alone
+        if KEEP_LIST[tag].handling == "dummy":
+            if any(v.strip() not in ("", DUMMY_TEXT) for v in values):
+                reasons.append(f"{elem.name} holds a value other than the dummy")
             continue
-        if elem is None or vr not in ("UI", "PN", "DA", "DT", "TM", "AS"):
-            continue
-        name = elem.keyword or str(tag_of)
-        values = [str(v) for v in _as_list(elem.value)]
+        vr = elem.vr
         if vr == "UI" and not all(_allowed_uid(v) for v in values):
-            reasons.append(f"{name} is not a remapped or standard UID")
+            reasons.append(f"{elem.name} is not a remapped or standard UID")
         elif vr == "PN" and not all(_PSEUDONYM.match(v) or v == "" for v in values):
-            reasons.append(f"{name} holds a person name that is not our pseudonym")
+            reasons.append(f"{elem.name} holds a person name that is not our pseudonym")
         elif vr in ("DA", "DT", "TM") and not retain_dates and any(
             v.strip() not in DUMMY_DATES for v in values
         ):
-            reasons.append(f"{name} holds a date or time although dates are not retained")
+            reasons.append(f"{elem.name} holds a date or time although dates are not retained")
         elif vr == "AS" and not all(_age_allowed(v) for v in values):
-            reasons.append(f"{name} is malformed or over 89 years")
-    if str(ds.get("PatientIdentityRemoved", "")) != "YES":
+            reasons.append(f"{elem.name} is malformed or over 89 years")
+    top = read.data_set
+    if top.text(_PATIENT_IDENTITY_REMOVED) != "YES":
         reasons.append("PatientIdentityRemoved is not YES")
-    if not _PSEUDONYM.match(str(ds.get("PatientID", ""))):
+    if not _PSEUDONYM.match(top.text(_PATIENT_ID)):
         reasons.append("PatientID is not a pseudonym")
     return reasons
 
 
-def _local_codes(ds: Dataset) -> list[str]:
+_PATIENT_ID, _PATIENT_IDENTITY_REMOVED = 0x00100020, 0x00120062
+_DEIDENTIFICATION_METHOD, _PROCEDURE_CODE_SEQUENCE = 0x00120063, 0x00081032
+_CODING_SCHEME_DESIGNATOR = 0x00080102
+# CodeValue, CodingSchemeDesignator, CodeMeaning, LongCodeValue, URNCodeValue.
+_CODE_TAGS = (0x00080100, 0x00080102, 0x00080104, 0x00080119, 0x00080120)
+
+
+def _local_codes(top: DataSet) -> list[str]:
     """Coded entries may leave only under a standard coding scheme (a local scheme's meaning is
     free text), and Procedure Code Sequence not at all unless descriptors were cleaned."""
     reasons: list[str] = []
-    declared = {str(v).strip() for v in _as_list(ds.get("DeidentificationMethod", ""))}
-    if "ProcedureCodeSequence" in ds and "Clean Descriptors Option" not in declared:
+    method = top.elements.get(_DEIDENTIFICATION_METHOD)
+    declared = {v.strip() for v in (method.values or ()) } if method is not None else set()
+    if _PROCEDURE_CODE_SEQUENCE in top.elements and "Clean Descriptors Option" not in declared:
         reasons.append("Procedure Code Sequence kept without the Clean Descriptors Option")
 
-    def walk(dataset: Dataset) -> None:
-        for tag in sorted(dataset.keys()):
-            raw = dataset.get_item(tag)
-            if isinstance(raw, RawDataElement) and raw.VR in _VALUES_NOT_READ:
-                continue  # its VR, stated in the file, is not SQ: not converted just to see that
-            elem = dataset[tag]
-            if elem.VR != "SQ":
-                continue
-            for item in elem.value:
-                has_code = any(k in item for k in ("CodeValue", "CodeMeaning", "LongCodeValue",
-                                                   "URNCodeValue", "CodingSchemeDesignator"))
-                scheme = str(item.get("CodingSchemeDesignator", "") or "").strip().upper()
+    def walk(data_set: DataSet) -> None:
+        for elem in data_set.elements.values():
+            for item in elem.items:
+                has_code = any(tag in item.elements for tag in _CODE_TAGS)
+                scheme = item.text(_CODING_SCHEME_DESIGNATOR).strip().upper()
                 if has_code and scheme not in STANDARD_SCHEMES:
                     reasons.append(f"a coded entry of a local scheme in {elem.keyword}")
                 walk(item)
 
-    walk(ds)
+    walk(top)
     return reasons
 
 
-def _split_pixel_data(ds: Dataset, output: bytes) -> tuple[bytes, memoryview]:
-    """The bytes before Pixel Data, and the Pixel Data value; nothing may follow it.
-
-    Split before walking the dataset: the walk converts the raw Pixel Data element and loses
-    its file position.
-    """
-    raw = ds.get_item(_PIXEL_DATA)
-    if raw is None:
-        return output, memoryview(b"")
-    if not isinstance(raw, RawDataElement):
-        raise ValueError("the pixel data's position in the file is unknown")
-    start = raw.value_tell
-    value = raw.value or b""
-    end = start + len(value)
-    if raw.length == 0xFFFFFFFF:
-        end += 8  # sequence delimitation item after the encapsulated fragments
-    if output[end:].strip(b"\x00"):
-        raise ValueError("bytes follow the pixel data")
-    return output[:start], memoryview(output)[start:end]
-
-
-def _unused_bits(ds: Dataset, pixels: memoryview) -> list[str]:
+def _unused_bits(read: Output) -> list[str]:
     """Bits above High Bit in uncompressed 16-bit pixels must be clear (or repeat the sign).
 
-    (Big-endian outputs occur when the header alone was cleaned.)
-
     Overlays were once stored there; a viewer that ignores Bits Stored would draw them.
+    (Big-endian outputs occur when the header alone was cleaned.)
     """
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None or syntax.is_compressed or not len(pixels):
+    syntax, pixels, top = read.transfer_syntax, read.pixels, read.data_set
+    if not syntax.is_transfer_syntax or syntax.is_compressed or not len(pixels):
         return []
-    bits_allocated = int(ds.get("BitsAllocated", 0) or 0)
-    bits_stored = int(ds.get("BitsStored", 0) or 0)
+    bits_allocated = top.number(0x00280100)
+    bits_stored = top.number(0x00280101)
     if bits_allocated != 16 or not 0 < bits_stored < 16:
         return []
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    signed = top.number(0x00280103) == 1
     dtype = ("<" if syntax.is_little_endian else ">") + ("i2" if signed else "u2")
     values = np.frombuffer(pixels, dtype=dtype, count=len(pixels) // 2)
     for start in range(0, values.size, _CHUNK_VALUES):
@@ -522,19 +439,19 @@ def _header_needles(value: str) -> list[tuple[str, tuple[bytes, ...]]]:
     return result
 
 
-def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> list[str]:
+def _text_value_leaks(elements: list[Element], identifiers: Identifiers) -> list[str]:
     """The same search on decoded text values, whatever character set the file declares.
 
     Values are matched as ``_search`` does (``_anywhere``, else whole words). A declaration's
     fixed text (``DECLARATIONS``) is the one value not searched.
     """
     declarations = {d.casefold() for d in DECLARATIONS}
-    texts: list[tuple[DataElement, str]] = []
-    for _, vr, elem in elements:
-        if elem is None or vr not in _TEXT_VRS:
+    texts: list[tuple[Element, str]] = []
+    for elem in elements:
+        if elem.values is None or elem.vr not in _TEXT_VRS:
             continue
-        for text in _as_list(elem.value):
-            folded = str(text).casefold()
+        for text in elem.values:
+            folded = text.casefold()
             if folded not in declarations:
                 texts.append((elem, folded))
     # Every match is a substring first: one search of all the text (joined) per value leaves
@@ -555,7 +472,7 @@ def _text_value_leaks(elements: list[_Element], identifiers: Identifiers) -> lis
             if pattern.search(folded):
                 source = identifiers.sources.get(value, "the original header")
                 reasons.append(
-                    f"identifying value from {source} found in {elem.keyword or elem.tag}"
+                    f"identifying value from {source} found in {elem.name}"
                 )
     return reasons
 
@@ -584,11 +501,3 @@ def _age_allowed(value: str) -> bool:
     number, unit = int(match.group(1)), match.group(2)
     days = number * {"D": 1, "W": 7, "M": 30.44, "Y": 365.25}[unit]
     return days <= 90 * 365.25
-
-
-def _as_list(value: object) -> Iterable[object]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, MultiValue)):
-        return list(value)
-    return [value]
