@@ -42,6 +42,7 @@ from pydicom.uid import (
 from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
 from .profile import first_action, profile_entry
+from .text_values import dataset_encodings, plain_values
 from .writing import encode_file
 
 # Our Implementation Class UID (PS3.7 D.3.3.2): a fixed 2.25 UUID-derived UID, never pydicom's,
@@ -501,6 +502,7 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
     """The keep-list applied to one data set; an attribute left behind is never converted
     from the bytes it was read as (nothing reads its value)."""
     out = Dataset()
+    encodings = dataset_encodings(src)
     for tag_of in sorted(src.keys()):
         tag = int(tag_of)
         rule = KEEP_LIST.get(tag)
@@ -508,9 +510,19 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
             keyword, category = _removal(tag)
             _record(context, tag, keyword, "removed", category)
             continue
-        if rule.handling == "keep" and context.verbatim_encoding is not None:
-            raw = src.get_item(tag_of)
-            if isinstance(raw, RawDataElement) and _verbatim(raw) and _vr_matches(raw, rule):
+        raw = src.get_item(tag_of)
+        if (
+            rule.handling in ("keep", "uid")
+            and context.verbatim_encoding is not None
+            and isinstance(raw, RawDataElement)
+            and _vr_matches(raw, rule)
+        ):
+            plain = (plain_values(raw.value, raw.VR or "", encodings)
+                     if isinstance(raw.value, bytes) else None)
+            if rule.handling == "uid" and plain is not None:
+                _apply_uid(out, tag, rule.keyword, plain, context)
+                continue
+            if rule.handling == "keep" and _verbatim(raw, plain):
                 out[tag_of] = raw  # written as read
                 _record(context, tag, rule.keyword, "kept", "kept")
                 continue
@@ -541,12 +553,14 @@ def _declare_encoding(ds: Dataset, encoding: tuple[bool, bool]) -> None:
     ds.set_original_encoding(*encoding, charset)
 
 
-def _verbatim(raw: RawDataElement) -> bool:
+def _verbatim(raw: RawDataElement, plain: tuple[str, ...] | None) -> bool:
     """Whether a value kept as it is may be copied as read: what decoding, checking it
     (``_plausible_value``) and encoding it again would write is these same bytes.
 
     Binary numbers and data are; decimal and integer strings only in their plain form (no
-    leading or inner spaces, no empty values, one trailing space only as padding).
+    leading or inner spaces, no empty values, one trailing space only as padding); text only
+    when ``plain`` (its values read from the bytes, text_values.py) is plausible and written
+    again gives these bytes.
     """
     value = raw.value
     if not isinstance(value, bytes) or raw.length == 0xFFFFFFFF or len(value) & 1:
@@ -554,6 +568,8 @@ def _verbatim(raw: RawDataElement) -> bool:
     size = _BINARY_VRS.get(raw.VR or "")
     if size is not None:
         return len(value) % size == 0  # else pydicom refuses to read it: so do we
+    if plain is not None:
+        return _plausible_values(raw.VR or "", plain) and _written(raw.VR or "", plain) == value
     pattern = _PLAIN_NUMBERS.get(raw.VR or "")
     if pattern is None:
         return False
@@ -607,11 +623,7 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
         out.add(DataElement(tag, "SQ", Sequence(items)))
         _record(context, tag, keyword, "cleaned", "sequence cleaned")
     elif handling == "uid":
-        values = [remap_uid(context.keys, str(v)) for v in _as_list(elem.value) if str(v).strip()]
-        out.add(DataElement(tag, "UI", _one_or_many(values)))
-        changed = any(str(v).strip() not in UID_dictionary for v in _as_list(elem.value))
-        action = "remapped" if changed else "kept"
-        _record(context, tag, keyword, action, "UID remapped" if changed else "kept")
+        _apply_uid(out, tag, keyword, [str(v) for v in _as_list(elem.value)], context)
     elif handling == "pseudonym":
         out.add(DataElement(tag, elem.VR, context.pseudonym))
         _record(context, tag, keyword, "replaced", "replaced by pseudonym")
@@ -635,6 +647,24 @@ def _apply_rule(out: Dataset, elem: DataElement, rule: KeepRule, context: _Conte
         _apply_descriptor(out, elem, rule, context)
     else:  # "generated": written by _write_declarations, never copied from the input
         _record(context, tag, keyword, "removed", "removed: rewritten by the gateway")
+
+
+def _apply_uid(
+    out: Dataset, tag: int, keyword: str, uids: list[str] | tuple[str, ...], context: _Context
+) -> None:
+    values = [remap_uid(context.keys, uid) for uid in uids if uid.strip()]
+    out.add(DataElement(tag, "UI", _one_or_many(values)))
+    changed = any(uid.strip() not in UID_dictionary for uid in uids)
+    action = "remapped" if changed else "kept"
+    _record(context, tag, keyword, action, "UID remapped" if changed else "kept")
+
+
+def _written(vr: str, values: tuple[str, ...]) -> bytes:
+    """The bytes pydicom writes for plain text ``values``: joined, padded to even length."""
+    text = "\\".join(values)
+    if len(text) & 1:
+        text += "\x00" if vr == "UI" else " "
+    return text.encode("ascii")
 
 
 def _apply_date(out: Dataset, elem: DataElement, rule: KeepRule, context: _Context) -> None:
@@ -789,13 +819,19 @@ def _plausible_value(elem: DataElement) -> bool:
         except ValueError:
             return False
         return True
-    if elem.VR not in _MAX_LENGTH:
+    return _plausible_values(elem.VR, [str(value) for value in _as_list(elem.value)])
+
+
+def _plausible_values(vr: str, values: list[str] | tuple[str, ...]) -> bool:
+    """Short strings within their VR's length; coded strings in upper case, digits, space and
+    underscore. Other text is not judged here."""
+    if vr not in _MAX_LENGTH:
         return True
-    for value in _as_list(elem.value):
-        text = str(value).strip()
-        if len(text) > _MAX_LENGTH[elem.VR]:
+    for value in values:
+        text = value.strip()
+        if len(text) > _MAX_LENGTH[vr]:
             return False
-        if elem.VR == "CS" and not _CS_VALUE.match(text):
+        if vr == "CS" and not _CS_VALUE.match(text):
             return False
     return True
 

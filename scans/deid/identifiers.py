@@ -28,13 +28,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import UID_dictionary
 
 from .keep_list import KEEP_LIST
 from .profile import BASIC_PROFILE
+from .text_values import dataset_encodings, plain_values
 
 # Shorter values match by chance ("M", "F", "DOE" occurs in random pixel bytes);
 # PS3.15 leaves that trade-off to us: 4 characters, and 8 inside pixel data (see verify.py).
@@ -134,30 +137,29 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
         if _usable(value):
             values.setdefault(value, source)
 
-    def collect(elem: DataElement) -> None:
-        tag = int(elem.tag)
-        if tag in _NOT_IDENTIFYING or elem.VR == "SQ":
+    def collect(tag: BaseTag, vr: str, value: object) -> None:
+        if int(tag) in _NOT_IDENTIFYING or vr == "SQ":
             return
-        if elem.VR in _BULK_VRS and not elem.tag.is_private:
+        if vr in _BULK_VRS and not tag.is_private:
             return  # pixel data, LUTs and other bulk data hold no text we could match
-        keyword = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
-        for text in _strings(elem.value):
-            if elem.VR == "UI":
+        keyword = _keyword(int(tag)) or f"({tag.group:04X},{tag.element:04X})"
+        for text in _strings(value):
+            if vr == "UI":
                 if text and text not in UID_dictionary:
                     uids.add(text)
-            elif elem.VR in ("DA", "DT"):
+            elif vr in ("DA", "DT"):
                 for spelling in _date_spellings(text):
                     dates.setdefault(spelling, keyword)
-            elif elem.VR == "PN":
+            elif vr == "PN":
                 add(text, keyword)
                 for variant in _name_variants(text):
                     add(variant, keyword)
-            elif elem.tag.is_private:
-                if elem.tag.element >= 0x0100 and elem.VR in _TEXT_VRS | {"UN", "OB"}:
+            elif tag.is_private:
+                if tag.element >= 0x0100 and vr in _TEXT_VRS | {"UN", "OB"}:
                     for part in text.split("\\"):
                         if not _DS_LIKE.match(part.strip()):
                             add(part, "private attribute")
-            elif _is_identifying_attribute(tag) and elem.VR in _TEXT_VRS:
+            elif _is_identifying_attribute(int(tag)) and vr in _TEXT_VRS:
                 add(text, keyword)
                 tokens.update(w for w in _WORD.findall(text) if w.upper() not in _GENERIC)
 
@@ -166,13 +168,24 @@ def collect_identifiers(ds: Dataset) -> Identifiers:
         scheme = ""
         if benign_here:
             scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
+        encodings = dataset_encodings(dataset)
         for tag in sorted(dataset.keys()):
-            if not _value_needed(int(tag), dataset.get_item(tag).VR, benign_here):
+            raw = dataset.get_item(tag)
+            if not _value_needed(int(tag), raw.VR, benign_here):
+                continue
+            # Plain text is read from its bytes (text_values.py); the rest by pydicom.
+            plain = (plain_values(raw.value, raw.VR, encodings)
+                     if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)
+                     and tag != _SPECIFIC_CHARACTER_SET else None)
+            if plain is not None:
+                collect(tag, raw.VR, plain)
+                if benign_here:
+                    benign.update(_benign_texts(tag, raw.VR, plain, scheme))
                 continue
             elem = dataset[tag]
-            collect(elem)
+            collect(elem.tag, elem.VR, elem.value)
             if benign_here:
-                benign.update(_benign_texts(elem, scheme))
+                benign.update(_benign_texts(elem.tag, elem.VR, elem.value, scheme))
             if elem.VR == "SQ":
                 for item in elem.value or []:
                     walk(item, benign_here and not elem.tag.is_private)
@@ -213,24 +226,31 @@ STANDARD_SCHEMES = frozenset(
 )
 
 
-def _benign_texts(elem: DataElement, scheme: str) -> list[str]:
-    """Case-folded text of ``elem`` if it is a non-identifying attribute kept verbatim.
+def _benign_texts(tag: BaseTag, vr: str, value: object, scheme: str) -> list[str]:
+    """Case-folded text of an element if it is a non-identifying attribute kept verbatim.
 
     Code meanings and values count only under a standard coding scheme (``scheme``, that of
-    the data set holding ``elem``): a local scheme's text is free text written by someone at
-    the site. Registered UIDs count too.
+    the data set holding the element): a local scheme's text is free text written by someone
+    at the site. Registered UIDs count too.
     """
-    tag = int(elem.tag)
-    if elem.tag.is_private or elem.VR == "SQ":
+    if tag.is_private or vr == "SQ":
         return []
-    if elem.VR == "UI":
-        return [t.casefold() for t in _strings(elem.value) if t in UID_dictionary]
-    rule = KEEP_LIST.get(tag)
-    if rule is None or rule.handling != "keep" or elem.VR not in _TEXT_VRS:
+    if vr == "UI":
+        return [t.casefold() for t in _strings(value) if t in UID_dictionary]
+    rule = KEEP_LIST.get(int(tag))
+    if rule is None or rule.handling != "keep" or vr not in _TEXT_VRS:
         return []
-    if tag in _CODE_TEXT and scheme not in STANDARD_SCHEMES:
+    if int(tag) in _CODE_TEXT and scheme not in STANDARD_SCHEMES:
         return []
-    return [t.casefold() for t in _strings(elem.value) if t.strip()]
+    return [t.casefold() for t in _strings(value) if t.strip()]
+
+
+def _keyword(tag: int) -> str:
+    """DataElement.keyword: the dictionary keyword, "" for private and unknown tags."""
+    return dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+
+
+_SPECIFIC_CHARACTER_SET = 0x00080005
 
 
 def _value_needed(tag: int, vr: str | None, benign_here: bool) -> bool:

@@ -28,6 +28,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import TEXT_VR_DELIMS
 
 from .pixel_bytes import locate_pixel_data
+from .text_values import STRING_VRS, split_values
 
 PIXEL_DATA = 0x7FE00010
 _SPECIFIC_CHARACTER_SET = 0x00080005
@@ -38,7 +39,6 @@ _LONG_LENGTH_VRS = frozenset(
 )
 # Decoded in the data set's character set (pydicom's text VRs), else in the default repertoire.
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-_STRING_VRS = _CHARSET_VRS | {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR"}
 _KNOWN_VRS = frozenset(
     {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF",
      "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UR",
@@ -301,7 +301,7 @@ def _encapsulated_end(data: bytes, position: int, end: int) -> int:
 def _values(
     data: bytes, start: int, end: int, vr: str, encodings: list[str] | None
 ) -> tuple[str, ...] | None:
-    if vr in _STRING_VRS:
+    if vr in STRING_VRS:
         return _strings(data[start:end], vr, encodings)
     if vr == "US":
         if (end - start) & 1:
@@ -311,9 +311,9 @@ def _values(
 
 
 def _strings(raw: bytes, vr: str, encodings: list[str] | None) -> tuple[str, ...]:
-    """A text value as pydicom's converters decode it (pydicom.values): text VRs in the
-    character set (escape sequences left to pydicom's own decoder), the rest in the default
-    repertoire; split at backslashes unless single-valued; padding off as each VR has it."""
+    """A text value as pydicom's converters decode it: text VRs in the character set (escape
+    sequences left to pydicom's own decoder), the rest in the default repertoire, then split
+    and stripped as that VR is (text_values.split_values)."""
     if vr in _CHARSET_VRS and encodings is not None:
         if vr == "PN":
             raw = raw.rstrip(b"\x00 ")
@@ -321,15 +321,7 @@ def _strings(raw: bytes, vr: str, encodings: list[str] | None) -> tuple[str, ...
             raw, encodings[0])
     else:
         text = raw.decode(default_encoding)
-    if vr in ("LT", "ST", "UT"):
-        return (text.rstrip("\x00 "),)
-    if vr == "UR":
-        return (text.rstrip(),)
-    if vr == "AE":
-        return tuple(part.strip() for part in text.split("\\"))
-    if vr in ("LO", "SH", "UC"):
-        return tuple(part.rstrip("\x00 ") for part in text.split("\\"))
-    return tuple(text.rstrip(" \x00").split("\\"))  # AS CS DA DT PN TM UI
+    return split_values(text, vr)
 
 
 def _decode(raw: bytes, encoding: str) -> str:
@@ -375,7 +367,7 @@ def _shape(ds: Dataset) -> DataSet:
         if elem.VR == "SQ":
             items = [_shape(item) for item in elem.value or []]
             shaped.elements[int(tag)] = Element(int(tag), "SQ", None, items)
-        elif elem.VR == "US" or elem.VR in _STRING_VRS:
+        elif elem.VR == "US" or elem.VR in STRING_VRS:
             values = elem.value if isinstance(elem.value, list | tuple | MultiValue) else (
                 [] if elem.value is None else [elem.value])
             shaped.elements[int(tag)] = Element(int(tag), elem.VR, tuple(str(v) for v in values))
