@@ -36,7 +36,7 @@ from audit.actions import AuditAction
 from audit.log import append as audit
 from scans import attestation, chunks, fairshare, metrics, pipeline, planning
 from scans.chunks import ChunkLease, LeaseLost
-from scans.deid.engine import DeidKeys, DeidOptions, FileResult, deidentify_bytes
+from scans.deid.engine import DeidKeys, DeidOptions, FileResult, Memo, deidentify_bytes
 from scans.deid.preview import render_dicom_preview, render_photo_preview
 from scans.intake import iter_zip_members
 from scans.inventory import image_outputs
@@ -302,6 +302,7 @@ def _end_outcome(counts: dict[str, int]) -> str:
 def _process_range(lease: ChunkLease) -> None:
     """The chunk's images, in order: files before the range are skipped unread."""
     keys, options = deid_keys(), deid_options()
+    memo = Memo()  # a chunk is slices of one study: what repeats is worked out once
     scan = Scan.objects.get(pk=lease.scan_id)
     base = 0
     for file in scan.files.all():
@@ -317,7 +318,7 @@ def _process_range(lease: ChunkLease) -> None:
         for ordinal, data in iter_file_images(file, wanted):
             started = time.monotonic()
             result = (
-                deidentify_bytes(data, keys=keys, options=options)
+                deidentify_bytes(data, keys=keys, options=options, memo=memo)
                 if data is not None
                 else too_large(file.kind)
             )

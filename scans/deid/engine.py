@@ -37,6 +37,7 @@ from .header import (
     write_dataset,
 )
 from .identifiers import Identifiers, collect_identifiers
+from .memo import Memo
 from .non_images import not_image_sentence
 from .pixel_bytes import clear_unused_bits, native_layout
 from .reading import Kind, UnreadableError, read_dicom, sniff
@@ -47,6 +48,7 @@ __all__ = [
     "DeidKeys",
     "DeidOptions",
     "FileResult",
+    "Memo",
     "deidentify_bytes",
     "deidentify_tree",
 ]
@@ -100,6 +102,7 @@ def deidentify_bytes(
     options: DeidOptions,
     extra_identifiers: Iterable[str] = (),
     stats: Stats | None = None,
+    memo: Memo | None = None,
 ) -> FileResult:
     """De-identify one uploaded file. Never raises for bad input: it returns a rejected result.
 
@@ -107,7 +110,8 @@ def deidentify_bytes(
     file, a bare DICOM data set, or a JPEG/PNG photo. ``extra_identifiers`` are values the
     uploader gave us (e.g. the patient's name from the consent form); they are searched for
     like those found in the header. ``stats``, when given, accumulates seconds per stage
-    (parse, identifiers, pixels, header, write, verify ...).
+    (parse, identifiers, pixels, header, write, verify ...). ``memo``: one per run over the
+    slices of a series, so that the header stages work out a repeated element once (memo.py).
     """
     kind = sniff(data)
     if kind is None:
@@ -128,7 +132,7 @@ def deidentify_bytes(
         return FileResult("not_image", not_image, "dicom", modality=modality)
     with _timed(stats, "identifiers"):
         try:
-            identifiers = collect_identifiers(ds).with_extra(extra_identifiers)
+            identifiers = collect_identifiers(ds, memo).with_extra(extra_identifiers)
             refusal = unsupported_reason(ds)
             modality = str(ds.get("Modality", "") or "").strip().upper()
             broken = _pixel_length_problem(ds) if refusal is None else None
@@ -143,7 +147,7 @@ def deidentify_bytes(
                           identifiers=identifiers)
     stage = ["pixels"]
     try:
-        return _deidentify_dicom(ds, identifiers, modality, keys, options, stats, stage)
+        return _deidentify_dicom(ds, identifiers, modality, keys, options, stats, stage, memo)
     except HeaderError as exc:
         reason = str(exc)
     except _pixel_error() as exc:
@@ -161,6 +165,7 @@ def _deidentify_dicom(
     options: DeidOptions,
     stats: Stats | None,
     stage: list[str],
+    memo: Memo | None = None,
 ) -> FileResult:
     exempt = modality in {m.upper() for m in options.exempt_modalities}
     pixels_report: dict[str, Any] = {"checked": False, "exempt": exempt, "changed": False,
@@ -208,6 +213,7 @@ def _deidentify_dicom(
             clean_descriptors=options.clean_descriptors,
             pixels_cleaned=options.detect_text and not exempt,
             transfer_syntax=new_syntax,
+            memo=memo,
         )
     stage[0] = "write"
     with _timed(stats, "write"):
@@ -421,8 +427,10 @@ def deidentify_tree(
     destination.mkdir(parents=True, exist_ok=True)
     counters: Counter[str] = Counter()
     entries: list[dict[str, Any]] = []
+    memo = Memo()
     for relative, load in _inputs(source):
-        entries.append(_one_entry(relative, load, destination, counters, keys, options, stats))
+        entries.append(_one_entry(relative, load, destination, counters, keys, options, stats,
+                                  memo))
     return tree_report(
         entries,
         {
@@ -442,6 +450,7 @@ def _one_entry(
     keys: DeidKeys,
     options: DeidOptions,
     stats: Stats | None,
+    memo: Memo,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"input": relative, "output": None}
     try:
@@ -451,7 +460,7 @@ def _one_entry(
     kind = sniff(data)
     if kind is None:
         return {**entry, "outcome": "skipped", "reason": "not a DICOM file or photo"}
-    result = deidentify_bytes(data, keys=keys, options=options, stats=stats)
+    result = deidentify_bytes(data, keys=keys, options=options, stats=stats, memo=memo)
     del data
     entry.update(kind=result.kind, outcome=result.outcome, reason=result.reason,
                  modality=result.modality, **result.report)

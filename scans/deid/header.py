@@ -32,6 +32,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -41,6 +42,7 @@ from pydicom.uid import (
 
 from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
+from .memo import Memo
 from .profile import first_action, profile_entry
 from .text_values import dataset_encodings, plain_values
 from .writing import encode_file
@@ -123,6 +125,18 @@ class _Context:
     # (implicit VR, little endian) of the output when it is that of the input's bytes: values
     # kept verbatim are then copied as read, never decoded and encoded again.
     verbatim_encoding: tuple[bool, bool] | None = None
+    memo: Memo | None = None
+    # Every _record call, in order (what an element recorded is replayed from here).
+    records: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Everything but an element's own bytes that its cleaning depends on (the memo's key).
+    fingerprint: tuple[object, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.fingerprint = (
+            self.keys.sub_key("uid"), self.pseudonym, self.date_shift, self.retain_dates,
+            self.clean_descriptors, self.enhanced, self.verbatim_encoding,
+            self.redactor.pattern if self.redactor is not None else None,
+        )
 
 
 # --- keyed replacements -----------------------------------------------------------------------
@@ -298,15 +312,19 @@ def clean_header(
     clean_descriptors: bool = False,
     pixels_cleaned: bool = False,
     transfer_syntax: str | None = None,
+    memo: Memo | None = None,
 ) -> HeaderResult:
     """Build the de-identified dataset (file meta included) from the original ``ds``.
 
     ``transfer_syntax`` is the pixel engine's new syntax when it re-encoded the pixels;
     otherwise the original is kept, except that deflated files are written inflated so the
-    independent byte search in verify.py can see every value.
+    independent byte search in verify.py can see every value. ``memo``: see memo.py.
     """
     key = patient_key(ds)
     result = HeaderResult(dataset=Dataset())
+    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
+    if syntax == DeflatedExplicitVRLittleEndian:
+        syntax = ExplicitVRLittleEndian
     context = _Context(
         keys=keys,
         identifiers=identifiers,
@@ -317,11 +335,9 @@ def clean_header(
         redactor=build_redactor(identifiers) if clean_descriptors else None,
         result=result,
         enhanced=_is_enhanced(ds),
+        verbatim_encoding=_verbatim_encoding(ds, syntax),
+        memo=memo,
     )
-    syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
-    if syntax == DeflatedExplicitVRLittleEndian:
-        syntax = ExplicitVRLittleEndian
-    context.verbatim_encoding = _verbatim_encoding(ds, syntax)
     out = _clean_dataset(ds, context)
     _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
     if getattr(ds, "file_meta", None) is not None:
@@ -500,40 +516,78 @@ def _file_meta(out: Dataset, syntax: str) -> FileMetaDataset:
 
 def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
     """The keep-list applied to one data set; an attribute left behind is never converted
-    from the bytes it was read as (nothing reads its value)."""
+    from the bytes it was read as (nothing reads its value).
+
+    With a memo, an element whose bytes were cleaned before in the same context (the same
+    keys, pseudonym, date shift, options and redactions) gets that result again, and what was
+    recorded for it is recorded again: the output is the same, the work is done once.
+    """
     out = Dataset()
     encodings = dataset_encodings(src)
-    for tag_of in sorted(src.keys()):
-        tag = int(tag_of)
-        rule = KEEP_LIST.get(tag)
-        if rule is None:
-            keyword, category = _removal(tag)
-            _record(context, tag, keyword, "removed", category)
-            continue
-        raw = src.get_item(tag_of)
-        if (
-            rule.handling in ("keep", "uid")
-            and context.verbatim_encoding is not None
-            and isinstance(raw, RawDataElement)
-            and _vr_matches(raw, rule)
-        ):
-            plain = (plain_values(raw.value, raw.VR or "", encodings)
-                     if isinstance(raw.value, bytes) else None)
-            if rule.handling == "uid" and plain is not None:
-                _apply_uid(out, tag, rule.keyword, plain, context)
+    for tag_of, raw in sorted(src.items()):  # the elements as read: nothing converted yet
+        key = None
+        if context.memo is not None and isinstance(raw, RawDataElement):
+            key = context.memo.key("clean", raw, context.fingerprint, *encodings)
+            seen = context.memo.get(key) if key is not None else None
+            if isinstance(seen, _Cleaned):
+                if seen.element is not None:
+                    out[tag_of] = seen.element
+                _replay(context, seen.records)
                 continue
-            if rule.handling == "keep" and _verbatim(raw, plain):
-                out[tag_of] = raw  # written as read
-                _record(context, tag, rule.keyword, "kept", "kept")
-                continue
-        elem = src[tag_of]
-        if not _vr_matches(elem, rule):
-            _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
-            continue
-        _apply_rule(out, elem, rule, context)
+        first_record = len(context.records)
+        _clean_element(out, src, tag_of, raw, encodings, context)
+        if key is not None:
+            assert context.memo is not None
+            context.memo.put(key, _Cleaned(out.get_item(tag_of) if tag_of in out else None,
+                                           context.records[first_record:]))
     if context.verbatim_encoding is not None:
         _declare_encoding(out, context.verbatim_encoding)
     return out
+
+
+@dataclass(frozen=True)
+class _Cleaned:
+    """One element's cleaning: what it became (None: left behind) and what was recorded."""
+
+    element: DataElement | RawDataElement | None
+    records: list[tuple[int, str, str, str]]
+
+
+def _clean_element(
+    out: Dataset,
+    src: Dataset,
+    tag_of: BaseTag,
+    raw: DataElement | RawDataElement,
+    encodings: list[str],
+    context: _Context,
+) -> None:
+    """Add ``raw`` to ``out`` as its keep-list rule says, or leave it behind; record which."""
+    tag = int(tag_of)
+    rule = KEEP_LIST.get(tag)
+    if rule is None:
+        keyword, category = _removal(tag)
+        _record(context, tag, keyword, "removed", category)
+        return
+    if (
+        rule.handling in ("keep", "uid")
+        and context.verbatim_encoding is not None
+        and isinstance(raw, RawDataElement)
+        and _vr_matches(raw, rule)
+    ):
+        plain = (plain_values(raw.value, raw.VR or "", encodings)
+                 if isinstance(raw.value, bytes) else None)
+        if rule.handling == "uid" and plain is not None:
+            _apply_uid(out, tag, rule.keyword, plain, context)
+            return
+        if rule.handling == "keep" and _verbatim(raw, plain):
+            out[tag_of] = raw  # written as read
+            _record(context, tag, rule.keyword, "kept", "kept")
+            return
+    elem = src[tag_of]
+    if not _vr_matches(elem, rule):
+        _record(context, tag, rule.keyword, "removed", "removed: unexpected VR or value")
+        return
+    _apply_rule(out, elem, rule, context)
 
 
 def _declare_encoding(ds: Dataset, encoding: tuple[bool, bool]) -> None:
@@ -752,6 +806,14 @@ def _write_declarations(out: Dataset, context: _Context, *, pixels_cleaned: bool
 def _record(context: _Context, tag: int, keyword: str, action: str, category: str) -> None:
     context.result.actions[(tag, keyword, action)] += 1
     context.result.categories[category] += 1
+    context.records.append((tag, keyword, action, category))
+
+
+def _replay(context: _Context, records: list[tuple[int, str, str, str]]) -> None:
+    """``_record`` for each of ``records``, counted in one go."""
+    context.result.actions.update((tag, keyword, action) for tag, keyword, action, _ in records)
+    context.result.categories.update(category for *_, category in records)
+    context.records += records
 
 
 def _removal(tag: int) -> tuple[str, str]:

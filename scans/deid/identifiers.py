@@ -29,13 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import UID_dictionary
 
 from .keep_list import KEEP_LIST
+from .memo import Memo
 from .profile import BASIC_PROFILE
 from .text_values import dataset_encodings, plain_values
 
@@ -119,89 +120,138 @@ class Identifiers:
                            self.benign)
 
 
-def collect_identifiers(ds: Dataset) -> Identifiers:
+def collect_identifiers(ds: Dataset, memo: Memo | None = None) -> Identifiers:
     """Gather identifying values from the original dataset at any depth, file meta included.
 
     One walk, in file order. Only the values something here reads are converted from the
     file's bytes (``_value_needed``): numbers, times and bulk data of public attributes are
-    judged by their tag and VR and left as read.
+    judged by their tag and VR and left as read. With a ``memo`` (one per run over a series),
+    an element whose bytes were seen before, in the same place, contributes what it did then
+    without being read again: a sequence repeated on every slice is parsed once.
     """
-    values: dict[str, str] = {}
-    tokens: set[str] = set()
-    dates: dict[str, str] = {}
-    uids: set[str] = set()
-    benign: set[str] = set()
-
-    def add(value: str, source: str) -> None:
-        value = value.strip().strip("\x00").strip()
-        if _usable(value):
-            values.setdefault(value, source)
-
-    def collect(tag: BaseTag, vr: str, value: object) -> None:
-        if int(tag) in _NOT_IDENTIFYING or vr == "SQ":
-            return
-        if vr in _BULK_VRS and not tag.is_private:
-            return  # pixel data, LUTs and other bulk data hold no text we could match
-        keyword = _keyword(int(tag)) or f"({tag.group:04X},{tag.element:04X})"
-        for text in _strings(value):
-            if vr == "UI":
-                if text and text not in UID_dictionary:
-                    uids.add(text)
-            elif vr in ("DA", "DT"):
-                for spelling in _date_spellings(text):
-                    dates.setdefault(spelling, keyword)
-            elif vr == "PN":
-                add(text, keyword)
-                for variant in _name_variants(text):
-                    add(variant, keyword)
-            elif tag.is_private:
-                if tag.element >= 0x0100 and vr in _TEXT_VRS | {"UN", "OB"}:
-                    for part in text.split("\\"):
-                        if not _DS_LIKE.match(part.strip()):
-                            add(part, "private attribute")
-            elif _is_identifying_attribute(int(tag)) and vr in _TEXT_VRS:
-                add(text, keyword)
-                tokens.update(w for w in _WORD.findall(text) if w.upper() not in _GENERIC)
-
-    def walk(dataset: Dataset, benign_here: bool) -> None:
-        # benign_here: not inside a private sequence (its text is nobody's published term).
-        scheme = ""
-        if benign_here:
-            scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
-        encodings = dataset_encodings(dataset)
-        for tag in sorted(dataset.keys()):
-            raw = dataset.get_item(tag)
-            if not _value_needed(int(tag), raw.VR, benign_here):
-                continue
-            # Plain text is read from its bytes (text_values.py); the rest by pydicom.
-            plain = (plain_values(raw.value, raw.VR, encodings)
-                     if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)
-                     and tag != _SPECIFIC_CHARACTER_SET else None)
-            if plain is not None:
-                collect(tag, raw.VR, plain)
-                if benign_here:
-                    benign.update(_benign_texts(tag, raw.VR, plain, scheme))
-                continue
-            elem = dataset[tag]
-            collect(elem.tag, elem.VR, elem.value)
-            if benign_here:
-                benign.update(_benign_texts(elem.tag, elem.VR, elem.value, scheme))
-            if elem.VR == "SQ":
-                for item in elem.value or []:
-                    walk(item, benign_here and not elem.tag.is_private)
-
-    walk(ds, True)
+    found = _Found()
+    _walk(ds, True, found, memo)
     if getattr(ds, "file_meta", None) is not None:
-        walk(ds.file_meta, True)
-    tokens -= set(values)
+        _walk(ds.file_meta, True, found, memo)
+    values: dict[str, str] = {}
+    for value, source in found.values:
+        values.setdefault(value, source)
+    dates: dict[str, str] = {}
+    for spelling, source in found.dates:
+        dates.setdefault(spelling, source)
+    tokens = set(found.tokens) - set(values)
     return Identifiers(
         values=frozenset(values),
         tokens=frozenset(t for t in tokens if _usable(t)),
         dates=frozenset(dates),
-        uids=frozenset(uids),
+        uids=frozenset(found.uids),
         sources={**dates, **values},
-        benign=frozenset(benign),
+        benign=frozenset(found.benign),
     )
+
+
+@dataclass
+class _Found:
+    """What elements contribute, in file order: the first source of a value is the one kept."""
+
+    values: list[tuple[str, str]] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    dates: list[tuple[str, str]] = field(default_factory=list)
+    uids: list[str] = field(default_factory=list)
+    benign: list[str] = field(default_factory=list)
+
+    def extend(self, other: _Found) -> None:
+        self.values += other.values
+        self.tokens += other.tokens
+        self.dates += other.dates
+        self.uids += other.uids
+        self.benign += other.benign
+
+    def add(self, value: str, source: str) -> None:
+        value = value.strip().strip("\x00").strip()
+        if _usable(value):
+            self.values.append((value, source))
+
+
+def _walk(dataset: Dataset, benign_here: bool, found: _Found, memo: Memo | None) -> None:
+    """Collect from every element of ``dataset``; ``benign_here``: not inside a private
+    sequence (its text is nobody's published term)."""
+    scheme = ""
+    if benign_here:
+        scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
+    encodings = dataset_encodings(dataset)
+    for tag, raw in sorted(dataset.items()):  # the elements as read: nothing converted yet
+        if not _value_needed(int(tag), raw.VR, benign_here):
+            continue
+        key = None
+        if memo is not None and isinstance(raw, RawDataElement):
+            key = memo.key("identifiers", raw, benign_here, scheme, *encodings)
+            seen = memo.get(key) if key is not None else None
+            if isinstance(seen, _Found):
+                found.extend(seen)
+                continue
+        own = _Found() if key is not None else found
+        _element(dataset, tag, raw, benign_here, scheme, encodings, own, memo)
+        if key is not None:
+            assert memo is not None
+            memo.put(key, own)
+            found.extend(own)
+
+
+def _element(
+    dataset: Dataset,
+    tag: BaseTag,
+    raw: DataElement | RawDataElement,
+    benign_here: bool,
+    scheme: str,
+    encodings: list[str],
+    found: _Found,
+    memo: Memo | None,
+) -> None:
+    """What one element contributes (a sequence: with everything in its items)."""
+    # Plain text is read from its bytes (text_values.py); the rest by pydicom.
+    vr = raw.VR or ""
+    plain = (plain_values(raw.value, vr, encodings)
+             if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)
+             and tag != _SPECIFIC_CHARACTER_SET else None)
+    if plain is not None:
+        _collect(found, tag, vr, plain)
+        if benign_here:
+            found.benign += _benign_texts(tag, vr, plain, scheme)
+        return
+    elem = dataset[tag]
+    _collect(found, elem.tag, elem.VR, elem.value)
+    if benign_here:
+        found.benign += _benign_texts(elem.tag, elem.VR, elem.value, scheme)
+    if elem.VR == "SQ":
+        for item in elem.value or []:
+            _walk(item, benign_here and not elem.tag.is_private, found, memo)
+
+
+def _collect(found: _Found, tag: BaseTag, vr: str, value: object) -> None:
+    if int(tag) in _NOT_IDENTIFYING or vr == "SQ":
+        return
+    if vr in _BULK_VRS and not tag.is_private:
+        return  # pixel data, LUTs and other bulk data hold no text we could match
+    keyword = _keyword(int(tag)) or f"({tag.group:04X},{tag.element:04X})"
+    for text in _strings(value):
+        if vr == "UI":
+            if text and text not in UID_dictionary:
+                found.uids.append(text)
+        elif vr in ("DA", "DT"):
+            found.dates += [(spelling, keyword) for spelling in _date_spellings(text)]
+        elif vr == "PN":
+            found.add(text, keyword)
+            for variant in _name_variants(text):
+                found.add(variant, keyword)
+        elif tag.is_private:
+            if tag.element >= 0x0100 and vr in _TEXT_VRS | {"UN", "OB"}:
+                for part in text.split("\\"):
+                    if not _DS_LIKE.match(part.strip()):
+                        found.add(part, "private attribute")
+        elif _is_identifying_attribute(int(tag)) and vr in _TEXT_VRS:
+            found.add(text, keyword)
+            found.tokens += [w for w in _WORD.findall(text) if w.upper() not in _GENERIC]
 
 
 def whole_token_pattern(needle: str) -> re.Pattern[str]:

@@ -16,14 +16,15 @@ kept: the verifier reads the bytes written, whoever wrote them.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable
 
 from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_file_meta_info
+from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
@@ -70,18 +71,28 @@ def encode_file(ds: Dataset, preamble: bytes) -> bytes | None:
     implicit = bool(syntax.is_implicit_VR)
     try:
         body = _data_set(ds, implicit, default_encoding)
+        meta_bytes = _file_meta(meta)
     except _Unsupported:
         return None
-    head = DicomBytesIO()
-    head.is_little_endian, head.is_implicit_VR = True, False
-    head.write(preamble)
-    head.write(b"DICM")
-    write_file_meta_info(head, _as_file_meta(meta), enforce_standard=True)
-    return head.getvalue() + body
+    return b"".join((preamble, b"DICM", meta_bytes, body))
 
 
-def _as_file_meta(meta: Dataset) -> FileMetaDataset:
-    return meta if isinstance(meta, FileMetaDataset) else FileMetaDataset(meta)
+def _file_meta(meta: Dataset) -> bytes:
+    """The file meta group as pydicom's ``write_file_meta_info`` (enforcing the standard)
+    writes it: the version added where missing, the group length first."""
+    if any(
+        tag >> 16 != 2 or not str(meta.get(tag, "") or "").strip()
+        for tag in (0x00020002, 0x00020003, 0x00020010, 0x00020012, *meta.keys())
+        if tag != 0x00020001 and tag != 0x00020000
+    ) or 0x00020013 not in meta:
+        raise _Unsupported  # pydicom adds its own values, or refuses
+    if 0x00020001 not in meta or not meta[0x00020001].value:
+        meta.FileMetaInformationVersion = b"\x00\x01"
+    if 0x00020000 in meta:
+        del meta[0x00020000]
+    body = _data_set(meta, False, default_encoding)
+    meta.FileMetaInformationGroupLength = len(body)
+    return _header(0x00020000, "UL", 4, False) + struct.pack("<I", len(body)) + body
 
 
 def _data_set(ds: Dataset, implicit: bool, parent_encoding: str | list[str]) -> bytes:
@@ -90,10 +101,9 @@ def _data_set(ds: Dataset, implicit: bool, parent_encoding: str | list[str]) -> 
         raise _Unsupported
     encodings = ds.get("SpecificCharacterSet", parent_encoding)
     parts: list[bytes] = []
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
+    for tag, elem in sorted(ds.items()):  # the elements as they are, converted or not
+        if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths: pydicom leaves them out too
-        elem = ds.get_item(tag)
         parts.append(_element(elem, implicit, encodings))
     return b"".join(parts)
 
@@ -123,7 +133,16 @@ def _element(elem: DataElement | RawDataElement, implicit: bool, encodings: obje
         return _header(tag, vr, len(elem.value), implicit) + elem.value
     if vr == "SQ":
         return _sequence(elem, implicit, encodings)
-    value = _string_value(elem) if vr in _STRING_VRS else None
+    if vr in _STRING_VRS:
+        value = _string_value(elem)
+    elif vr == "PN":
+        value = _name_value(elem)
+    elif vr in _NUMBER_FORMATS:
+        value = _number_value(elem)
+    elif vr in ("OB", "UN") and isinstance(elem.value, bytes) and not elem.is_undefined_length:
+        value = elem.value + b"\x00" if len(elem.value) & 1 else elem.value
+    else:
+        value = None
     if value is None:
         return _by_pydicom(elem, implicit, encodings)
     return _header(tag, vr, len(value), implicit) + value
@@ -146,6 +165,45 @@ def _string_value(elem: DataElement) -> bytes | None:
     if len(text) & 1:
         text += "\x00" if elem.VR == "UI" else " "
     return text.encode("ascii")
+
+
+def _name_value(elem: DataElement) -> bytes | None:
+    """A person name in plain ASCII with one component group and no empty components (the
+    pseudonym): pydicom writes its text as it is, padded with a space."""
+    value = elem.value
+    text = str(value) if value is not None else ""
+    if not text.isascii() or not _SIMPLE_NAME.fullmatch(text):
+        return None
+    return (text + " ").encode("ascii") if len(text) & 1 else text.encode("ascii")
+
+
+_SIMPLE_NAME = re.compile(r"[A-Za-z0-9 ._-]*")
+
+
+def _number_value(elem: DataElement) -> bytes | None:
+    """Binary numbers as pydicom's ``write_numbers`` packs them (the LUT descriptors' special
+    first value aside, which pydicom writes itself)."""
+    value = elem.value
+    code = _NUMBER_FORMATS[elem.VR]
+    if value is None or value == "":
+        return b""
+    if int(elem.tag) in _LUT_DESCRIPTORS:
+        return None
+    numbers = list(value) if isinstance(value, list | tuple | MultiValue) else [value]
+    kind = float if code in "fd" else int
+    if not all(type(n) is kind for n in numbers):
+        return None
+    try:
+        return struct.pack(f"<{len(numbers)}{code}", *numbers)
+    except struct.error:
+        return None
+
+
+_NUMBER_FORMATS = {"FD": "d", "FL": "f", "SL": "l", "SS": "h", "SV": "q", "UL": "L", "US": "H",
+                   "UV": "Q"}
+# LUT Descriptor, Red/Green/Blue Palette Color LUT Descriptor (pydicom writes their first value
+# as US whatever the VR).
+_LUT_DESCRIPTORS = frozenset({0x00283002, 0x00281101, 0x00281102, 0x00281103})
 
 
 def _sequence(elem: DataElement, implicit: bool, encodings: object) -> bytes:

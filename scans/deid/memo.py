@@ -1,0 +1,47 @@
+"""What the header stages worked out for an element, kept for the next slice of the same series.
+
+The slices of a series repeat most of their header byte for byte: the patient, the study, the
+equipment, the sequences describing the acquisition. Collecting identifiers from such an element,
+or cleaning it, gives the same result every time, so a run over a series (one chunk of a study,
+or one ``deidentify`` command) keeps each result under the element's tag, VR and value bytes,
+plus everything else the result depends on (passed by the caller as the rest of the key).
+
+A memo lives in memory for one run and is dropped with it: it holds nothing the run does not
+hold anyway, and is never written anywhere. It is bounded in entries and in the bytes of the
+values it keys on. Only the cleaner's side uses it: the verifier reads every output afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from pydicom.dataelem import RawDataElement
+
+# Values longer than this (bulk data, long private blobs) are not worth keeping as keys.
+MAX_VALUE_BYTES = 16 * 1024
+MAX_ENTRIES = 20_000
+
+
+class Memo:
+    """Results by element, for one run over the slices of a series."""
+
+    def __init__(self) -> None:
+        self._results: dict[Hashable, object] = {}
+
+    def __repr__(self) -> str:  # never show what is kept
+        return f"Memo(<{len(self._results)} entries>)"
+
+    def key(self, stage: str, raw: RawDataElement, *context: Hashable) -> Hashable | None:
+        """The key of ``raw`` as read, for ``stage``, in ``context``; None where it is not kept
+        (a value not held as bytes, or a long one)."""
+        value = raw.value
+        if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
+            return None
+        return (stage, int(raw.tag), raw.VR, raw.length, value, context)
+
+    def get(self, key: Hashable) -> object | None:
+        return self._results.get(key)
+
+    def put(self, key: Hashable, result: object) -> None:
+        if len(self._results) < MAX_ENTRIES:
+            self._results[key] = result

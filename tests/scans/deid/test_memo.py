@@ -1,0 +1,80 @@
+"""A run over a series works out a repeated element once, and changes nothing by it: every
+output, report and reason is what each file alone gives, across patients and options."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from scans.deid import memo as memo_module
+from scans.deid.engine import DeidKeys, DeidOptions, Memo, deidentify_bytes
+from tests.support.phi_corpus import Patient, ct_series, to_bytes
+
+KEYS = DeidKeys(bytes(range(32)))
+
+
+def interleaved_series() -> list[bytes]:
+    """Two patients' CT slices, alternating: the same sequences and equipment, other
+    identities; both transfer syntaxes."""
+    first = Patient()
+    second = Patient(family="MRKOTHERFAM7f3a", given="MRKOTHERGIV7f3a",
+                     patient_id="MRKOTHERPID7f3a", birth_date="19610101")
+    files = []
+    for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        one = ct_series(first, count=4, rows=16, columns=16, transfer_syntax=syntax)
+        two = ct_series(second, count=4, rows=16, columns=16, transfer_syntax=syntax)
+        for a, b in zip(one, two, strict=True):
+            files += [to_bytes(a), to_bytes(b)]
+    return files
+
+
+@pytest.mark.parametrize("options", [
+    DeidOptions(detect_text=False),
+    DeidOptions(detect_text=False, retain_dates=True),
+    DeidOptions(detect_text=False, retain_dates=True, clean_descriptors=True),
+], ids=["default", "shifted dates", "dates and descriptors"])
+def test_a_shared_memo_gives_what_each_file_alone_gives(options: DeidOptions) -> None:
+    """GIVEN slices of two patients, interleaved, in two transfer syntaxes
+    WHEN they are de-identified one by one with one memo, and each alone without one
+    THEN every outcome, reason, report, output byte and identifier is the same; and the
+    memo was used (it holds entries).
+    """
+    memo = Memo()
+    for data in interleaved_series():
+        shared = deidentify_bytes(data, keys=KEYS, options=options, memo=memo,
+                                  extra_identifiers=["Jane Example"])
+        alone = deidentify_bytes(data, keys=KEYS, options=options,
+                                 extra_identifiers=["Jane Example"])
+        assert (shared.outcome, shared.reason) == (alone.outcome, alone.reason) == ("clean", "")
+        assert shared.output == alone.output
+        assert shared.report == alone.report
+        assert shared.identifiers == alone.identifiers
+        assert shared.identifiers.sources == alone.identifiers.sources
+    assert "entries" in repr(memo) and not repr(memo).startswith("Memo(<0 ")
+
+
+def test_one_patients_pseudonym_never_reaches_another_through_the_memo() -> None:
+    """GIVEN a memo filled by one patient's slices
+    WHEN another patient's slice with the same sequences is cleaned with it
+    THEN its output carries its own pseudonym and none of the first patient's."""
+    memo = Memo()
+    files = interleaved_series()
+    first = deidentify_bytes(files[0], keys=KEYS, options=DeidOptions(detect_text=False),
+                             memo=memo)
+    second = deidentify_bytes(files[1], keys=KEYS, options=DeidOptions(detect_text=False),
+                              memo=memo)
+    assert first.output is not None and second.output is not None
+    first_pseudonym = first.output.split(b"PSN-")[1][:16]
+    second_pseudonym = second.output.split(b"PSN-")[1][:16]
+    assert first_pseudonym != second_pseudonym
+    assert first_pseudonym not in second.output
+
+
+def test_the_memo_is_bounded_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memo_module, "MAX_ENTRIES", 2)
+    memo = Memo()
+    for number in range(5):
+        memo.put(("key", number), "MRKVALUE7f3a")
+    assert memo.get(("key", 0)) == "MRKVALUE7f3a"
+    assert memo.get(("key", 4)) is None
+    assert "MRK" not in repr(memo)
