@@ -1,12 +1,13 @@
 """Benchmark the de-identification engine on one worker against the floor of pydicom itself.
 
-    .venv/bin/python bench/deid_bench.py [--slices 200] [--frames 100] [--skip-us]
-                                         [--skip-realworld]
+    .venv/bin/python bench/deid_bench.py [--slices 200] [--frames 100] [--repeats 3]
+                                         [--skip-us] [--skip-realworld]
 
 Generates, in a temporary folder, a CT series of 512x512 16-bit slices (burned-in text on some)
 and an ultrasound-like RGB cine; runs each case in its own fresh process (so peak RSS is that
 case's own) and prints files/s, MB/s, slices/s, peak RSS and seconds per stage, beside the
-floor: pydicom reading and writing the same files untouched, in the same run. Each figure is
+floor: pydicom reading and writing the same files untouched, right after each engine run in
+the same process. A CT case runs ``--repeats`` times and its median run is shown. Each figure is
 printed against its target from the issue. Non-interactive; about two minutes by default
 (``--slices 1000`` for the memory target at 1000 slices takes several more).
 
@@ -124,11 +125,14 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_case(folder: str, out: str, detect_text: bool, queue: multiprocessing.Queue) -> None:
-    """One engine run in this (fresh) process; reports wall time, stages and peak RSS.
+def run_case(folder: str, out: str, detect_text: bool, repeats: int,
+             queue: multiprocessing.Queue) -> None:
+    """Engine runs in this (fresh) process, each followed by the floor over the same files.
 
-    The floor is measured afterwards in the same process, so both see the same machine load;
-    the peak RSS is taken before it, so it is the engine's own.
+    Each pair sees the same machine load (the floor right after the engine, in the same
+    process and allocator state); ``show`` judges the median pair, so one disturbed run on this
+    shared machine moves no verdict. The peak RSS is taken after the first engine run, before
+    any floor, so it is the engine's own.
     """
     from scans.deid.engine import DeidKeys, DeidOptions, deidentify_tree
 
@@ -139,20 +143,24 @@ def run_case(folder: str, out: str, detect_text: bool, queue: multiprocessing.Qu
 
         get_detector().detect(np.zeros((480, 640, 3), np.uint8))
     baseline = _memory_mib("VmRSS")
-    stats: dict[str, float] = {}
-    cpu, start = _cpu_seconds(), time.perf_counter()
-    report = deidentify_tree(folder, out, keys=DeidKeys(b"\x01" * 32),
-                             options=DeidOptions(detect_text=detect_text), stats=stats)
-    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-    peak = _memory_mib("VmHWM")
-    queue.put({"wall": wall, "cpu": cpu, "stats": stats, "summary": report["summary"],
-               "rss": peak, "baseline": baseline, "floor": floor(Path(folder))})
+    runs, peak = [], 0.0
+    for number in range(repeats):
+        stats: dict[str, float] = {}
+        cpu, start = _cpu_seconds(), time.perf_counter()
+        report = deidentify_tree(folder, f"{out}-{number}", keys=DeidKeys(b"\x01" * 32),
+                                 options=DeidOptions(detect_text=detect_text), stats=stats)
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+        peak = peak or _memory_mib("VmHWM")
+        runs.append({"wall": wall, "cpu": cpu, "stats": stats, "summary": report["summary"],
+                     "floor": floor(Path(folder))})
+    queue.put({"runs": runs, "rss": peak, "baseline": baseline})
 
 
-def in_fresh_process(folder: Path, out: Path, detect_text: bool) -> dict:
+def in_fresh_process(folder: Path, out: Path, detect_text: bool, repeats: int) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=run_case, args=(str(folder), str(out), detect_text, queue))
+    process = context.Process(target=run_case,
+                              args=(str(folder), str(out), detect_text, repeats, queue))
     process.start()
     result = queue.get()
     process.join()
@@ -175,13 +183,22 @@ STAGES = [
 HEADER_STAGES = ("parse", "identifiers", "header", "write", "verify")
 
 
+def header_factor(run: dict) -> float:
+    """Header stages over the floor measured right after them."""
+    header = sum(run["stats"].get(stage, 0.0) for stage in HEADER_STAGES)
+    return header / (run["floor"]["parse"] + run["floor"]["write"])
+
+
 def show(name: str, result: dict, size: int, units: int, unit_name: str) -> dict[str, float]:
-    """Print one case; return the figures its targets are judged on."""
-    wall, stats, fl = result["wall"], result["stats"], result["floor"]
-    files = sum(result["summary"].values())
+    """Print one case (its median run, by header factor); return the figures its targets are
+    judged on."""
+    runs = sorted(result["runs"], key=header_factor)
+    median = runs[len(runs) // 2]
+    wall, stats, fl = median["wall"], median["stats"], median["floor"]
+    files = sum(median["summary"].values())
     unit = unit_name[:-1]
-    print(f"\n== {name}: {files} file(s), {size / 2**20:.1f} MiB, outcome {result['summary']}")
-    print(f"   wall {wall:.2f} s (CPU {result['cpu']:.2f} s) | {files / wall:.2f} files/s | "
+    print(f"\n== {name}: {files} file(s), {size / 2**20:.1f} MiB, outcome {median['summary']}")
+    print(f"   wall {wall:.2f} s (CPU {median['cpu']:.2f} s) | {files / wall:.2f} files/s | "
           f"{size / 2**20 / wall:.1f} MB/s | {units / wall:.2f} {unit_name}/s | peak RSS "
           f"{result['rss']:.0f} MiB ({result['rss'] - result['baseline']:.0f} MiB above the "
           f"{result['baseline']:.0f} MiB of the loaded engine)")
@@ -195,11 +212,13 @@ def show(name: str, result: dict, size: int, units: int, unit_name: str) -> dict
         print(f"   {label:<20} {seconds:8.3f} {seconds / units * 1000:11.1f} {floor_text}")
     header = sum(stats.get(s, 0.0) for s in HEADER_STAGES)
     base = fl["parse"] + fl["write"]
-    factor = header / base
+    factor = header_factor(median)
     verdict = "meets" if factor <= TARGET_HEADER_FACTOR else "MISSES"
-    print(f"   floor (pydicom read+write untouched, same run): {base:.3f} s; header stages "
-          f"(parse, header clean, verification, write) {header:.3f} s = {factor:.2f}x "
-          f"-> {verdict} target <= {TARGET_HEADER_FACTOR:.0f}x")
+    each = ", ".join(f"{header_factor(run):.2f}x" for run in result["runs"])
+    print(f"   floor (pydicom read+write untouched, right after each run, same process): "
+          f"{base:.3f} s; header stages (parse, header clean, verification, write) "
+          f"{header:.3f} s = {factor:.2f}x, the median of {len(runs)} runs ({each}) -> "
+          f"{verdict} target <= {TARGET_HEADER_FACTOR:.0f}x")
     return {"rate": units / wall, "rss": result["rss"], "above": result["rss"] - result["baseline"],
             "factor": factor}
 
@@ -210,6 +229,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--text-every", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="engine runs per case, each followed by the floor (median shown)")
     parser.add_argument("--skip-us", action="store_true")
     parser.add_argument("--skip-realworld", action="store_true",
                         help="leave out the real-world set and dicom-anonymizer beside it")
@@ -222,9 +243,11 @@ def main() -> None:
         print(f"CT series: {args.slices} slices {args.size}x{args.size} 16-bit, text on every "
               f"{args.text_every}th slice; one worker process, {os.cpu_count()} CPU(s) present, "
               f"load average {os.getloadavg()[0]:.1f}")
-        header_only = in_fresh_process(root / "ct", root / "out-header", detect_text=False)
+        header_only = in_fresh_process(root / "ct", root / "out-header", detect_text=False,
+                                       repeats=args.repeats)
         show("CT, header only (detect_text=False)", header_only, ct_bytes, args.slices, "slices")
-        full = in_fresh_process(root / "ct", root / "out-full", detect_text=True)
+        full = in_fresh_process(root / "ct", root / "out-full", detect_text=True,
+                                repeats=args.repeats)
         figures = show("CT, default pipeline (text detection on)", full, ct_bytes, args.slices,
                        "slices")
         rate_ok = "meets" if figures["rate"] >= TARGET_SLICES_PER_SECOND else "MISSES"
@@ -236,7 +259,7 @@ def main() -> None:
         if not args.skip_us:
             us_bytes = make_ultrasound(root / "us", args.frames)
             decoded = args.frames * 480 * 640 * 3 / 2**20
-            us = in_fresh_process(root / "us", root / "out-us", detect_text=True)
+            us = in_fresh_process(root / "us", root / "out-us", detect_text=True, repeats=1)
             figures = show("Ultrasound RGB cine, default pipeline", us, us_bytes, args.frames,
                            "frames")
             ratio = figures["above"] / decoded

@@ -44,6 +44,7 @@ from .identifiers import STANDARD_SCHEMES, Identifiers
 from .keep_list import KEEP_LIST, KeepRule
 from .memo import Memo
 from .profile import first_action, profile_entry
+from .reading import in_tag_order
 from .text_values import dataset_encodings, plain_values
 from .writing import encode_file
 
@@ -130,6 +131,9 @@ class _Context:
     records: list[tuple[int, str, str, str]] = field(default_factory=list)
     # Everything but an element's own bytes that its cleaning depends on (the memo's key).
     fingerprint: tuple[object, ...] = ()
+    # Records replayed from the memo, not yet counted in ``result`` (_count_replayed).
+    replayed_actions: list[tuple[int, str, str]] = field(default_factory=list)
+    replayed_categories: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.fingerprint = (
@@ -339,6 +343,7 @@ def clean_header(
         memo=memo,
     )
     out = _clean_dataset(ds, context)
+    _count_replayed(context)
     _write_declarations(out, context, pixels_cleaned=pixels_cleaned)
     if getattr(ds, "file_meta", None) is not None:
         for elem in ds.file_meta:
@@ -522,24 +527,38 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
     keys, pseudonym, date shift, options and redactions) gets that result again, and what was
     recorded for it is recorded again: the output is the same, the work is done once.
     """
-    out = Dataset()
+    # Elements cleaned before are placed straight into the new data set's elements; the
+    # others are cleaned into ``fresh`` the pydicom way, and join them at the end.
+    elements: dict[BaseTag, DataElement | RawDataElement] = {}
+    fresh = Dataset()
     encodings = dataset_encodings(src)
-    for tag_of, raw in sorted(src.items()):  # the elements as read: nothing converted yet
+    memo_context = None
+    if context.memo is not None:
+        memo_context = context.memo.context((context.fingerprint, *encodings))
+    for tag_of, raw in in_tag_order(src):  # the elements as read: nothing converted yet
         key = None
-        if context.memo is not None and isinstance(raw, RawDataElement):
-            key = context.memo.key("clean", raw, context.fingerprint, *encodings)
+        if context.memo is not None and memo_context is not None and isinstance(
+            raw, RawDataElement
+        ):
+            key = context.memo.key("clean", raw, memo_context)
             seen = context.memo.get(key) if key is not None else None
             if isinstance(seen, _Cleaned):
                 if seen.element is not None:
-                    out[tag_of] = seen.element
-                _replay(context, seen.records)
+                    elements[tag_of] = seen.element
+                _replay(context, seen)
                 continue
         first_record = len(context.records)
-        _clean_element(out, src, tag_of, raw, encodings, context)
+        _clean_element(fresh, src, tag_of, raw, encodings, context)
         if key is not None:
             assert context.memo is not None
-            context.memo.put(key, _Cleaned(out.get_item(tag_of) if tag_of in out else None,
-                                           context.records[first_record:]))
+            records = context.records[first_record:]
+            context.memo.put(key, _Cleaned(
+                fresh.get_item(tag_of) if tag_of in fresh else None, records,
+                [(tag, keyword, action) for tag, keyword, action, _ in records],
+                [category for *_, category in records],
+            ))
+    elements.update(fresh.items())
+    out = Dataset(elements)
     if context.verbatim_encoding is not None:
         _declare_encoding(out, context.verbatim_encoding)
     return out
@@ -547,10 +566,13 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
 
 @dataclass(frozen=True)
 class _Cleaned:
-    """One element's cleaning: what it became (None: left behind) and what was recorded."""
+    """One element's cleaning: what it became (None: left behind) and what was recorded (as
+    records, and as the actions and categories counted)."""
 
     element: DataElement | RawDataElement | None
     records: list[tuple[int, str, str, str]]
+    actions: list[tuple[int, str, str]]
+    categories: list[str]
 
 
 def _clean_element(
@@ -786,21 +808,32 @@ def _write_declarations(out: Dataset, context: _Context, *, pixels_cleaned: bool
     if any(str(out.get(keyword, "") or "").strip() for keyword in _CHARACTERISTICS):
         codes.append(CODE_PATIENT_CHARACTERISTICS)
     out.DeidentificationMethod = [meaning for _, meaning in codes]
-    items = []
-    for value, meaning in codes:
-        item = Dataset()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
-        if context.verbatim_encoding is not None:
-            _declare_encoding(item, context.verbatim_encoding)
-        items.append(item)
-    out.DeidentificationMethodCodeSequence = Sequence(items)
+    key = ("declared codes", tuple(codes), context.verbatim_encoding)
+    sequence = context.memo.get(key) if context.memo is not None else None
+    if not isinstance(sequence, DataElement):
+        sequence = DataElement(_METHOD_CODES, "SQ", Sequence(
+            [_code_item(value, meaning, context.verbatim_encoding) for value, meaning in codes]))
+        if context.memo is not None:
+            context.memo.put(key, sequence)  # the same items for every file of the run
+    out[_METHOD_CODES] = sequence
     context.result.codes = codes
     for keyword in ("PatientName", "PatientID"):
         tag = int(out[keyword].tag)
         if (tag, keyword, "replaced") not in context.result.actions:
             _record(context, tag, keyword, "replaced", "replaced by pseudonym")
+
+
+def _code_item(value: str, meaning: str, encoding: tuple[bool, bool] | None) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    if encoding is not None:
+        _declare_encoding(item, encoding)
+    return item
+
+
+_METHOD_CODES = 0x00120064  # De-identification Method Code Sequence
 
 
 def _record(context: _Context, tag: int, keyword: str, action: str, category: str) -> None:
@@ -809,11 +842,18 @@ def _record(context: _Context, tag: int, keyword: str, action: str, category: st
     context.records.append((tag, keyword, action, category))
 
 
-def _replay(context: _Context, records: list[tuple[int, str, str, str]]) -> None:
-    """``_record`` for each of ``records``, counted in one go."""
-    context.result.actions.update((tag, keyword, action) for tag, keyword, action, _ in records)
-    context.result.categories.update(category for *_, category in records)
-    context.records += records
+def _replay(context: _Context, cleaned: _Cleaned) -> None:
+    """``_record`` for each of an element's records; they are counted together by
+    ``_count_replayed`` once the data set is cleaned."""
+    context.replayed_actions += cleaned.actions
+    context.replayed_categories += cleaned.categories
+    context.records += cleaned.records
+
+
+def _count_replayed(context: _Context) -> None:
+    context.result.actions.update(context.replayed_actions)
+    context.result.categories.update(context.replayed_categories)
+    context.replayed_actions, context.replayed_categories = [], []
 
 
 def _removal(tag: int) -> tuple[str, str]:

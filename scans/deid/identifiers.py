@@ -38,6 +38,7 @@ from pydicom.uid import UID_dictionary
 from .keep_list import KEEP_LIST
 from .memo import Memo
 from .profile import BASIC_PROFILE
+from .reading import in_tag_order
 from .text_values import dataset_encodings, plain_values
 
 # Shorter values match by chance ("M", "F", "DOE" occurs in random pixel bytes);
@@ -180,12 +181,13 @@ def _walk(dataset: Dataset, benign_here: bool, found: _Found, memo: Memo | None)
     if benign_here:
         scheme = str(dataset.get("CodingSchemeDesignator", "") or "").strip().upper()
     encodings = dataset_encodings(dataset)
-    for tag, raw in sorted(dataset.items()):  # the elements as read: nothing converted yet
+    memo_context = memo.context((benign_here, scheme, *encodings)) if memo is not None else None
+    for tag, raw in in_tag_order(dataset):  # the elements as read: nothing converted yet
         if not _value_needed(int(tag), raw.VR, benign_here):
             continue
         key = None
-        if memo is not None and isinstance(raw, RawDataElement):
-            key = memo.key("identifiers", raw, benign_here, scheme, *encodings)
+        if memo is not None and memo_context is not None and isinstance(raw, RawDataElement):
+            key = memo.key("identifiers", raw, memo_context)
             seen = memo.get(key) if key is not None else None
             if isinstance(seen, _Found):
                 found.extend(seen)

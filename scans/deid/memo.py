@@ -20,6 +20,7 @@ from pydicom.dataelem import RawDataElement
 # Values longer than this (bulk data, long private blobs) are not worth keeping as keys.
 MAX_VALUE_BYTES = 16 * 1024
 MAX_ENTRIES = 20_000
+MAX_CONTEXTS = 1_000
 
 
 class Memo:
@@ -27,6 +28,7 @@ class Memo:
 
     def __init__(self) -> None:
         self._results: dict[Hashable, object] = {}
+        self._contexts: dict[Hashable, int] = {}
 
     def __repr__(self) -> str:  # never show what is kept
         return f"Memo(<{len(self._results)} entries>)"
@@ -38,6 +40,15 @@ class Memo:
         if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
             return None
         return (stage, int(raw.tag), raw.VR, raw.length, value, context)
+
+    def context(self, context: Hashable) -> int | None:
+        """A small number standing for ``context`` in keys (cheaper to hash and compare than
+        the context itself, which every key of a file shares); None once too many contexts
+        were seen (descriptor cleaning makes one per file): nothing is kept for those."""
+        number = self._contexts.get(context)
+        if number is None and len(self._contexts) < MAX_CONTEXTS:
+            number = self._contexts[context] = len(self._contexts)
+        return number
 
     def get(self, key: Hashable) -> object | None:
         return self._results.get(key)

@@ -243,7 +243,9 @@ def _search(header: bytes, pixels: memoryview, identifiers: Identifiers) -> list
         # rarely letters, so most chunks are passed over after looking at half their bytes;
         # once a chunk has one (8-bit and colour pixels: the first), every chunk is searched.
         skim = shortest >= 2
-        for start, end in _chunk_ranges(len(pixels), longest - 1):
+        if skim and _high_bytes_below(pixels, min(i for i, hit in enumerate(alphabet) if hit)):
+            everything = []  # no odd byte is a needle byte, so no needle is anywhere
+        for start, end in _chunk_ranges(len(pixels), longest - 1) if everything else ():
             if skim:
                 if b"\x01" not in flat[start + 1 : end : 2].tobytes().translate(alphabet):
                     continue
@@ -314,6 +316,8 @@ class _HeaderText:
         """How ``value`` occurs ("UTF-8, case-folded" ...), or None. Each spelling is matched as
         ``anywhere`` says: as a substring, else as whole words (a substring first, so the word
         check runs only for a spelling that occurs)."""
+        if value.isascii() and len(value) >= 2 and "\x00" not in value[:2]:
+            return self._find_ascii(value.lower(), anywhere)
         for encoding, needles in _header_needles(value):
             for needle in needles:
                 if not self._may_hold(encoding, needle):
@@ -322,6 +326,24 @@ class _HeaderText:
                     anywhere or _occurs_as_token(needle, self.folded, encoding)
                 ):
                     return f"{encoding}, case-folded"
+        return None
+
+    def _find_ascii(self, folded: str, anywhere: bool) -> str | None:
+        """``find`` for an ASCII value of two or more characters (already case-folded): its
+        one spelling per encoding (_header_needles), the UTF-16 ones encoded only when the
+        header holds their first two characters in that shape."""
+        needle = folded.encode("ascii")
+        if needle in self.folded and (anywhere or _occurs_as_token(needle, self.folded, "UTF-8")):
+            return "UTF-8, case-folded"
+        first, second = needle[0], needle[1]
+        if bytes((first, 0, second, 0)) in self.le_starts:
+            le = folded.encode("utf-16-le")
+            if le in self.folded and (anywhere or _occurs_as_token(le, self.folded, "UTF-16 LE")):
+                return "UTF-16 LE, case-folded"
+        if bytes((0, first, 0, second)) in self.be_starts:
+            be = folded.encode("utf-16-be")
+            if be in self.folded and (anywhere or _occurs_as_token(be, self.folded, "UTF-16 BE")):
+                return "UTF-16 BE, case-folded"
         return None
 
     def _may_hold(self, encoding: str, needle: bytes) -> bool:
@@ -379,6 +401,17 @@ def _without_superstrings(needles: Iterable[bytes]) -> list[bytes]:
         if not any(shorter in needle for shorter in kept):
             kept.append(needle)
     return kept
+
+
+def _high_bytes_below(pixels: memoryview, smallest: int) -> bool:
+    """Whether every byte at an odd offset is below ``smallest`` (a needle's smallest byte, or
+    its upper-case form): then none is a needle byte. Read as little-endian 16-bit numbers,
+    those are the high bytes, all below ``smallest`` exactly when the largest number is below
+    ``smallest`` * 256: one pass over the pixels, no copy. 16-bit images with up to 12 or 13
+    bits stored pass here; anything else goes on to the chunked search."""
+    if len(pixels) & 1 or not len(pixels):
+        return False
+    return int(np.frombuffer(pixels, dtype="<u2").max()) < smallest << 8
 
 
 def _alphabet_table(needles: Iterable[bytes]) -> bytes:

@@ -28,6 +28,8 @@ from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
+from .reading import in_tag_order
+
 # VRs whose explicit VR length field is 32 bits (PS3.5 Table 7.1-1), the rest have 16.
 _LONG_LENGTH_VRS = frozenset(
     {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
@@ -80,11 +82,9 @@ def encode_file(ds: Dataset, preamble: bytes) -> bytes | None:
 def _file_meta(meta: Dataset) -> bytes:
     """The file meta group as pydicom's ``write_file_meta_info`` (enforcing the standard)
     writes it: the version added where missing, the group length first."""
-    if any(
-        tag >> 16 != 2 or not str(meta.get(tag, "") or "").strip()
-        for tag in (0x00020002, 0x00020003, 0x00020010, 0x00020012, *meta.keys())
-        if tag != 0x00020001 and tag != 0x00020000
-    ) or 0x00020013 not in meta:
+    if any(tag >> 16 != 2 for tag in meta.keys()) or any(  # noqa: SIM118 (tags)
+        tag not in meta or not str(meta[tag].value or "").strip() for tag in _REQUIRED_META
+    ):
         raise _Unsupported  # pydicom adds its own values, or refuses
     if 0x00020001 not in meta or not meta[0x00020001].value:
         meta.FileMetaInformationVersion = b"\x00\x01"
@@ -101,7 +101,7 @@ def _data_set(ds: Dataset, implicit: bool, parent_encoding: str | list[str]) -> 
         raise _Unsupported
     encodings = ds.get("SpecificCharacterSet", parent_encoding)
     parts: list[bytes] = []
-    for tag, elem in sorted(ds.items()):  # the elements as they are, converted or not
+    for tag, elem in in_tag_order(ds):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths: pydicom leaves them out too
         parts.append(_element(elem, implicit, encodings))
@@ -165,6 +165,11 @@ def _string_value(elem: DataElement) -> bytes | None:
     if len(text) & 1:
         text += "\x00" if elem.VR == "UI" else " "
     return text.encode("ascii")
+
+
+# Media Storage SOP Class and Instance UIDs, Transfer Syntax, Implementation Class UID and
+# Version Name: where one is missing or empty, pydicom adds its own or refuses to write.
+_REQUIRED_META = (0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
 
 
 def _name_value(elem: DataElement) -> bytes | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
@@ -207,3 +208,15 @@ def test_a_name_glued_into_other_letters_is_caught_when_another_attribute_shares
     cleaned.RedPaletteColorLookupTableData = f"XX{family.upper()}XX".encode()
     reasons = verify_output(write_dataset(cleaned), identifiers, retain_dates=False)
     assert "identifying value from PatientName found in the output (UTF-8, case-folded)" in reasons
+
+
+def test_pixels_are_passed_over_only_when_no_high_byte_can_be_a_needle_byte() -> None:
+    """The whole-image shortcut of the pixel search: every byte at an odd offset (a 16-bit
+    sample's high byte) below the needles' smallest byte, and nothing else."""
+    below = np.full(1024, 0x2FFF, dtype="<u2")  # high bytes 0x2F: below "0" (0x30)
+    assert verify._high_bytes_below(memoryview(below.tobytes()), ord("0"))
+    at = below.copy()
+    at[700] = 0x3000  # one high byte is "0"
+    assert not verify._high_bytes_below(memoryview(at.tobytes()), ord("0"))
+    assert not verify._high_bytes_below(memoryview(below.tobytes()[:-1]), ord("0"))
+    assert not verify._high_bytes_below(memoryview(b""), ord("0"))
