@@ -28,6 +28,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -90,12 +91,19 @@ def make_ultrasound(folder: Path, frames: int) -> int:
     return len(data)
 
 
-def floor(folder: Path) -> dict[str, float]:
-    """pydicom reading every file (pixel bytes included) and writing it back, untouched."""
+def floor(folder: Path, between: Callable[[], object] | None = None) -> dict[str, float]:
+    """pydicom reading every file (pixel bytes included) and writing it back, untouched.
+
+    ``between``, when given, runs before each file, untimed: in the full pipeline case, one
+    text detection, so that pydicom reads and writes with the CPU caches as the pipeline's own
+    header stages find them (the detector's networks run between every two slices there).
+    """
     import pydicom
 
     stats = {"parse": 0.0, "write": 0.0}
     for path in sorted(folder.iterdir()):
+        if between is not None:
+            between()
         data = path.read_bytes()
         start = time.perf_counter()
         ds = pydicom.dcmread(io.BytesIO(data))
@@ -136,12 +144,23 @@ def run_case(folder: str, out: str, detect_text: bool, repeats: int,
     """
     from scans.deid.engine import DeidKeys, DeidOptions, deidentify_tree
 
+    between = None
     if detect_text:  # load the detector before timing, as a long-lived worker would have it
         import numpy as np
+        import pydicom
 
+        from scans.deid.pixels import decode_frames, detection_image
         from scans.deid.text import get_detector
 
-        get_detector().detect(np.zeros((480, 640, 3), np.uint8))
+        detector = get_detector()
+        detector.detect(np.zeros((480, 640, 3), np.uint8))
+        sample = pydicom.dcmread(sorted(Path(folder).iterdir())[0])
+        image = detection_image(decode_frames(sample)[0], sample)
+        del sample
+
+        def between() -> object:
+            return detector.detect(image)
+
     baseline = _memory_mib("VmRSS")
     runs, peak = [], 0.0
     for number in range(repeats):
@@ -152,8 +171,8 @@ def run_case(folder: str, out: str, detect_text: bool, repeats: int,
         wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         peak = peak or _memory_mib("VmHWM")
         runs.append({"wall": wall, "cpu": cpu, "stats": stats, "summary": report["summary"],
-                     "floor": floor(Path(folder))})
-    queue.put({"runs": runs, "rss": peak, "baseline": baseline})
+                     "floor": floor(Path(folder), between)})
+    queue.put({"runs": runs, "rss": peak, "baseline": baseline, "between": detect_text})
 
 
 def in_fresh_process(folder: Path, out: Path, detect_text: bool, repeats: int) -> dict:
@@ -215,7 +234,8 @@ def show(name: str, result: dict, size: int, units: int, unit_name: str) -> dict
     factor = header_factor(median)
     verdict = "meets" if factor <= TARGET_HEADER_FACTOR else "MISSES"
     each = ", ".join(f"{header_factor(run):.2f}x" for run in result["runs"])
-    print(f"   floor (pydicom read+write untouched, right after each run, same process): "
+    beside = " with a text detection between files, as in the pipeline" if result["between"] else ""
+    print(f"   floor (pydicom read+write untouched, right after each run, same process{beside}): "
           f"{base:.3f} s; header stages (parse, header clean, verification, write) "
           f"{header:.3f} s = {factor:.2f}x, the median of {len(runs)} runs ({each}) -> "
           f"{verdict} target <= {TARGET_HEADER_FACTOR:.0f}x")
