@@ -325,7 +325,7 @@ def clean_header(
     independent byte search in verify.py can see every value. ``memo``: see memo.py.
     """
     key = patient_key(ds)
-    result = HeaderResult(dataset=Dataset())
+    result = HeaderResult(dataset=_NOT_YET)
     syntax: str = transfer_syntax or str(ds.file_meta.get("TransferSyntaxUID", "") or "")
     if syntax == DeflatedExplicitVRLittleEndian:
         syntax = ExplicitVRLittleEndian
@@ -353,6 +353,9 @@ def clean_header(
     out.file_meta = _file_meta(out, syntax)
     result.dataset = out
     return result
+
+
+_NOT_YET = Dataset()  # HeaderResult's data set until the cleaned one is built; never changed
 
 
 def _verbatim_encoding(ds: Dataset, syntax: str) -> tuple[bool, bool] | None:
@@ -537,9 +540,7 @@ def _clean_dataset(src: Dataset, context: _Context) -> Dataset:
         memo_context = context.memo.context((context.fingerprint, *encodings))
     for tag_of, raw in in_tag_order(src):  # the elements as read: nothing converted yet
         key = None
-        if context.memo is not None and memo_context is not None and isinstance(
-            raw, RawDataElement
-        ):
+        if context.memo is not None and memo_context is not None:
             key = context.memo.key("clean", raw, memo_context)
             seen = context.memo.get(key) if key is not None else None
             if isinstance(seen, _Cleaned):

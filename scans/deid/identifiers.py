@@ -186,7 +186,7 @@ def _walk(dataset: Dataset, benign_here: bool, found: _Found, memo: Memo | None)
         if not _value_needed(int(tag), raw.VR, benign_here):
             continue
         key = None
-        if memo is not None and memo_context is not None and isinstance(raw, RawDataElement):
+        if memo is not None and memo_context is not None:
             key = memo.key("identifiers", raw, memo_context)
             seen = memo.get(key) if key is not None else None
             if isinstance(seen, _Found):

@@ -15,12 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.multival import MultiValue
+from pydicom.uid import UID
 
 # Values longer than this (bulk data, long private blobs) are not worth keeping as keys.
 MAX_VALUE_BYTES = 16 * 1024
 MAX_ENTRIES = 20_000
 MAX_CONTEXTS = 1_000
+
+
+def _plain(value: object) -> Hashable | None:
+    """``value`` as a key, with its types, when it is plain text or numbers; else None."""
+    if type(value) in _PLAIN_TYPES:
+        text = str(value)
+        return None if len(text) > MAX_VALUE_BYTES else (type(value).__name__, value)
+    if isinstance(value, list | tuple | MultiValue) and len(value) <= 64 and all(
+        type(v) in _PLAIN_TYPES for v in value
+    ):
+        return tuple((type(v).__name__, v) for v in value)
+    return None
+
+
+_PLAIN_TYPES = frozenset({str, int, float, UID})
 
 
 class Memo:
@@ -33,13 +50,25 @@ class Memo:
     def __repr__(self) -> str:  # never show what is kept
         return f"Memo(<{len(self._results)} entries>)"
 
-    def key(self, stage: str, raw: RawDataElement, *context: Hashable) -> Hashable | None:
-        """The key of ``raw`` as read, for ``stage``, in ``context``; None where it is not kept
-        (a value not held as bytes, or a long one)."""
-        value = raw.value
-        if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
+    def key(
+        self, stage: str, elem: DataElement | RawDataElement, *context: Hashable
+    ) -> Hashable | None:
+        """The key of ``elem``, for ``stage``, in ``context``; None where nothing is kept.
+
+        An element still as read is keyed by its bytes (not too long ones). One pydicom has
+        converted already (something read it before) is keyed by its value when that is plain
+        text or a plain number, or a list of them: not a decimal or integer string, whose
+        original spelling the value compares equal without (1.50 and 1.5), nor a name.
+        """
+        if isinstance(elem, RawDataElement):
+            value = elem.value
+            if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
+                return None
+            return (stage, int(elem.tag), elem.VR, elem.length, value, context)
+        plain = _plain(elem.value)
+        if plain is None or elem.is_undefined_length:
             return None
-        return (stage, int(raw.tag), raw.VR, raw.length, value, context)
+        return (stage, int(elem.tag), elem.VR, "converted", plain, context)
 
     def context(self, context: Hashable) -> int | None:
         """A small number standing for ``context`` in keys (cheaper to hash and compare than

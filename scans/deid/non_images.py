@@ -47,7 +47,8 @@ _DICOMDIR = "The disc's index of its files (DICOMDIR): not an image, so it is no
 
 def not_image_sentence(ds: Dataset) -> str | None:
     """The plain sentence for a recognised non-image object, or None for anything else."""
-    media_class = str(getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID", "") or "")
+    meta = getattr(ds, "file_meta", None)
+    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "") if meta is not None else ""
     sop_class = str(ds.get("SOPClassUID", "") or "").strip() or media_class.strip()
     if sop_class == DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
         return _DICOMDIR

@@ -78,3 +78,21 @@ def test_the_memo_is_bounded_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) 
     assert memo.get(("key", 0)) == "MRKVALUE7f3a"
     assert memo.get(("key", 4)) is None
     assert "MRK" not in repr(memo)
+
+
+def test_a_converted_element_is_kept_by_its_plain_value_and_a_spelled_number_not_at_all() -> None:
+    """GIVEN elements pydicom has converted already (something read them before cleaning)
+    THEN plain text and binary numbers are keyed by value (equal values, equal keys), while a
+    decimal or integer string is not kept: 1.50 and 1.5 compare equal but are written apart."""
+    from pydicom.dataelem import DataElement
+
+    memo = Memo()
+    rows = memo.key("clean", DataElement(0x00280010, "US", 512), 0)
+    assert rows is not None and rows == memo.key("clean", DataElement(0x00280010, "US", 512), 0)
+    assert rows != memo.key("clean", DataElement(0x00280010, "US", 256), 0)
+    assert rows != memo.key("clean", DataElement(0x00280010, "US", 512), 1)  # another context
+    modality = memo.key("clean", DataElement(0x00080060, "CS", "CT"), 0)
+    assert modality is not None
+    assert memo.key("clean", DataElement(0x00180050, "DS", "1.50"), 0) is None
+    assert memo.key("clean", DataElement(0x00200013, "IS", "7"), 0) is None
+    assert memo.key("clean", DataElement(0x00100010, "PN", "DOE^JOHN"), 0) is None
