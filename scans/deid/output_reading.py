@@ -86,14 +86,21 @@ class DataSet:
     elements: dict[int, Element] = field(default_factory=dict)
 
     def text(self, tag: int) -> str:
-        """The first value of a text attribute, or ""."""
+        """A text attribute's value, "" when absent; several values joined by backslashes as
+        written, so that a check for one value never passes on the first of several."""
         elem = self.elements.get(tag)
-        return elem.values[0] if elem is not None and elem.values else ""
+        return "\\".join(elem.values) if elem is not None and elem.values else ""
 
     def number(self, tag: int) -> int:
-        """A US attribute's first value, or 0."""
+        """A single-valued US attribute's value, or 0 when it is absent or empty. Raises
+        ValueError when it is written as another VR or holds several values (a length that
+        swallowed what followed): the file is then not vouched for."""
         elem = self.elements.get(tag)
-        return int(elem.values[0]) if elem is not None and elem.values else 0
+        if elem is None:
+            return 0
+        if elem.vr != "US" or elem.values is None or len(elem.values) > 1:
+            raise ValueError("a single-valued number is not one US value")
+        return int(elem.values[0]) if elem.values else 0
 
     def walk(self) -> list[Element]:
         """Every element at every depth, in file order."""
@@ -241,10 +248,7 @@ def _implicit_vr(tag: int, length: int) -> str:
         if length == _UNDEFINED:
             return "SQ"
         raise _NotHere  # pydicom reads it as UN, maybe as a known private VR
-    vr = dictionary_VR(tag)
-    if " or " in vr:
-        return "OB"  # "US or SS", "OB or OW" ...: numbers or bulk data, never decoded
-    return vr
+    return dictionary_VR(tag)  # "US or SS", "OB or OW" ...: numbers or bulk data, never decoded
 
 
 def _items(

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.uid import DeflatedExplicitVRLittleEndian, UID_dictionary
 
 from .identifiers import STANDARD_SCHEMES, Identifiers, whole_token_pattern
@@ -117,6 +118,10 @@ def _check_attributes(elements: list[Element], read: Output, *, retain_dates: bo
         if tag not in KEEP_LIST:
             reasons.append(f"attribute {elem.name} {tag_text(tag)} is not on the keep-list")
             continue
+        if not _vr_allowed(tag, elem.vr):
+            reasons.append(f"{elem.name} is written as {elem.vr or 'no VR'}, not as the "
+                           "data dictionary has it")
+            continue
         values = elem.values
         if values is None:
             continue  # a number or bulk data: judged by its tag and VR alone
@@ -141,6 +146,15 @@ def _check_attributes(elements: list[Element], read: Output, *, retain_dates: bo
     if not _PSEUDONYM.match(top.text(_PATIENT_ID)):
         reasons.append("PatientID is not a pseudonym")
     return reasons
+
+
+def _vr_allowed(tag: int, vr: str) -> bool:
+    """Whether ``vr`` is one the data dictionary gives ``tag`` (the cleaner keeps nothing else:
+    a value written as another VR could be free text where a number belongs)."""
+    if not dictionary_has_tag(tag):
+        return False
+    expected = dictionary_VR(tag)
+    return vr == expected or vr in expected.split(" or ")
 
 
 _PATIENT_ID, _PATIENT_IDENTITY_REMOVED = 0x00100020, 0x00120062

@@ -178,3 +178,30 @@ def test_bytes_that_do_not_walk_are_quarantined(damage: str) -> None:
     reasons = verify_output(damaged, patient_identifiers(), retain_dates=False)
     assert reasons
     assert not any("MRK" in reason for reason in reasons)
+
+
+def with_bytes_replaced(output: bytes, old: bytes, new: bytes) -> bytes:
+    """``output`` with the first occurrence of ``old`` replaced by ``new``."""
+    assert old in output
+    return output.replace(old, new, 1)
+
+
+@pytest.mark.parametrize("damage", ["a number swallows what follows", "a number as text",
+                                    "a coding scheme with a second value"])
+def test_outputs_that_only_look_right_are_quarantined(damage: str) -> None:
+    """GIVEN a clean output with one element's length, VR or value multiplicity damaged, in a way
+    that still walks to the end (found by comparing this verifier with the one before it on
+    randomly damaged outputs)
+    WHEN it is verified
+    THEN it is quarantined: a first value is never taken for the whole, nor a VR for another."""
+    output = clean_ct()
+    bits_stored = b"\x28\x00\x01\x01US\x02\x00"
+    if damage == "a number swallows what follows":  # High Bit (10 bytes) read as its value
+        damaged = with_bytes_replaced(output, bits_stored, b"\x28\x00\x01\x01US\x0c\x00")
+    elif damage == "a number as text":
+        damaged = with_bytes_replaced(output, bits_stored, b"\x28\x00\x01\x01IS\x02\x00")
+    else:
+        damaged = with_bytes_replaced(output, b"\x08\x00\x02\x01SH\x04\x00DCM ",
+                                      b"\x08\x00\x02\x01SH\x04\x00DC\\ ")
+    assert walks(damaged)
+    assert verify_output(damaged, patient_identifiers(), retain_dates=False)
