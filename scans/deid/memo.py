@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
+from pydicom.valuerep import IS, DSdecimal, DSfloat
 
 # Values longer than this (bulk data, long private blobs) are not worth keeping as keys.
 MAX_VALUE_BYTES = 16 * 1024
@@ -30,14 +31,28 @@ def _plain(value: object) -> Hashable | None:
     if type(value) in _PLAIN_TYPES:
         text = str(value)
         return None if len(text) > MAX_VALUE_BYTES else (type(value).__name__, value)
-    if isinstance(value, list | tuple | MultiValue) and len(value) <= 64 and all(
-        type(v) in _PLAIN_TYPES for v in value
-    ):
-        return tuple((type(v).__name__, v) for v in value)
+    if type(value) in _SPELLED_TYPES:
+        return _spelled(value)
+    if isinstance(value, list | tuple | MultiValue) and len(value) <= 64:
+        if all(type(v) in _PLAIN_TYPES for v in value):
+            return tuple((type(v).__name__, v) for v in value)
+        if all(type(v) in _SPELLED_TYPES for v in value):
+            keys = tuple(_spelled(v) for v in value)
+            return None if None in keys else keys
     return None
 
 
+def _spelled(value: object) -> Hashable | None:
+    """A decimal or integer string by the spelling pydicom kept for it (what it writes back,
+    and what its value was read from); None when it kept none or may write another one."""
+    spelling = getattr(value, "original_string", None)
+    if not isinstance(spelling, str) or getattr(value, "auto_format", False):
+        return None
+    return (type(value).__name__, spelling)
+
+
 _PLAIN_TYPES = frozenset({str, int, float, UID})
+_SPELLED_TYPES = frozenset({DSfloat, DSdecimal, IS})
 
 
 class Memo:
@@ -57,8 +72,9 @@ class Memo:
 
         An element still as read is keyed by its bytes (not too long ones). One pydicom has
         converted already (something read it before) is keyed by its value when that is plain
-        text or a plain number, or a list of them: not a decimal or integer string, whose
-        original spelling the value compares equal without (1.50 and 1.5), nor a name.
+        text or a plain number, or a list of them; a decimal or integer string by the spelling
+        pydicom kept (1.50 and 1.5 compare equal as values but are written differently); never
+        a name.
         """
         if isinstance(elem, RawDataElement):
             value = elem.value

@@ -151,10 +151,17 @@ def _check_attributes(elements: list[Element], read: Output, *, retain_dates: bo
 def _vr_allowed(tag: int, vr: str) -> bool:
     """Whether ``vr`` is one the data dictionary gives ``tag`` (the cleaner keeps nothing else:
     a value written as another VR could be free text where a number belongs)."""
-    if not dictionary_has_tag(tag):
-        return False
+    return vr in _DICTIONARY_VRS.get(tag, ())
+
+
+def _dictionary_vrs(tag: int) -> frozenset[str]:
+    """The VRs the data dictionary gives ``tag``: "US or SS" allows either, or itself."""
     expected = dictionary_VR(tag)
-    return vr == expected or vr in expected.split(" or ")
+    return frozenset((expected, *expected.split(" or ")))
+
+
+# Looked up once for every attribute on the keep-list (no other reaches this check).
+_DICTIONARY_VRS = {tag: _dictionary_vrs(tag) for tag in KEEP_LIST if dictionary_has_tag(tag)}
 
 
 _PATIENT_ID, _PATIENT_IDENTITY_REMOVED = 0x00100020, 0x00120062

@@ -139,6 +139,8 @@ def _element(elem: DataElement | RawDataElement, implicit: bool, encodings: obje
         value = _name_value(elem)
     elif vr in _NUMBER_FORMATS:
         value = _number_value(elem)
+    elif vr in ("DS", "IS"):
+        value = _number_string_value(elem)
     elif vr in ("OB", "UN") and isinstance(elem.value, bytes) and not elem.is_undefined_length:
         value = elem.value + b"\x00" if len(elem.value) & 1 else elem.value
     else:
@@ -202,6 +204,21 @@ def _number_value(elem: DataElement) -> bytes | None:
         return struct.pack(f"<{len(numbers)}{code}", *numbers)
     except struct.error:
         return None
+
+
+def _number_string_value(elem: DataElement) -> bytes | None:
+    """A decimal or integer string pydicom converted (something read it before cleaning): the
+    spelling it kept of every value, as its ``write_number_string`` writes it; None for any
+    other value (a number without a kept spelling, text outside ASCII)."""
+    value = elem.value
+    values = list(value) if isinstance(value, list | tuple | MultiValue) else [value]
+    spellings = [getattr(v, "original_string", None) for v in values]
+    if not values or not all(isinstance(s, str) for s in spellings):
+        return None
+    text = "\\".join(spellings)  # type: ignore[arg-type]
+    if not text.isascii():
+        return None
+    return (text + " ").encode("ascii") if len(text) & 1 else text.encode("ascii")
 
 
 _NUMBER_FORMATS = {"FD": "d", "FL": "f", "SL": "l", "SS": "h", "SV": "q", "UL": "L", "US": "H",

@@ -53,6 +53,28 @@ def test_a_shared_memo_gives_what_each_file_alone_gives(options: DeidOptions) ->
     assert "entries" in repr(memo) and not repr(memo).startswith("Memo(<0 ")
 
 
+def test_numbers_the_pixel_stage_read_keep_each_slices_spelling_through_the_memo() -> None:
+    """GIVEN slices whose window and rescale (read, so converted, by the pixel stage before
+    cleaning) are spelled differently from slice to slice: 40, 40.0, 40.00
+    WHEN they are de-identified with text detection on, with one memo and each alone
+    THEN each output is what the slice alone gives, its own spelling included."""
+    memo = Memo()
+    series = ct_series(Patient(), count=6, rows=16, columns=16)
+    for index, ds in enumerate(series):
+        ds.WindowCenter = ("40", "40.0", "40.00")[index % 3]
+        ds.RescaleIntercept = ("-1024", "-1024.0")[index % 2]
+        data = to_bytes(ds)
+        shared = deidentify_bytes(data, keys=KEYS, options=DeidOptions(), memo=memo)
+        alone = deidentify_bytes(data, keys=KEYS, options=DeidOptions())
+        assert (shared.outcome, shared.reason) == (alone.outcome, alone.reason) == ("clean", "")
+        assert shared.output == alone.output and shared.report == alone.report
+        assert shared.output is not None
+        spelling = ("40", "40.0", "40.00")[index % 3].encode()
+        spelling += b" " * (len(spelling) % 2)
+        assert b"\x28\x00\x50\x10DS" + bytes([len(spelling), 0]) + spelling in shared.output
+    assert "entries" in repr(memo) and not repr(memo).startswith("Memo(<0 ")
+
+
 def test_one_patients_pseudonym_never_reaches_another_through_the_memo() -> None:
     """GIVEN a memo filled by one patient's slices
     WHEN another patient's slice with the same sequences is cleaned with it
@@ -80,11 +102,14 @@ def test_the_memo_is_bounded_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) 
     assert "MRK" not in repr(memo)
 
 
-def test_a_converted_element_is_kept_by_its_plain_value_and_a_spelled_number_not_at_all() -> None:
+def test_a_converted_element_is_kept_by_its_plain_value_and_a_number_string_by_its_spelling(
+) -> None:
     """GIVEN elements pydicom has converted already (something read them before cleaning)
-    THEN plain text and binary numbers are keyed by value (equal values, equal keys), while a
-    decimal or integer string is not kept: 1.50 and 1.5 compare equal but are written apart."""
+    THEN plain text and binary numbers are keyed by value (equal values, equal keys), a decimal
+    or integer string by its spelling (1.50 and 1.5 compare equal but are written apart), and
+    a name not at all."""
     from pydicom.dataelem import DataElement
+    from pydicom.valuerep import DSfloat
 
     memo = Memo()
     rows = memo.key("clean", DataElement(0x00280010, "US", 512), 0)
@@ -93,6 +118,19 @@ def test_a_converted_element_is_kept_by_its_plain_value_and_a_spelled_number_not
     assert rows != memo.key("clean", DataElement(0x00280010, "US", 512), 1)  # another context
     modality = memo.key("clean", DataElement(0x00080060, "CS", "CT"), 0)
     assert modality is not None
-    assert memo.key("clean", DataElement(0x00180050, "DS", "1.50"), 0) is None
-    assert memo.key("clean", DataElement(0x00200013, "IS", "7"), 0) is None
+    thickness = memo.key("clean", DataElement(0x00180050, "DS", "1.50"), 0)
+    assert thickness is not None
+    assert thickness == memo.key("clean", DataElement(0x00180050, "DS", "1.50"), 0)
+    assert thickness != memo.key("clean", DataElement(0x00180050, "DS", "1.5"), 0)
+    window = memo.key("clean", DataElement(0x00281050, "DS", ["40", "400"]), 0)
+    assert window is not None
+    assert window != memo.key("clean", DataElement(0x00281050, "DS", ["40.0", "400"]), 0)
+    number = memo.key("clean", DataElement(0x00200013, "IS", "7"), 0)
+    assert number is not None
+    assert number != memo.key("clean", DataElement(0x00200013, "IS", "07"), 0)
+    # A number pydicom may write in another spelling than it read (auto_format), or made from
+    # a float (no spelling kept), is not kept.
+    assert memo.key("clean", DataElement(0x00180050, "DS", DSfloat("1.50", auto_format=True)),
+                    0) is None
+    assert memo.key("clean", DataElement(0x00180050, "DS", DSfloat(1.5)), 0) is None
     assert memo.key("clean", DataElement(0x00100010, "PN", "DOE^JOHN"), 0) is None

@@ -44,7 +44,9 @@ def synthetic_files() -> list[tuple[str, bytes]]:
 
 def cleaned_headers() -> list[tuple[str, Dataset]]:
     """Every cleanable file's cleaned data set, under each set of options, without its pixels
-    (the engine appends those itself)."""
+    (the engine appends those itself); and once more with every top-level element converted
+    by pydicom before cleaning, as the pixel stage leaves the ones it reads (the window, the
+    rescale, the image's size)."""
     files = synthetic_files() + [(s.name, s.read_bytes()) for s in sample_files()]
     cleaned = []
     for name, data in files:
@@ -61,6 +63,16 @@ def cleaned_headers() -> list[tuple[str, Dataset]]:
             del dataset.PixelData
             dataset.preamble = b"\x00" * 128
             cleaned.append((f"{name} {sorted(options)}", dataset))
+        converted = read_dicom(data)
+        try:
+            for tag in list(converted.keys()):
+                converted.__getitem__(tag)  # converts the element in place
+        except (ValueError, TypeError, OverflowError):  # the engine rejects such a file
+            continue
+        dataset = clean_header(converted, keys=KEYS, identifiers=identifiers).dataset
+        del dataset.PixelData
+        dataset.preamble = b"\x00" * 128
+        cleaned.append((f"{name} converted", dataset))
     return cleaned
 
 
