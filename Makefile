@@ -49,12 +49,16 @@ static:
 	cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/LICENSE $(VENDOR)/tus-js-client/
 	sed -i '/^\/\/# sourceMappingURL=/d' $(VENDOR)/tus-js-client/tus.min.js
 
-# Debian's Chromium drives the browser tests, and dicom3tools' dciodvfy checks that released
-# objects stay valid (tests/scans/deid/test_realworld.py); both installed once, if missing.
+# Debian's Chromium drives the browser tests, dicom3tools' dciodvfy checks that released
+# objects stay valid (tests/scans/deid/test_realworld.py), and the DejaVu and Liberation fonts
+# draw the labelled pixel set's text (tests/support/pixelset.py: without them it is another
+# set); all installed once, if missing.
+FONTS := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
+APT_TEST_TOOLS := chromium dicom3tools fonts-dejavu-core fonts-liberation
 browser:
-	@command -v chromium >/dev/null && command -v dciodvfy >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dicom3tools >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dicom3tools >/dev/null; fi; }
+	@command -v chromium >/dev/null && command -v dciodvfy >/dev/null && ls $(FONTS) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TEST_TOOLS) >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TEST_TOOLS) >/dev/null; fi; }
 
 # Debian's dcmtk: the PACS-side DICOM clients (storescu, echoscu) the node is tested with.
 dcmtk:
