@@ -61,7 +61,8 @@ def test_numbers_the_pixel_stage_read_keep_each_slices_spelling_through_the_memo
     memo = Memo()
     series = ct_series(Patient(), count=6, rows=16, columns=16)
     for index, ds in enumerate(series):
-        ds.WindowCenter = ("40", "40.0", "40.00")[index % 3]
+        center = ("40", "40.0", "40.00")[index % 3]
+        ds.WindowCenter = center
         ds.RescaleIntercept = ("-1024", "-1024.0")[index % 2]
         data = to_bytes(ds)
         shared = deidentify_bytes(data, keys=KEYS, options=DeidOptions(), memo=memo)
@@ -69,8 +70,7 @@ def test_numbers_the_pixel_stage_read_keep_each_slices_spelling_through_the_memo
         assert (shared.outcome, shared.reason) == (alone.outcome, alone.reason) == ("clean", "")
         assert shared.output == alone.output and shared.report == alone.report
         assert shared.output is not None
-        spelling = ("40", "40.0", "40.00")[index % 3].encode()
-        spelling += b" " * (len(spelling) % 2)
+        spelling = center.encode() + b" " * (len(center) % 2)
         assert b"\x28\x00\x50\x10DS" + bytes([len(spelling), 0]) + spelling in shared.output
     assert "entries" in repr(memo) and not repr(memo).startswith("Memo(<0 ")
 

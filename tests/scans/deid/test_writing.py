@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from scans.deid.header import DeidKeys, clean_header, unsupported_reason, write_dataset
-from scans.deid.identifiers import collect_identifiers
+from scans.deid.identifiers import Identifiers, collect_identifiers
 from scans.deid.reading import UnreadableError, read_dicom
 from scans.deid.writing import encode_file
 from tests.support.phi_corpus import (
@@ -58,22 +58,24 @@ def cleaned_headers() -> list[tuple[str, Dataset]]:
             continue
         identifiers = collect_identifiers(original)
         for options in OPTIONS:
-            dataset = clean_header(original, keys=KEYS, identifiers=identifiers,
-                                   **options).dataset  # type: ignore[arg-type]
-            del dataset.PixelData
-            dataset.preamble = b"\x00" * 128
-            cleaned.append((f"{name} {sorted(options)}", dataset))
+            cleaned.append((f"{name} {sorted(options)}",
+                            header_only(original, identifiers, options)))
         converted = read_dicom(data)
         try:
             for tag in list(converted.keys()):
                 converted.__getitem__(tag)  # converts the element in place
         except (ValueError, TypeError, OverflowError):  # the engine rejects such a file
             continue
-        dataset = clean_header(converted, keys=KEYS, identifiers=identifiers).dataset
-        del dataset.PixelData
-        dataset.preamble = b"\x00" * 128
-        cleaned.append((f"{name} converted", dataset))
+        cleaned.append((f"{name} converted", header_only(converted, identifiers, {})))
     return cleaned
+
+
+def header_only(original: Dataset, identifiers: Identifiers, options: dict) -> Dataset:
+    """``original``'s cleaned data set without its pixels, ready to be written as a file."""
+    dataset = clean_header(original, keys=KEYS, identifiers=identifiers, **options).dataset
+    del dataset.PixelData
+    dataset.preamble = b"\x00" * 128
+    return dataset
 
 
 CLEANED = cleaned_headers()
